@@ -1,0 +1,110 @@
+"""The `deliverylab` command: cluster control and headless experiments."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any, Callable
+
+from .errors import LabError
+
+
+def _print(obj: dict[str, Any], as_json: bool, text: Callable[[dict[str, Any]], str]) -> None:
+    print(json.dumps(obj, default=str) if as_json else text(obj))
+
+
+# --- cluster --------------------------------------------------------------------------------
+def _cluster_text(d: dict[str, Any]) -> str:
+    if not d.get("running"):
+        return "No local cluster is running. Start one with `deliverylab cluster up`."
+    lines = [f"{d['kind']} cluster, bootstrap servers {d['bootstrap_servers']}"]
+    if d.get("home"):
+        lines.append(f"run folder {d['home']}" + (f", owned by pid {d['owner_pid']}" if d.get("owner_pid") else ""))
+    lines += [f"  broker {b['id']}: {b['host']}:{b['port']}  pid {b['pid']}  {b['state']}" for b in d["brokers"]]
+    return "\n".join(lines)
+
+
+def cmd_cluster_up(args: argparse.Namespace) -> int:
+    from .cluster import LocalCluster
+    from .cluster.settings import check_size
+
+    check_size(args.brokers)
+    t0 = time.monotonic()
+    cluster = LocalCluster.start(brokers=args.brokers, port_base=args.port_base, owned=False)
+    d = {"running": True, **cluster.describe(), "ready_s": round(time.monotonic() - t0, 2)}
+    _print(d, args.json, lambda d: _cluster_text(d) + f"\nready in {d['ready_s']} s")
+    return 0
+
+
+def cmd_cluster_status(args: argparse.Namespace) -> int:
+    from .cluster import running_cluster
+
+    cluster = running_cluster()
+    d = {"running": False} if cluster is None else {"running": True, **cluster.describe()}
+    _print(d, args.json, _cluster_text)
+    return 0 if cluster is not None else 1
+
+
+def cmd_cluster_down(args: argparse.Namespace) -> int:
+    from .cluster import LocalCluster
+
+    cluster = LocalCluster.find()
+    if cluster is None:
+        print("No local cluster is running; nothing to stop.")
+        return 0
+    cluster.stop()
+    print(f"Stopped the local cluster ({cluster.bootstrap_servers}).")
+    return 0
+
+
+def cmd_cluster_fault(args: argparse.Namespace) -> int:
+    from .cluster import connect
+
+    cluster = connect()
+    getattr(cluster, args.action)(args.broker)
+    print(f"{args.action} broker {args.broker}: done")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="deliverylab", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    cl = sub.add_parser("cluster", help="start, inspect, fault and stop the embedded Kafka cluster")
+    csub = cl.add_subparsers(dest="action", required=True)
+    up = csub.add_parser("up", help="start 1 or 3 brokers on 127.0.0.1 (or reuse the running ones)")
+    up.add_argument("--brokers", type=int, default=3, help="1 or 3 (default 3)")
+    up.add_argument("--port-base", type=int, default=None,
+                    help="first client port (default 19092, or DELIVERYLAB_PORT_BASE)")
+    up.add_argument("--json", action="store_true")
+    up.set_defaults(func=cmd_cluster_up)
+    st = csub.add_parser("status", help="bootstrap servers and each broker's id, pid and state")
+    st.add_argument("--json", action="store_true")
+    st.set_defaults(func=cmd_cluster_status)
+    down = csub.add_parser("down", help="stop every broker and delete the run folder's data")
+    down.set_defaults(func=cmd_cluster_down)
+    for action in ("kill", "pause", "resume", "restart"):
+        f = csub.add_parser(action, help=f"{action} one broker by id")
+        f.add_argument("broker", type=int)
+        f.set_defaults(func=cmd_cluster_fault)
+
+    from . import cli_experiments
+    cli_experiments.add_commands(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except LabError as exc:
+        print(f"error: {exc.paragraph()}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

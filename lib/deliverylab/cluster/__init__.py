@@ -1,0 +1,74 @@
+"""Where brokers come from: Local (JVMs started here), Compose (docker-compose.yml), External."""
+from __future__ import annotations
+
+import os
+
+from ..errors import LabError
+from .base import BrokerInfo, Cluster, PartitionState, quiet
+from .compose import ComposeCluster
+from .external import ExternalCluster
+from .local import LocalCluster
+from .settings import BrokerSettings, check_size
+
+KINDS = ("local", "compose", "external")
+DEFAULT_BROKERS = 3  # the course default: replication and broker faults need three
+
+
+def _kind(kind: str | None) -> str:
+    kind = (kind or os.environ.get("DELIVERYLAB_CLUSTER") or "local").strip().lower()
+    if kind not in KINDS:
+        raise LabError(f"Unknown cluster kind {kind!r} (from DELIVERYLAB_CLUSTER or the argument).",
+                       f"Use one of {', '.join(KINDS)}: local starts brokers here, compose uses "
+                       "docker-compose.yml, external uses DELIVERYLAB_BOOTSTRAP.")
+    return kind
+
+
+def _brokers_wanted(brokers: int | None) -> int | None:
+    if brokers is None and os.environ.get("DELIVERYLAB_BROKERS"):
+        raw = os.environ["DELIVERYLAB_BROKERS"]
+        if not raw.isdigit():
+            raise LabError(f"DELIVERYLAB_BROKERS={raw!r} is not a number of brokers.",
+                           "Set it to 1 or 3, or unset it.")
+        brokers = int(raw)
+    return None if brokers is None else check_size(brokers)
+
+
+def running_cluster(kind: str | None = None) -> Cluster | None:
+    """The cluster already running, without starting one (local kind only knows 'running')."""
+    kind = _kind(kind)
+    if kind == "local":
+        return LocalCluster.find()
+    return connect(kind)
+
+
+def connect(kind: str | None = None, brokers: int | None = None,
+            min_brokers: int = 1) -> Cluster:
+    """The one call a notebook makes: reuse the running cluster, or start the embedded default.
+
+    kind: 'local' (default), 'compose' or 'external' (or DELIVERYLAB_CLUSTER).
+    brokers: size of a local cluster to start when none runs (default 3, or DELIVERYLAB_BROKERS).
+    min_brokers: fail clearly if the cluster found has fewer (fault lessons need 3).
+    A local cluster started here belongs to this process and stops when it exits.
+    """
+    kind = _kind(kind)
+    wanted = _brokers_wanted(brokers)
+    if kind == "external":
+        cluster: Cluster = ExternalCluster()
+    elif kind == "compose":
+        cluster = ComposeCluster()
+    else:
+        cluster = LocalCluster.find() or LocalCluster.start(
+            brokers=wanted or max(DEFAULT_BROKERS, min_brokers), owned=True)
+        if wanted is not None and cluster.size != wanted:
+            raise LabError(f"A local cluster of {cluster.size} broker(s) is running "
+                           f"({cluster.bootstrap_servers}), and {wanted} were asked for.",
+                           "Use the running one, or stop it with `deliverylab cluster down` first.")
+    if cluster.size < min_brokers:
+        raise LabError(f"This experiment needs {min_brokers} brokers, and the {cluster.kind} cluster "
+                       f"at {cluster.bootstrap_servers} has {cluster.size}.",
+                       "Start three: `deliverylab cluster down && deliverylab cluster up --brokers 3`.")
+    return cluster
+
+
+__all__ = ["BrokerInfo", "BrokerSettings", "Cluster", "ComposeCluster", "ExternalCluster",
+           "LocalCluster", "PartitionState", "connect", "running_cluster", "quiet"]

@@ -1,0 +1,401 @@
+"""The embedded default: 1 or 3 Kafka broker JVMs on 127.0.0.1, started from the official jars.
+
+State lives in a run folder (``cluster.json`` with every broker's pid), so any process — the CLI,
+a notebook kernel, a test, a worker — can find, fault and stop the same cluster, and a stale
+folder left by a killed process is recognised and cleaned instead of starting a second set of JVMs.
+"""
+from __future__ import annotations
+
+import atexit
+import base64
+import fcntl
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+from confluent_kafka import KafkaException, Producer
+
+from ..errors import LabError
+from ..java import find_java
+from ..kafka_dist import KAFKA_VERSION, classpath
+from ..paths import home_dir
+from .base import BrokerInfo, Cluster, quiet
+from .processes import is_ours, port_is_free, process_state, send, terminate, wait_dead
+from .settings import BrokerSettings, DEFAULT_PORT_BASE, client_port, controller_port, node_properties
+
+STATE_FILE = "cluster.json"
+READY_TOPIC = "_deliverylab_ready"
+# Small heaps: a learner's laptop runs three brokers beside JupyterLab. SerialGC and C1-only JIT
+# start faster and use less memory than the server defaults; a teaching cluster is not a benchmark.
+JVM_OPTS = ["-Xms64m", "-Xmx{heap}m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+            "-XX:MaxMetaspaceSize=160m", "-XX:ReservedCodeCacheSize=48m", "-Xss512k",
+            "-XX:+ExitOnOutOfMemoryError", "-Djava.awt.headless=true"]
+DEFAULT_HEAP_MB = 320
+
+LOG4J2_XML = """<?xml version="1.0" encoding="UTF-8"?>
+<Configuration status="WARN">
+  <Appenders>
+    <RollingFile name="file" fileName="${sys:kafka.logs.dir}/server.log"
+                 filePattern="${sys:kafka.logs.dir}/server.log.%i">
+      <PatternLayout pattern="[%d] %p %m (%c)%n"/>
+      <Policies><SizeBasedTriggeringPolicy size="20 MB"/></Policies>
+      <DefaultRolloverStrategy max="2"/>
+    </RollingFile>
+  </Appenders>
+  <Loggers>
+    <Logger name="kafka.request.logger" level="WARN"/>
+    <Logger name="org.apache.kafka.clients" level="WARN"/>
+    <Root level="INFO"><AppenderRef ref="file"/></Root>
+  </Loggers>
+</Configuration>
+"""
+
+
+def read_state(home: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((home / STATE_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _write_state(home: Path, state: dict[str, Any]) -> None:
+    tmp = home / f".{STATE_FILE}.{os.getpid()}"
+    tmp.write_text(json.dumps(state, indent=2))
+    tmp.replace(home / STATE_FILE)
+
+
+@contextmanager
+def _home_lock(home: Path) -> Iterator[None]:
+    """Two notebooks calling connect() at once must not start two clusters."""
+    home.mkdir(parents=True, exist_ok=True)
+    with (home / ".lock").open("w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _cluster_id() -> str:
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+def _write_properties(path: Path, props: dict[str, str]) -> None:
+    path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
+
+
+def _log_tail(node_dir: Path, lines: int = 400) -> str:
+    text = ""
+    for name in ("logs/server.log", "stdout.log"):
+        p = node_dir / name
+        if p.exists():
+            text += "\n".join(p.read_text(errors="replace").splitlines()[-lines:]) + "\n"
+    return text
+
+
+def _first_error(log: str) -> str:
+    for line in log.splitlines():
+        if " ERROR " in line or " FATAL " in line or "Exception" in line:
+            return line.strip()[:300]
+    return ""
+
+
+class LocalCluster(Cluster):
+    kind = "local"
+
+    def __init__(self, home: Path, state: dict[str, Any]) -> None:
+        self.home = home
+        self.state = state
+        self.bootstrap_servers = ",".join(f"127.0.0.1:{n['port']}" for n in state["nodes"])
+        self._children: dict[int, subprocess.Popen] = {}
+
+    # --- finding and starting --------------------------------------------------------------
+    @classmethod
+    def find(cls, home: Path | None = None) -> "LocalCluster | None":
+        """The healthy cluster recorded in the run folder, or None (a stale one is cleaned)."""
+        home = home or home_dir()
+        with _home_lock(home):
+            return cls._find_locked(home)
+
+    @classmethod
+    def _find_locked(cls, home: Path) -> "LocalCluster | None":
+        state = read_state(home)
+        if state is None:
+            return None
+        cluster = cls(home, state)
+        owner = state.get("owner_pid")
+        owner_gone = owner is not None and process_state(owner) == "dead"
+        any_alive = any(is_ours(n["pid"], str(home)) for n in state["nodes"])
+        if owner_gone or not any_alive:
+            # A killed owner's brokers are stale even if alive: clean them, never start a second set.
+            # A broker down on purpose (a fault) while others run is still this cluster.
+            cluster._clean()
+            return None
+        return cluster
+
+    @classmethod
+    def start(cls, brokers: int = 3, settings: BrokerSettings | None = None,
+              port_base: int | None = None, home: Path | None = None, owned: bool = False,
+              heap_mb: int = DEFAULT_HEAP_MB, timeout: float = 120.0) -> "LocalCluster":
+        """Reuse the running cluster of this run folder, or start a new one and wait until ready.
+
+        owned=True ties the cluster to this process: it stops at interpreter exit, and a
+        watchdog stops it if this process is killed outright (e.g. a kernel restart).
+        """
+        home = home or home_dir()
+        settings = settings or BrokerSettings(brokers=brokers)
+        if settings.brokers != brokers:
+            settings.brokers = brokers
+        with _home_lock(home):
+            running = cls._find_locked(home)
+            if running is not None:
+                if running.size != brokers:
+                    raise LabError(
+                        f"A local cluster of {running.size} broker(s) is already running "
+                        f"({running.bootstrap_servers}), and {brokers} were asked for.",
+                        "Use the running one, or stop it first with `deliverylab cluster down` "
+                        "(or `deliverylab.connect().stop()`).")
+                return running
+            cluster = cls._launch(home, settings, port_base, owned, heap_mb)
+        cluster._wait_ready(timeout)
+        if owned:
+            cluster._watch_owner()
+        return cluster
+
+    @classmethod
+    def _launch(cls, home: Path, settings: BrokerSettings, port_base: int | None, owned: bool,
+                heap_mb: int) -> "LocalCluster":
+        java = find_java()
+        cp = classpath()
+        base = port_base or int(os.environ.get("DELIVERYLAB_PORT_BASE", DEFAULT_PORT_BASE))
+        _check_ports_free(settings.brokers, base)
+        for old in home.glob("broker-*"):
+            shutil.rmtree(old, ignore_errors=True)
+        log4j = home / "log4j2.xml"
+        log4j.write_text(LOG4J2_XML)
+        cluster_id = _cluster_id()
+        nodes = []
+        formatters = []
+        for node_id in range(1, settings.brokers + 1):
+            node_dir = home / f"broker-{node_id}"
+            (node_dir / "logs").mkdir(parents=True)
+            props = node_properties(settings, node_id, base, str(node_dir / "data"))
+            _write_properties(node_dir / "server.properties", props)
+            formatters.append(subprocess.Popen(
+                [java.executable, "-Xmx128m", "-XX:TieredStopAtLevel=1", "-cp", cp,
+                 f"-Dlog4j2.configurationFile={log4j}", f"-Dkafka.logs.dir={node_dir / 'logs'}",
+                 "kafka.tools.StorageTool", "format", "-t", cluster_id,
+                 "-c", str(node_dir / "server.properties")],
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+            nodes.append({"id": node_id, "port": client_port(base, node_id),
+                          "controller_port": controller_port(base, node_id), "pid": None,
+                          "dir": str(node_dir)})
+        for node, proc in zip(nodes, formatters):
+            out, _ = proc.communicate(timeout=60)
+            if proc.returncode != 0:
+                raise LabError(f"Formatting the storage of broker {node['id']} failed: "
+                               f"{out.strip()[-300:]}", "Delete the run folder "
+                               f"{home} and try again; if it persists, check Java and disk space.")
+        state = {"kind": "local", "kafka_version": KAFKA_VERSION, "cluster_id": cluster_id,
+                 "brokers": settings.brokers, "port_base": base, "heap_mb": heap_mb,
+                 "java": java.executable, "owner_pid": os.getpid() if owned else None,
+                 "started_at": time.time(), "settings": settings.cluster_properties(),
+                 "nodes": nodes}
+        cluster = cls(home, state)
+        for node in nodes:
+            cluster._spawn(node["id"])  # writes the pid into the state file at once
+        return cluster
+
+    def _spawn(self, node_id: int) -> None:
+        node = self._node(node_id)
+        node_dir = Path(node["dir"])
+        heap = self.state.get("heap_mb", DEFAULT_HEAP_MB)
+        cmd = [self.state["java"], *[o.format(heap=heap) for o in JVM_OPTS],
+               f"-Dlog4j2.configurationFile={self.home / 'log4j2.xml'}",
+               f"-Dkafka.logs.dir={node_dir / 'logs'}",
+               "-cp", classpath(), "kafka.Kafka", str(node_dir / "server.properties")]
+        with (node_dir / "stdout.log").open("a") as out:
+            # Own session: Ctrl-C in a terminal or a kernel interrupt must not reach the brokers.
+            proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, start_new_session=True)
+        self._children[node_id] = proc
+        node["pid"] = proc.pid
+        _write_state(self.home, self.state)
+
+    def _wait_ready(self, timeout: float) -> None:
+        """Ready = every broker registered, and a replicated topic accepts an acks=all write."""
+        deadline = time.monotonic() + timeout
+        admin = self.admin()
+        n = self.state["brokers"]
+        while True:
+            self._fail_if_a_broker_died()
+            try:
+                md = admin.list_topics(timeout=1.0)
+                if len(md.brokers) == n:
+                    self.create_topic(READY_TOPIC, 1, min(3, n))
+                    if self._probe_write():
+                        return
+            except (KafkaException, LabError):
+                pass
+            if time.monotonic() > deadline:
+                self.stop()
+                raise LabError(f"The local Kafka cluster ({n} brokers, {self.bootstrap_servers}) "
+                               f"was not ready within {timeout:.0f} s.",
+                               f"Look at the broker logs under {self.home}/broker-*/logs/server.log; "
+                               "a slow machine may need a longer timeout.")
+            time.sleep(0.2)
+
+    def _probe_write(self) -> bool:
+        errors: list = []
+        p = Producer(quiet({"bootstrap.servers": self.bootstrap_servers, "acks": "all",
+                            "message.timeout.ms": 5000}))
+        p.produce(READY_TOPIC, b"ready", on_delivery=lambda err, msg: errors.append(err))
+        p.flush(6)
+        return errors == [None]
+
+    def _fail_if_a_broker_died(self) -> None:
+        for node in self.state["nodes"]:
+            if process_state(node["pid"]) == "dead":
+                log = _log_tail(Path(node["dir"]))
+                self.stop()
+                if "Address already in use" in log or "BindException" in log:
+                    raise LabError(
+                        f"Broker {node['id']} could not listen on 127.0.0.1:{node['port']} or its "
+                        f"controller port {node['controller_port']}: the port is taken.",
+                        "Stop what uses it, or choose other ports with DELIVERYLAB_PORT_BASE=29092 "
+                        "(or `deliverylab cluster up --port-base 29092`).")
+                raise LabError(f"Broker {node['id']} exited while starting: "
+                               f"{_first_error(log) or 'no error in its log'}.",
+                               f"See {node['dir']}/logs/server.log; `deliverylab cluster down` "
+                               "cleans the run folder.")
+
+    def _watch_owner(self) -> None:
+        atexit.register(self.stop_if_owner)
+        subprocess.Popen([sys.executable, "-m", "deliverylab.cluster.watchdog", str(self.home),
+                          str(self.state["owner_pid"])],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, start_new_session=True,
+                         env={**os.environ, "PYTHONPATH": _package_parent()})
+
+    def stop_if_owner(self) -> None:
+        state = read_state(self.home)
+        if state and state.get("owner_pid") == os.getpid() and state["cluster_id"] == self.state["cluster_id"]:
+            self.stop()
+
+    # --- status and control ----------------------------------------------------------------
+    def _node(self, broker_id: int) -> dict[str, Any]:
+        for node in self.state["nodes"]:
+            if node["id"] == broker_id:
+                return node
+        ids = ", ".join(str(n["id"]) for n in self.state["nodes"])
+        raise LabError(f"Broker {broker_id!r} is not part of this cluster (its brokers are {ids}).",
+                       "Pick one of those ids; `deliverylab cluster status` lists them, and "
+                       "`cluster.partition_state(topic)` tells which one leads a partition.")
+
+    def brokers(self) -> list[BrokerInfo]:
+        out = []
+        for node in self.state["nodes"]:
+            state = process_state(node["pid"]) if is_ours(node["pid"], str(self.home)) else "dead"
+            out.append(BrokerInfo(node["id"], "127.0.0.1", node["port"], node["pid"], state))
+        return out
+
+    @property
+    def size(self) -> int:
+        return len(self.state["nodes"])
+
+    def kill(self, broker_id: int) -> None:
+        """SIGKILL: the broker dies with no chance to flush or hand over leadership."""
+        node = self._node(broker_id)
+        if is_ours(node["pid"], str(self.home)):
+            send(node["pid"], signal.SIGKILL)
+            wait_dead(node["pid"], 5.0)
+
+    def pause(self, broker_id: int) -> None:
+        """SIGSTOP: the broker stays connected but answers nothing — like a long GC pause."""
+        node = self._node(broker_id)
+        if is_ours(node["pid"], str(self.home)):
+            send(node["pid"], signal.SIGSTOP)
+
+    def resume(self, broker_id: int) -> None:
+        node = self._node(broker_id)
+        if is_ours(node["pid"], str(self.home)):
+            send(node["pid"], signal.SIGCONT)
+
+    def restart(self, broker_id: int, clean: bool = True, timeout: float = 60.0) -> None:
+        """Stop the broker (cleanly unless clean=False) if it runs, start it, wait until it serves."""
+        node = self._node(broker_id)
+        if is_ours(node["pid"], str(self.home)):
+            if clean:
+                terminate(node["pid"])
+            else:
+                send(node["pid"], signal.SIGKILL)
+                wait_dead(node["pid"], 5.0)
+        self._spawn(broker_id)
+        self._wait_registered(broker_id, timeout)
+
+    def _wait_registered(self, broker_id: int, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        admin = self.admin()
+        while time.monotonic() < deadline:
+            self._fail_if_a_broker_died()
+            try:
+                if broker_id in admin.list_topics(timeout=1.0).brokers:
+                    return
+            except KafkaException:
+                pass
+            time.sleep(0.2)
+        raise LabError(f"Broker {broker_id} did not come back within {timeout:.0f} s.",
+                       f"See {self._node(broker_id)['dir']}/logs/server.log.")
+
+    def stop(self) -> None:
+        """Kill every broker of this cluster and delete its run folder's data."""
+        for node in self.state["nodes"]:
+            if is_ours(node["pid"], str(self.home)):
+                send(node["pid"], signal.SIGKILL)
+        for node in self.state["nodes"]:
+            if node["pid"]:
+                wait_dead(node["pid"], 10.0)
+        self._clean()
+
+    def _clean(self) -> None:
+        for node in self.state["nodes"]:
+            if is_ours(node["pid"], str(self.home)):
+                send(node["pid"], signal.SIGKILL)
+                wait_dead(node["pid"], 10.0)
+        current = read_state(self.home)
+        if current is None or current.get("cluster_id") == self.state.get("cluster_id"):
+            (self.home / STATE_FILE).unlink(missing_ok=True)
+            for old in self.home.glob("broker-*"):
+                shutil.rmtree(old, ignore_errors=True)
+
+    def describe(self) -> dict[str, Any]:
+        d = super().describe()
+        d.update({"home": str(self.home), "owner_pid": self.state.get("owner_pid"),
+                  "kafka_version": self.state.get("kafka_version"),
+                  "settings": self.state.get("settings", {})})
+        return d
+
+
+def _check_ports_free(brokers: int, base: int) -> None:
+    for node_id in range(1, brokers + 1):
+        for port in (client_port(base, node_id), controller_port(base, node_id)):
+            if not port_is_free(port):
+                raise LabError(
+                    f"Port {port} on 127.0.0.1 is already in use, and broker {node_id} of the "
+                    f"local cluster needs it (ports {base}–{base + brokers - 1} for clients, "
+                    f"{controller_port(base, 1)}–{controller_port(base, brokers)} for controllers).",
+                    "Stop the program that uses it (another Kafka? `deliverylab cluster down` stops "
+                    "ours), or pick other ports with DELIVERYLAB_PORT_BASE=29092 or "
+                    "`deliverylab cluster up --port-base 29092`.")
+
+
+def _package_parent() -> str:
+    return str(Path(__file__).resolve().parents[2])

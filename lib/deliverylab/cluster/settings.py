@@ -1,0 +1,92 @@
+"""Broker settings a learner must be able to see and change, shared by the local cluster and
+docker-compose.yml (a test reads the compose file and checks it against these)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..errors import LabError
+
+SUPPORTED_SIZES = (1, 3)
+DEFAULT_PORT_BASE = 19092
+CONTROLLER_PORT_OFFSET = 100  # broker i's controller listens on client port + 100
+
+
+def check_size(brokers: int) -> int:
+    if brokers not in SUPPORTED_SIZES:
+        raise LabError(f"A local cluster of {brokers!r} brokers is not supported.",
+                       "Use 1 broker (quick, no broker faults) or 3 brokers (replication, "
+                       "leader failover and broker faults), e.g. `--brokers 3`.")
+    return brokers
+
+
+@dataclass
+class BrokerSettings:
+    """The durability knobs of the course, explicit rather than left to broker defaults."""
+
+    brokers: int = 3
+    min_insync_replicas: int | None = None  # None: 2 on three brokers, 1 on one
+    unclean_leader_election_enable: bool = False
+    replica_lag_time_max_ms: int = 5000  # broker default 30000; short so ISR changes show in a lesson
+    group_initial_rebalance_delay_ms: int = 0  # no 3 s wait before a lone consumer gets partitions
+    broker_session_timeout_ms: int = 4000  # a killed broker is fenced in seconds (default 9000)
+    broker_heartbeat_interval_ms: int = 500
+    extra: dict[str, str] = field(default_factory=dict)  # any other server.properties key, verbatim
+
+    def __post_init__(self) -> None:
+        check_size(self.brokers)
+
+    def cluster_properties(self) -> dict[str, str]:
+        """Settings identical on every broker, whatever starts it (local JVMs or Compose)."""
+        n = self.brokers
+        internal_rf = 3 if n >= 3 else 1
+        min_isr = self.min_insync_replicas or (2 if n >= 3 else 1)
+        props = {
+            "min.insync.replicas": str(min_isr),
+            "unclean.leader.election.enable": str(self.unclean_leader_election_enable).lower(),
+            "replica.lag.time.max.ms": str(self.replica_lag_time_max_ms),
+            "group.initial.rebalance.delay.ms": str(self.group_initial_rebalance_delay_ms),
+            "broker.session.timeout.ms": str(self.broker_session_timeout_ms),
+            "broker.heartbeat.interval.ms": str(self.broker_heartbeat_interval_ms),
+            "offsets.topic.replication.factor": str(internal_rf),
+            "offsets.topic.num.partitions": "10",
+            "transaction.state.log.replication.factor": str(internal_rf),
+            "transaction.state.log.min.isr": str(2 if n >= 3 else 1),
+            "transaction.state.log.num.partitions": "10",
+            "share.coordinator.state.topic.replication.factor": str(internal_rf),
+            "share.coordinator.state.topic.min.isr": str(2 if n >= 3 else 1),
+            "default.replication.factor": str(internal_rf),
+            "num.partitions": "1",
+            "auto.create.topics.enable": "false",
+        }
+        props.update({k: str(v) for k, v in self.extra.items()})
+        return props
+
+
+def client_port(port_base: int, node_id: int) -> int:
+    return port_base + node_id - 1
+
+
+def controller_port(port_base: int, node_id: int) -> int:
+    return client_port(port_base, node_id) + CONTROLLER_PORT_OFFSET
+
+
+def quorum_voters(n: int, port_base: int) -> str:
+    return ",".join(f"{i}@127.0.0.1:{controller_port(port_base, i)}" for i in range(1, n + 1))
+
+
+def node_properties(settings: BrokerSettings, node_id: int, port_base: int, log_dir: str) -> dict[str, str]:
+    """server.properties of one combined broker+controller on 127.0.0.1."""
+    port = client_port(port_base, node_id)
+    props = {
+        "process.roles": "broker,controller",
+        "node.id": str(node_id),
+        "controller.quorum.voters": quorum_voters(settings.brokers, port_base),
+        "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port(port_base, node_id)}",
+        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port}",
+        "controller.listener.names": "CONTROLLER",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "log.dirs": log_dir,
+    }
+    props.update(settings.cluster_properties())
+    return props

@@ -1,0 +1,52 @@
+"""What an experiment returns: DataFrames a notebook can show and plots can draw."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+# Outcome names of the course vocabulary (DESIGN.md), used in code, tables and plots alike.
+DELIVERED_ONCE = "delivered-once"
+LOST = "lost"
+DUPLICATED = "duplicated"
+ACKED_BUT_LOST = "acked-but-lost"
+FAILED_REPORTED = "failed-reported"
+UNACKED_BUT_STORED = "unacked-but-stored"
+CONSUMER_OUTCOMES = (DELIVERED_ONCE, LOST, DUPLICATED)
+PRODUCER_OUTCOMES = (DELIVERED_ONCE, DUPLICATED, ACKED_BUT_LOST, FAILED_REPORTED,
+                     UNACKED_BUT_STORED, LOST)
+
+
+@dataclass
+class Result:
+    """One run, counted from its ledger and a read-back of its topics.
+
+    messages: one row per input message — msg_id, index, key, seq, copies, outcome
+              (producer runs add acked, failed_reported, stored_copies, error).
+    timeline: one row per observation in time — t (s since the run started), index, msg_id,
+              copy (1 = first time, 2+ = a duplicate), worker; for producers: t, index, msg_id,
+              outcome of its delivery report (error name or 'ok').
+    events:   start / crash / restart / exit / fault / heal rows — t, kind, worker, detail.
+    summary:  the counts the CLI prints (sent, lost, duplicated, …) plus rates.
+    """
+
+    kind: str  # 'consumer' or 'producer'
+    spec: dict[str, Any]
+    messages: pd.DataFrame
+    timeline: pd.DataFrame
+    events: pd.DataFrame
+    summary: dict[str, Any]
+    run_dir: Path | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return str(self.spec.get("label") or self.summary.get("label") or self.kind)
+
+    def summary_frame(self) -> pd.DataFrame:
+        return pd.DataFrame([self.summary])
+
+    def _repr_html_(self) -> str:
+        return self.summary_frame().to_html(index=False)

@@ -1,0 +1,23 @@
+"""Topic names: Kafka's own rules, checked before a request so the error is readable."""
+from __future__ import annotations
+
+import re
+import uuid
+
+from .errors import LabError
+
+_LEGAL = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
+
+
+def check_topic_name(name: str) -> str:
+    if not isinstance(name, str) or not _LEGAL.match(name) or name in (".", ".."):
+        raise LabError(f"{name!r} is not a valid Kafka topic name.",
+                       "Use 1–249 characters from letters, digits, '.', '_' and '-', e.g. "
+                       "'payments-at-least-once'.")
+    return name
+
+
+def unique_topic(prefix: str) -> str:
+    """One topic per run, so runs never see each other's records."""
+    safe = re.sub(r"[^a-zA-Z0-9._-]", "-", prefix)[:200]
+    return f"{safe}-{uuid.uuid4().hex[:8]}"
