@@ -1,8 +1,123 @@
-"""Experiment commands of the CLI (run, produce, matrix, validate); filled in by the engine."""
+"""Experiment commands of the CLI: run (consumer), produce (producer), matrix (both, headless)."""
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from typing import Any
+
+from .errors import LabError
+
+CONSUMER_KEYS = ("model", "topic", "output_topic", "bootstrap", "sent", "processed_effects",
+                 "delivered_once", "lost", "duplicated", "reordered_keys", "crashes", "elapsed_s")
+PRODUCER_KEYS = ("topic", "bootstrap", "sent", "acked", "failed_reported", "stored_records",
+                 "acked_but_lost", "unacked_but_stored", "duplicated", "reordered_keys", "elapsed_s")
+
+
+def _emit(summary: dict[str, Any], keys: tuple[str, ...], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(summary, default=str))
+    else:
+        width = max(len(k) for k in keys)
+        print("\n".join(f"{k:<{width}}  {summary.get(k)}" for k in keys))
+
+
+def _stderr_progress(done: int, total: int) -> None:
+    if sys.stderr.isatty():
+        print(f"\r{done}/{total}", end="", file=sys.stderr, flush=True)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .experiments import ConsumerExperiment, CrashSpec, run_consumer, seeded_fault
+
+    crash = None
+    if args.crash:
+        crash = CrashSpec(args.crash, every=args.crash_every, prob=args.crash_prob, seed=args.seed)
+    elif args.crash_every or args.crash_prob:
+        raise LabError("--crash-every/--crash-prob need a crash point.",
+                       "Add --crash POINT, e.g. --crash after-process.")
+    spec = ConsumerExperiment(model=args.model, messages=args.messages, partitions=args.partitions,
+                              crash=crash, commit_every=args.commit_every, seed=args.seed,
+                              fault=seeded_fault(args.fault, args.messages, args.seed))
+    result = run_consumer(spec, progress=_stderr_progress)
+    _emit(result.summary, CONSUMER_KEYS, args.json)
+    return 0
+
+
+def _onoff(value: str) -> bool:
+    if value.lower() in ("on", "true", "1", "yes"):
+        return True
+    if value.lower() in ("off", "false", "0", "no"):
+        return False
+    raise LabError(f"--idempotence {value!r} is neither on nor off.", "Use --idempotence on or off.")
+
+
+def producer_config(acks: str, idempotence: str, retries: int | None,
+                    max_in_flight: int | None, request_timeout_ms: int | None) -> dict[str, Any]:
+    conf: dict[str, Any] = {"acks": acks, "enable.idempotence": _onoff(idempotence)}
+    if retries is not None:
+        conf["retries"] = retries
+    if max_in_flight is not None:
+        conf["max.in.flight.requests.per.connection"] = max_in_flight
+    if request_timeout_ms is not None:
+        conf["request.timeout.ms"] = request_timeout_ms
+    return conf
+
+
+def cmd_produce(args: argparse.Namespace) -> int:
+    from .experiments import ProducerExperiment, run_producer, seeded_fault
+
+    conf = producer_config(args.acks, args.idempotence, args.retries, args.max_in_flight,
+                           args.request_timeout_ms)
+    spec = ProducerExperiment(messages=args.messages, config=conf, seed=args.seed, rate=args.rate,
+                              fault=seeded_fault(args.fault, args.messages, args.seed))
+    result = run_producer(spec, progress=_stderr_progress)
+    _emit(result.summary, PRODUCER_KEYS, args.json)
+    return 0
+
+
+def cmd_matrix(args: argparse.Namespace) -> int:
+    from .matrix import run_matrix, write_matrix
+
+    frame = run_matrix(repeat=args.repeat, messages=args.messages, log=print)
+    write_matrix(frame, args.out, " ".join(["deliverylab", *sys.argv[1:]]))
+    print(f"wrote {len(frame)} runs to {args.out}")
+    return 0
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    return None
+    from .crash import ALL_POINTS
+    from .experiments import MODELS
+    from .faults import FAULTS
+
+    r = sub.add_parser("run", help="a consumer experiment: one delivery model under crashes")
+    r.add_argument("model", help=" | ".join(MODELS))
+    r.add_argument("--messages", type=int, default=200)
+    r.add_argument("--partitions", type=int, default=1)
+    r.add_argument("--crash", metavar="POINT", help=" | ".join(ALL_POINTS))
+    r.add_argument("--crash-every", type=int, metavar="K")
+    r.add_argument("--crash-prob", type=float, metavar="P")
+    r.add_argument("--commit-every", type=int, default=10, metavar="K")
+    r.add_argument("--fault", default="none", help=" | ".join(FAULTS))
+    r.add_argument("--seed", type=int, default=1)
+    r.add_argument("--json", action="store_true", help="print one JSON object")
+    r.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("produce", help="a producer experiment: settings under a broker fault")
+    p.add_argument("--messages", type=int, default=1000)
+    p.add_argument("--acks", default="all", help="0 | 1 | all")
+    p.add_argument("--idempotence", default="on", help="on | off")
+    p.add_argument("--retries", type=int)
+    p.add_argument("--max-in-flight", type=int)
+    p.add_argument("--request-timeout-ms", type=int)
+    p.add_argument("--rate", type=float, default=1000.0, help="messages per second (0: unlimited)")
+    p.add_argument("--fault", default="none", help=" | ".join(FAULTS))
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_produce)
+
+    m = sub.add_parser("matrix", help="the scenario matrix, headless, to a CSV file")
+    m.add_argument("--repeat", type=int, default=1)
+    m.add_argument("--messages", type=int, default=200)
+    m.add_argument("--out", required=True)
+    m.set_defaults(func=cmd_matrix)

@@ -117,6 +117,20 @@ class Cluster:
                        "Check `deliverylab cluster status`; a cluster with too few live brokers "
                        "cannot elect one.")
 
+    def wait_for_full_isr(self, topic: str, partitions: int = 1, timeout: float = 30.0) -> bool:
+        """Wait until every replica is back in the ISR, so a read-back sees the final log
+        (a consumer reads only up to the high watermark, which lags while followers catch up)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                states = [self.partition_state(topic, p, timeout=2.0) for p in range(partitions)]
+                if all(s.leader >= 0 and set(s.isr) == set(s.replicas) for s in states):
+                    return True
+            except (LabError, KafkaException):
+                pass
+            time.sleep(0.2)
+        return False
+
     def create_topic(self, name: str, partitions: int = 1, replication_factor: int | None = None,
                      config: dict[str, str] | None = None, timeout: float = 15.0) -> None:
         from ..topics import check_topic_name

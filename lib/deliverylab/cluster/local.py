@@ -192,7 +192,7 @@ class LocalCluster(Cluster):
             formatters.append(subprocess.Popen(
                 [java.executable, "-Xmx128m", "-XX:TieredStopAtLevel=1", "-cp", cp,
                  f"-Dlog4j2.configurationFile={log4j}", f"-Dkafka.logs.dir={node_dir / 'logs'}",
-                 "kafka.tools.StorageTool", "format", "-t", cluster_id,
+                 "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}",
                  "-c", str(node_dir / "server.properties")],
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
             nodes.append({"id": node_id, "port": client_port(base, node_id),
@@ -323,11 +323,13 @@ class LocalCluster(Cluster):
         node = self._node(broker_id)
         if is_ours(node["pid"], str(self.home)):
             send(node["pid"], signal.SIGSTOP)
+            _wait_state(node["pid"], "paused")
 
     def resume(self, broker_id: int) -> None:
         node = self._node(broker_id)
         if is_ours(node["pid"], str(self.home)):
             send(node["pid"], signal.SIGCONT)
+            _wait_state(node["pid"], "running")
 
     def restart(self, broker_id: int, clean: bool = True, timeout: float = 60.0) -> None:
         """Stop the broker (cleanly unless clean=False) if it runs, start it, wait until it serves."""
@@ -364,6 +366,11 @@ class LocalCluster(Cluster):
             if node["pid"]:
                 wait_dead(node["pid"], 10.0)
         self._clean()
+        # A JVM's leader thread turns zombie before its other threads have closed their sockets.
+        deadline = time.monotonic() + 10
+        ports = [p for n in self.state["nodes"] for p in (n["port"], n["controller_port"])]
+        while not all(port_is_free(p) for p in ports) and time.monotonic() < deadline:
+            time.sleep(0.05)
 
     def _clean(self) -> None:
         for node in self.state["nodes"]:
@@ -395,6 +402,13 @@ def _check_ports_free(brokers: int, base: int) -> None:
                     "Stop the program that uses it (another Kafka? `deliverylab cluster down` stops "
                     "ours), or pick other ports with DELIVERYLAB_PORT_BASE=29092 or "
                     "`deliverylab cluster up --port-base 29092`.")
+
+
+def _wait_state(pid: int, state: str, timeout: float = 3.0) -> None:
+    """Signals reach a many-threaded JVM in a few ms; return once the kernel shows the change."""
+    deadline = time.monotonic() + timeout
+    while process_state(pid) not in (state, "dead") and time.monotonic() < deadline:
+        time.sleep(0.005)
 
 
 def _package_parent() -> str:

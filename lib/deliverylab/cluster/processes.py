@@ -77,3 +77,12 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
         except OSError:
             return False
     return True
+
+
+def free_port_base(brokers: int = 3, start: int = 39092, controller_offset: int = 100) -> int:
+    """The first client port from `start` (in steps of 10) where a cluster's ports are all free."""
+    for base in range(start, start + 2000, 10):
+        ports = [base + i for i in range(brokers)] + [base + controller_offset + i for i in range(brokers)]
+        if all(port_is_free(p) for p in ports):
+            return base
+    raise RuntimeError(f"no free ports for a cluster between {start} and {start + 2000}")

@@ -1,0 +1,49 @@
+# Kafka Delivery Lab — `make run` (the course, end to end) and `make test` (everything) are the
+# two commands a new user needs; both install what they need first.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+LAB    := $(VENV)/bin/deliverylab
+SIZE   ?= workshop
+OUT    ?= out/course
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup run test lab validate bench clean cluster-up cluster-down
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python 3.10+ is needed (found " + sys.version.split()[0] + "); set PYTHON=python3.11")'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test]"
+	@touch $@
+
+setup: $(STAMP)  ## .venv, Python packages, Apache Kafka jars (idempotent)
+	$(PY) -c 'from deliverylab.java import find_java; j = find_java(); print("Java:", j.version_text)'
+	$(PY) -c 'from deliverylab.kafka_dist import ensure_kafka; print("Kafka jars:", ensure_kafka(progress=True))'
+
+run: setup  ## the whole course, headless, on the embedded cluster -> out/course
+	$(LAB) cluster up --brokers 3
+	$(PY) -m deliverylab.course --size $(SIZE) --out $(OUT); rc=$$?; $(LAB) cluster down; exit $$rc
+
+test: setup  ## unit + integration tests on real brokers, notebooks at CI size
+	$(VENV)/bin/pytest -q -ra
+
+lab: setup  ## JupyterLab on notebooks/ with the cluster up; Ctrl-C stops both
+	$(LAB) cluster up --brokers 3
+	$(VENV)/bin/jupyter lab notebooks/; $(LAB) cluster down
+
+validate: setup  ## repeat every scenario R times and check the invariants
+	$(LAB) validate --repeat $${R:-3}
+
+bench: setup  ## benchmarks (numbers, not pass/fail)
+	$(PY) bench/run_all.py
+
+cluster-up: setup
+	$(LAB) cluster up --brokers 3
+
+cluster-down:
+	$(LAB) cluster down
+
+clean:
+	-$(LAB) cluster down
+	rm -rf out .pytest_cache

@@ -1,0 +1,209 @@
+"""Classify every message of a run, in the manner of a Jepsen checker.
+
+Each function is pure: ledger tables (DataFrames, see ledger.py) in, a table or a dict of
+counts out. Nothing here talks to Kafka, so every number a learner sees can be checked by a
+unit test on a hand-made history.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+import pandas as pd
+
+from .results import (ACKED_BUT_LOST, DELIVERED_ONCE, DUPLICATED, FAILED_REPORTED, LOST,
+                      UNACKED_BUT_STORED)
+
+__all__ = ["consumer_outcomes", "reordered_keys", "producer_outcomes", "aborted_reads",
+           "consumer_summary", "producer_summary"]
+
+
+def _columns(frame: pd.DataFrame | None, names: Iterable[str]) -> pd.DataFrame:
+    """A copy of ``frame`` that surely has ``names``: an empty ledger table may have no columns."""
+    frame = pd.DataFrame() if frame is None else frame.reset_index(drop=True)
+    missing = {n: pd.Series([None] * len(frame), dtype=object) for n in names if n not in frame}
+    return frame.assign(**missing) if missing else frame.copy()
+
+
+def _messages(sent: pd.DataFrame | None) -> pd.DataFrame:
+    """One row per msg_id in send order, with an index column (its position if none given).
+
+    A msg_id is the identity of a message, so a second send row for it is the same message
+    (e.g. an application-level retry), not a new one.
+    """
+    sent = _columns(sent, ("msg_id", "key", "seq"))
+    if "index" not in sent:
+        sent["index"] = range(len(sent))
+    return sent.drop_duplicates("msg_id", keep="first")[["msg_id", "index", "key", "seq"]]
+
+
+def _count_by_msg(frame: pd.DataFrame | None, msg_ids: pd.Series) -> pd.Series:
+    """How many rows of ``frame`` each msg_id has (0 when none); rows for unknown ids drop out."""
+    frame = _columns(frame, ("msg_id",))
+    counts = frame["msg_id"].value_counts()
+    return msg_ids.map(counts).fillna(0).astype(int)
+
+
+def consumer_outcomes(sent: pd.DataFrame, processed: pd.DataFrame) -> pd.DataFrame:
+    """Outcome of every input message from how often the consumer's processing ran for it.
+
+    The learner's database (the effects table) is the ground truth of what was *done*; the
+    offsets a consumer committed only say what it *meant* to have done.
+    """
+    out = _messages(sent)
+    out["copies"] = _count_by_msg(processed, out["msg_id"])
+    out["outcome"] = out["copies"].map(_copies_outcome)
+    return out.reset_index(drop=True)
+
+
+def _copies_outcome(copies: int) -> str:
+    return LOST if copies == 0 else DELIVERED_ONCE if copies == 1 else DUPLICATED
+
+
+def reordered_keys(observed: pd.DataFrame) -> list[str]:
+    """Keys whose seqs were first seen out of order.
+
+    Kafka promises order per key (per partition), so this is checked per key. Only the first
+    sighting of each seq counts: an at-least-once replay re-delivers seqs already seen, which
+    is duplication, not reordering. Rows without a key or seq cannot be ordered and are skipped.
+    """
+    observed = _columns(observed, ("key", "seq")).dropna(subset=["key", "seq"])
+    bad = [key for key, seqs in observed.groupby("key", sort=False)["seq"]
+           if not seqs.drop_duplicates().is_monotonic_increasing]
+    return sorted(str(k) for k in bad)
+
+
+def _is_success(error: pd.Series) -> pd.Series:
+    """A delivery report without an error name is a success (None, NaN or '' in the ledger)."""
+    return error.isna() | (error.astype(str).str.strip() == "")
+
+
+def _report_flags(acks: pd.DataFrame | None, msg_ids: pd.Series) -> pd.DataFrame:
+    """Per msg_id: acked (any success report), reported (any report), last error name.
+
+    A success anywhere wins because Kafka stored the record then, whatever an earlier or later
+    report of a re-send said; the last error is kept to show what the application was told.
+    """
+    acks = _columns(acks, ("msg_id", "error"))
+    ok = _is_success(acks["error"])
+    acked = set(acks.loc[ok, "msg_id"])
+    reported = set(acks["msg_id"])
+    failed = acks.loc[~ok]
+    last_error = {m: str(e) for m, e in zip(failed["msg_id"], failed["error"])}  # last one wins
+    return pd.DataFrame({
+        "acked": msg_ids.isin(acked).astype(bool),
+        "reported": msg_ids.isin(reported).astype(bool),
+        "error": pd.Series([last_error.get(m, "") for m in msg_ids], index=msg_ids.index,
+                           dtype=str),
+    })
+
+
+def producer_outcomes(sends: pd.DataFrame, acks: pd.DataFrame,
+                      readback: pd.DataFrame) -> pd.DataFrame:
+    """Outcome of every produce() call from its delivery reports and what the topic holds.
+
+    Comparing what the application was told (acks) with what a fresh reader finds (readback) is
+    the whole point: the two disagree exactly when a setting does not deliver what it seems to.
+    ``readback`` must hold one reader's rows (filter by its reader column first).
+    """
+    out = _messages(sends)
+    flags = _report_flags(acks, out["msg_id"])
+    out["acked"] = flags["acked"]
+    out["failed_reported"] = flags["reported"] & ~flags["acked"]
+    out["error"] = flags["error"]
+    out["stored_copies"] = _count_by_msg(readback, out["msg_id"])
+    out["copies"] = out["stored_copies"]
+    out["outcome"] = [_producer_outcome(s, a, f) for s, a, f in
+                      zip(out["stored_copies"], out["acked"], out["failed_reported"])]
+    return out.reset_index(drop=True)
+
+
+def _producer_outcome(stored: int, acked: bool, failed_reported: bool) -> str:
+    """What the log holds decides first; the reports only say whether the app was misled."""
+    if stored > 1:
+        return DUPLICATED
+    if stored == 1:
+        return DELIVERED_ONCE if acked else UNACKED_BUT_STORED
+    if acked:
+        return ACKED_BUT_LOST
+    return FAILED_REPORTED if failed_reported else LOST
+
+
+def _positions(frame: pd.DataFrame | None) -> set[tuple[int, int]]:
+    frame = _columns(frame, ("partition", "offset")).dropna(subset=["partition", "offset"])
+    return {(int(p), int(o)) for p, o in zip(frame["partition"], frame["offset"])}
+
+
+def aborted_reads(committed: pd.DataFrame, uncommitted: pd.DataFrame) -> int:
+    """Records a read_uncommitted reader saw that a read_committed reader did not (Jepsen G1a).
+
+    Records are compared by (partition, offset), their identity in the log, because an aborted
+    transaction's record and its committed retry carry the same msg_id at different offsets.
+    """
+    return len(_positions(uncommitted) - _positions(committed))
+
+
+def _rate(count: int, sent: int) -> float:
+    return float(count) / sent if sent else 0.0
+
+
+def _count(outcomes: pd.DataFrame, outcome: str) -> int:
+    return int((outcomes["outcome"] == outcome).sum())
+
+
+def _extra_copies(outcomes: pd.DataFrame) -> int:
+    """Copies beyond the first: the work a duplicate makes someone undo."""
+    dup = outcomes.loc[outcomes["outcome"] == DUPLICATED, "copies"]
+    return int((dup - 1).sum())
+
+
+def consumer_summary(outcomes: pd.DataFrame, observed: pd.DataFrame) -> dict[str, Any]:
+    """The counts of a consumer run, as plain ints and floats so they serialise to JSON.
+
+    processed_effects counts processings of sent messages (the sum of copies), so that
+    processed_effects == delivered_once + duplicated_messages + duplicated always holds.
+    """
+    outcomes = _columns(outcomes, ("outcome", "copies"))
+    sent = len(outcomes)
+    lost, duplicated = _count(outcomes, LOST), _extra_copies(outcomes)
+    return {
+        "sent": sent,
+        "processed_effects": int(pd.to_numeric(outcomes["copies"]).fillna(0).sum()),
+        "delivered_once": _count(outcomes, DELIVERED_ONCE),
+        "lost": lost,
+        "duplicated": duplicated,
+        "duplicated_messages": _count(outcomes, DUPLICATED),
+        "reordered_keys": len(reordered_keys(observed)),
+        "lost_rate": _rate(lost, sent),
+        "duplicated_rate": _rate(duplicated, sent),
+    }
+
+
+def producer_summary(outcomes: pd.DataFrame, readback: pd.DataFrame) -> dict[str, Any]:
+    """The counts of a producer run, as plain ints and floats so they serialise to JSON.
+
+    acked and failed_reported count what the application was told (flags), the other counts
+    are outcomes; so a failed-reported message found in the log counts in both failed_reported
+    and unacked_but_stored. Reordering is read from the log in (partition, offset) order.
+    """
+    outcomes = _columns(outcomes, ("outcome", "copies", "acked", "failed_reported"))
+    readback = _columns(readback, ("partition", "offset", "key", "seq"))
+    log_order = readback.sort_values(["partition", "offset"], kind="stable")
+    sent = len(outcomes)
+    counts = {name: _count(outcomes, outcome) for name, outcome in (
+        ("delivered_once", DELIVERED_ONCE), ("acked_but_lost", ACKED_BUT_LOST),
+        ("unacked_but_stored", UNACKED_BUT_STORED), ("lost", LOST))}
+    duplicated = _extra_copies(outcomes)
+    return {
+        "sent": sent,
+        "acked": int(outcomes["acked"].fillna(False).astype(bool).sum()),
+        "failed_reported": int(outcomes["failed_reported"].fillna(False).astype(bool).sum()),
+        "stored_records": len(readback),
+        **counts,
+        "duplicated": duplicated,
+        "duplicated_messages": _count(outcomes, DUPLICATED),
+        "reordered_keys": len(reordered_keys(log_order)),
+        "acked_but_lost_rate": _rate(counts["acked_but_lost"], sent),
+        "lost_rate": _rate(counts["lost"], sent),
+        "unacked_but_stored_rate": _rate(counts["unacked_but_stored"], sent),
+        "duplicated_rate": _rate(duplicated, sent),
+    }

@@ -1,0 +1,62 @@
+"""Check a learner's librdkafka settings before a worker starts, so a typo is one clear sentence
+instead of a worker crash, a hang, or a broker rejecting every request."""
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+from confluent_kafka import KafkaException, Producer, Consumer
+
+from .cluster.base import quiet
+from .errors import LabError
+
+# Settings the course uses, for "did you mean" hints (librdkafka accepts many more, verbatim).
+COMMON_KEYS = (
+    "acks", "enable.idempotence", "message.send.max.retries", "retries", "retry.backoff.ms",
+    "retry.backoff.max.ms", "max.in.flight.requests.per.connection", "max.in.flight",
+    "request.timeout.ms", "delivery.timeout.ms", "message.timeout.ms", "linger.ms", "batch.size",
+    "batch.num.messages", "compression.type", "transactional.id", "transaction.timeout.ms",
+    "enable.auto.commit", "auto.commit.interval.ms", "enable.auto.offset.store",
+    "isolation.level", "group.instance.id", "session.timeout.ms", "auto.offset.reset",
+    "fetch.min.bytes", "fetch.wait.max.ms", "queue.buffering.max.messages",
+)
+ACKS_VALUES = ("0", "1", "-1", "all")
+
+
+def _client_error(exc: Exception, conf: dict[str, Any]) -> LabError:
+    text = str(exc.args[0].str() if exc.args and hasattr(exc.args[0], "str") else exc)
+    if "No such configuration property" in text:
+        bad = text.split('"')[1] if '"' in text else text
+        close = difflib.get_close_matches(bad, COMMON_KEYS, n=1)
+        hint = f"Did you mean {close[0]!r}? " if close else ""
+        return LabError(f"{bad!r} is not a librdkafka configuration key.",
+                        f"{hint}Keys pass through verbatim as librdkafka spells them (see "
+                        "librdkafka's CONFIGURATION.md), e.g. 'acks', 'enable.idempotence'.")
+    return LabError(f"The client settings were refused: {text}.",
+                    "Fix that value (librdkafka's CONFIGURATION.md lists each key's type and range).")
+
+
+def check_producer_config(config: dict[str, Any]) -> dict[str, Any]:
+    if not isinstance(config, dict):
+        raise LabError(f"Producer settings must be a dict of librdkafka keys, not {config!r}.",
+                       "E.g. {'acks': 'all', 'enable.idempotence': True}.")
+    if "acks" in config and str(config["acks"]).strip().lower() not in ACKS_VALUES:
+        raise LabError(f"acks={config['acks']!r} is not a valid acknowledgement level.",
+                       "Use 0 (no ack), 1 (leader only) or 'all' (= -1, every in-sync replica); "
+                       "the .NET property is Acks = None / Leader / All.")
+    try:
+        Producer(quiet({"bootstrap.servers": "127.0.0.1:1", **config}))
+    except (KafkaException, ValueError, TypeError) as exc:
+        raise _client_error(exc, config) from None
+    return config
+
+
+def check_consumer_config(config: dict[str, Any]) -> dict[str, Any]:
+    if not isinstance(config, dict):
+        raise LabError(f"Consumer settings must be a dict of librdkafka keys, not {config!r}.",
+                       "E.g. {'isolation.level': 'read_committed'}.")
+    try:
+        Consumer(quiet({"bootstrap.servers": "127.0.0.1:1", "group.id": "check", **config})).close()
+    except (KafkaException, ValueError, TypeError) as exc:
+        raise _client_error(exc, config) from None
+    return config

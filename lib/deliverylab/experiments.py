@@ -1,0 +1,397 @@
+"""Spec → run → Result: the only API a notebook needs.
+
+A consumer experiment writes N input messages, runs the delivery model's worker (restarting it
+after every crash), optionally fails a broker meanwhile, reads the topics back, and counts every
+message's outcome from the ledger and the read-back. A producer experiment does the same for the
+producer settings under a broker fault.
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import tempfile
+import time
+from contextlib import closing
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import pandas as pd
+
+from . import checker
+from .cluster import Cluster, connect
+from .config_check import check_consumer_config, check_producer_config
+from .crash import CRASH_POINTS, CrashSpec
+from .errors import LabError
+from .faults import FaultSpec, Nemesis
+from .ledger import Ledger, Store, read_tables
+from .paths import cache_dir
+from .readback import read_topic
+from .results import Result
+from .supervisor import supervise
+from .topics import unique_topic
+
+MODELS = ("at-most-once", "at-least-once", "auto-commit", "exactly-once", "idempotent-consumer")
+Progress = Callable[[int, int], None]
+
+
+def _positive(name: str, value: Any, fix: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise LabError(f"{name}={value!r} must be a whole number ≥ 1.", fix)
+
+
+@dataclass
+class ConsumerExperiment:
+    """A delivery model, a crash schedule and the knobs of its loop."""
+
+    model: str = "at-least-once"
+    messages: int = 200
+    crash: CrashSpec | None = None
+    commit_every: int | None = 10  # at-least-once / idempotent-consumer: commit after K messages;
+    # at-most-once: commit batches of K before processing them
+    commit_interval_ms: int | None = None  # at-least-once: also commit every T ms
+    auto_commit_interval_ms: int = 1000  # auto-commit model
+    transaction_size: int = 10  # exactly-once: input messages per transaction
+    processing_ms: float = 0.0  # simulated work per message
+    partitions: int = 1
+    keys: int = 8
+    fault: FaultSpec | None = None
+    consumer_config: dict[str, Any] = field(default_factory=dict)
+    in_flight_ms: float = 2.0  # commit-in-flight: how long the request travels before the kill
+    time_limit_s: float = 90.0
+    seed: int = 1
+    label: str | None = None
+
+    def check(self) -> "ConsumerExperiment":
+        if self.model not in MODELS:
+            close = [m for m in MODELS if m.replace("-", "") == str(self.model).replace("-", "").replace("_", "")]
+            raise LabError(f"Unknown delivery model {self.model!r}.",
+                           (f"Did you mean {close[0]!r}? " if close else "") +
+                           f"Use one of {', '.join(MODELS)}.")
+        _positive("messages", self.messages, "Use e.g. messages=200.")
+        _positive("partitions", self.partitions, "Use 1 (ordering is per partition) or a few.")
+        _positive("keys", self.keys, "Use e.g. keys=8.")
+        if self.commit_every is not None:
+            _positive("commit_every", self.commit_every, "Use e.g. commit_every=10, or None.")
+        _positive("transaction_size", self.transaction_size, "Use e.g. transaction_size=10.")
+        if self.crash is not None:
+            self.crash.check(self.model)
+        if self.fault is not None:
+            self.fault.check()
+        if not (isinstance(self.time_limit_s, (int, float)) and self.time_limit_s > 0):
+            raise LabError(f"time_limit_s={self.time_limit_s!r} must be a positive number of seconds.",
+                           "Use e.g. time_limit_s=60.")
+        check_consumer_config(self.consumer_config)
+        return self
+
+
+@dataclass
+class ProducerExperiment:
+    """Producer settings (librdkafka keys, verbatim) under a broker fault."""
+
+    messages: int = 1000
+    config: dict[str, Any] = field(default_factory=lambda: {"acks": "all"})
+    fault: FaultSpec | None = None
+    crash: CrashSpec | None = None  # before-flush
+    rate: float = 1000.0  # messages per second; 0 = as fast as the producer can
+    partitions: int = 1
+    replication_factor: int | None = None  # default: 3 on three brokers
+    topic_config: dict[str, str] = field(default_factory=dict)  # e.g. {"min.insync.replicas": "2"}
+    keys: int = 8
+    time_limit_s: float = 90.0
+    seed: int = 1
+    label: str | None = None
+
+    def check(self) -> "ProducerExperiment":
+        _positive("messages", self.messages, "Use e.g. messages=1000.")
+        _positive("partitions", self.partitions, "Use 1 (ordering is per partition) or a few.")
+        _positive("keys", self.keys, "Use e.g. keys=8.")
+        if not isinstance(self.rate, (int, float)) or self.rate < 0:
+            raise LabError(f"rate={self.rate!r} must be ≥ 0 messages per second.",
+                           "Use e.g. rate=1000, or 0 for as fast as possible.")
+        if self.crash is not None:
+            self.crash.check("producer")
+        if self.fault is not None:
+            self.fault.check()
+        check_producer_config(self.config)
+        return self
+
+
+# --- the shared run scaffolding ----------------------------------------------------------------
+class _Run:
+    """One run's folder, ledger, topics and clock; removes what the learner did not ask to keep."""
+
+    def __init__(self, cluster: Cluster, prefix: str, keep: bool) -> None:
+        self.cluster, self.keep = cluster, keep
+        runs = cache_dir() / "runs"
+        runs.mkdir(parents=True, exist_ok=True)
+        self.dir = Path(tempfile.mkdtemp(prefix=f"{prefix}-", dir=runs))
+        self.ledger = Ledger(self.dir / "ledger.sqlite")
+        self.topics: list[str] = []
+        self.t0 = time.time()
+        self._env_before = os.environ.get("DELIVERYLAB_CLIENT_JSON")
+        # Workers get the client settings (which may hold a SASL password) through their
+        # environment, never through a file in the run folder.
+        os.environ["DELIVERYLAB_CLIENT_JSON"] = json.dumps(cluster.client_config())
+
+    def topic(self, prefix: str, partitions: int, rf: int | None = None,
+              config: dict[str, str] | None = None) -> str:
+        name = unique_topic(prefix)
+        self.cluster.create_topic(name, partitions, rf, config)
+        self.topics.append(name)
+        return name
+
+    def write_spec(self, spec: dict[str, Any]) -> None:
+        (self.dir / "spec.json").write_text(json.dumps(spec, default=str))
+
+    def close(self) -> None:
+        self.ledger.close()
+        if self._env_before is None:
+            os.environ.pop("DELIVERYLAB_CLIENT_JSON", None)
+        else:
+            os.environ["DELIVERYLAB_CLIENT_JSON"] = self._env_before
+        if not self.keep:
+            try:
+                self.cluster.delete_topics(self.topics)
+            except Exception:
+                pass  # a run's cleanup must not hide its result
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _spec_dict(spec: Any) -> dict[str, Any]:
+    d = asdict(spec)
+    return {k: v for k, v in d.items() if k != "config"} | (
+        {"config": dict(spec.config)} if hasattr(spec, "config") else {})
+
+
+def _progress_ticker(count: Callable[[], int], total: int, progress: Progress | None) -> Callable[[], None]:
+    last = [0.0]
+
+    def tick() -> None:
+        if progress and time.monotonic() - last[0] > 0.1:
+            last[0] = time.monotonic()
+            progress(min(count(), total), total)
+    return tick
+
+
+def _events(tables: dict[str, pd.DataFrame], t0: float) -> pd.DataFrame:
+    ev = tables["events"].copy()
+    ev["t"] = ev["t"] - t0
+    return ev[["t", "kind", "worker", "pid", "detail"]]
+
+
+def _sent_frame(sends: pd.DataFrame) -> pd.DataFrame:
+    sent = sends.drop_duplicates("msg_id").copy()
+    sent["index"] = sent["msg_id"].str[1:].astype(int)
+    return sent.sort_values("index").reset_index(drop=True)
+
+
+def _copies_timeline(rows: pd.DataFrame, t0: float) -> pd.DataFrame:
+    tl = rows.sort_values("t").copy() if len(rows) else rows.copy()
+    tl["t"] = tl["t"] - t0
+    tl["index"] = tl["msg_id"].str[1:].astype(int) if len(tl) else pd.Series(dtype=int)
+    tl["copy"] = tl.groupby("msg_id").cumcount() + 1 if len(tl) else pd.Series(dtype=int)
+    return tl
+
+
+# --- consumer experiments ----------------------------------------------------------------------
+def run_consumer(spec: ConsumerExperiment, cluster: Cluster | None = None,
+                 progress: Progress | None = None, keep: bool = False) -> Result:
+    spec.check()
+    cluster = cluster or connect(min_brokers=3 if spec.fault else 1)
+    if spec.fault:
+        spec.fault.check(cluster)
+    run = _Run(cluster, spec.model, keep)
+    try:
+        topic = run.topic(f"lab-{spec.model}", spec.partitions)
+        output = run.topic(f"lab-{spec.model}-out", spec.partitions) if spec.model == "exactly-once" else None
+        deadline = time.time() + spec.time_limit_s
+        run.write_spec({**_spec_dict(spec), "topic": topic, "output_topic": output,
+                        "group_id": f"{topic}-group", "transactional_id": f"{topic}-txn",
+                        "deadline": deadline, "crash": asdict(spec.crash) if spec.crash else None})
+        run.ledger.set_meta(kind="consumer", model=spec.model, topic=topic, t0=run.t0)
+        supervise("input", run.dir, run.ledger, deadline)
+
+        with closing(Store(run.dir / "store.sqlite")) as store:
+            def processed() -> int:
+                return store.conn.execute("SELECT COUNT(*) FROM effects").fetchone()[0]
+            nemesis = None
+            if spec.fault and spec.fault.kind != "none":
+                nemesis = Nemesis(cluster, spec.fault, topic, run.ledger.path, processed)
+                nemesis.start()
+            try:
+                report = supervise(spec.model, run.dir, run.ledger, deadline,
+                                   tick=_progress_ticker(processed, spec.messages, progress))
+            finally:
+                if nemesis:
+                    nemesis.stop()
+        if progress:
+            progress(spec.messages, spec.messages)
+        if spec.fault:
+            cluster.wait_for_full_isr(topic, spec.partitions)
+        readbacks = {"input": read_topic(cluster.client_config(), topic, spec.partitions)}
+        if output:
+            readbacks["output-committed"] = read_topic(cluster.client_config(), output, spec.partitions)
+            readbacks["output-uncommitted"] = read_topic(cluster.client_config(), output,
+                                                         spec.partitions, "read_uncommitted")
+        for reader, rows in readbacks.items():
+            run.ledger.readback(reader, rows)
+        result = consumer_result(run.dir, spec, cluster.bootstrap_servers, report.timed_out)
+        if nemesis and nemesis.error:
+            raise LabError(f"The broker fault {spec.fault.kind!r} could not be applied: "
+                           f"{nemesis.error}", "Check `deliverylab cluster status`.")
+        return result
+    finally:
+        run.close()
+
+
+def consumer_result(run_dir: Path, spec: ConsumerExperiment, bootstrap: str,
+                    timed_out: bool = False) -> Result:
+    """Count a consumer run from its ledger, its store and its read-backs (no Kafka I/O)."""
+    led = Ledger(run_dir / "ledger.sqlite")
+    meta = led.meta()
+    led.close()
+    t0 = float(meta["t0"])
+    tables = read_tables(run_dir / "ledger.sqlite", run_dir / "store.sqlite")
+    sent = _sent_frame(tables["sends"])
+    effects = tables.get("effects", pd.DataFrame(columns=["msg_id", "key", "seq", "t"]))
+    rb = tables["readback"]
+    if spec.model == "exactly-once":
+        committed = rb[rb.reader == "output-committed"].sort_values(["partition", "offset"])
+        uncommitted = rb[rb.reader == "output-uncommitted"]
+        observed = committed
+    else:
+        observed = effects
+    messages = checker.consumer_outcomes(sent, observed)
+    summary = checker.consumer_summary(messages, observed)
+    events = _events(tables, t0)
+    crashes = int((events.kind == "crash").sum())
+    summary.update({
+        "model": spec.model, "topic": meta["topic"], "bootstrap": bootstrap,
+        "output_topic": None, "crashes": crashes,
+        "restarts": int((events.kind == "restart").sum()),
+        "elapsed_s": round(float(events.t.max()) if len(events) else 0.0, 3),
+        "timed_out": bool(timed_out), "label": spec.label or spec.model,
+        "crash_point": spec.crash.point if spec.crash else None,
+        "commit_every": spec.commit_every,
+    })
+    input_rb = rb[rb.reader == "input"]
+    summary["input_records"] = int(len(input_rb))
+    if spec.model == "exactly-once":
+        store_outcomes = checker.consumer_outcomes(sent, effects)
+        summary.update({
+            "output_topic": meta["topic"].replace("lab-exactly-once", "lab-exactly-once-out")
+            if False else _output_topic(rb),
+            "aborted_reads": checker.aborted_reads(committed, uncommitted),
+            "uncommitted_duplicated": int(checker.consumer_summary(
+                checker.consumer_outcomes(sent, uncommitted), uncommitted)["duplicated"]),
+            "store_duplicated": int(checker.consumer_summary(store_outcomes, effects)["duplicated"]),
+        })
+    return Result("consumer", _spec_dict(spec), messages, _copies_timeline(effects, t0), events,
+                  summary, run_dir)
+
+
+def _output_topic(rb: pd.DataFrame) -> str | None:
+    out = rb[rb.reader == "output-committed"]["topic"]
+    return str(out.iloc[0]) if len(out) else None
+
+
+# --- producer experiments ----------------------------------------------------------------------
+def run_producer(spec: ProducerExperiment, cluster: Cluster | None = None,
+                 progress: Progress | None = None, keep: bool = False) -> Result:
+    spec.check()
+    cluster = cluster or connect(min_brokers=3 if spec.fault and spec.fault.kind != "none" else 1)
+    if spec.fault:
+        spec.fault.check(cluster)
+    run = _Run(cluster, "producer", keep)
+    try:
+        topic = run.topic("lab-producer", spec.partitions, spec.replication_factor, spec.topic_config)
+        cluster.wait_for_leader(topic)
+        deadline = time.time() + spec.time_limit_s
+        run.write_spec({**_spec_dict(spec), "topic": topic, "deadline": deadline,
+                        "producer_config": spec.config,
+                        "crash": asdict(spec.crash) if spec.crash else None,
+                        "flush_timeout_s": max(5.0, spec.time_limit_s - 5)})
+        run.ledger.set_meta(kind="producer", topic=topic, t0=run.t0)
+
+        def sent() -> int:
+            return run.ledger.conn.execute("SELECT COUNT(*) FROM sends").fetchone()[0]
+        nemesis = None
+        if spec.fault and spec.fault.kind != "none":
+            nemesis = Nemesis(cluster, spec.fault, topic, run.ledger.path, sent)
+            nemesis.start()
+        try:
+            report = supervise("producer", run.dir, run.ledger, deadline,
+                               tick=_progress_ticker(sent, spec.messages, progress))
+        finally:
+            if nemesis:
+                nemesis.stop()
+        if progress:
+            progress(spec.messages, spec.messages)
+        cluster.wait_for_leader(topic)
+        cluster.wait_for_full_isr(topic, spec.partitions)
+        run.ledger.readback("topic", read_topic(cluster.client_config(), topic, spec.partitions))
+        result = producer_result(run.dir, spec, cluster.bootstrap_servers, report.timed_out)
+        if nemesis and nemesis.error:
+            raise LabError(f"The broker fault {spec.fault.kind!r} could not be applied: "
+                           f"{nemesis.error}", "Check `deliverylab cluster status`.")
+        return result
+    finally:
+        run.close()
+
+
+def producer_result(run_dir: Path, spec: ProducerExperiment, bootstrap: str,
+                    timed_out: bool = False) -> Result:
+    led = Ledger(run_dir / "ledger.sqlite")
+    meta = led.meta()
+    led.close()
+    t0 = float(meta["t0"])
+    tables = read_tables(run_dir / "ledger.sqlite")
+    sent = _sent_frame(tables["sends"])
+    readback = tables["readback"].sort_values(["partition", "offset"])
+    messages = checker.producer_outcomes(sent, tables["acks"], readback)
+    summary = checker.producer_summary(messages, readback)
+    events = _events(tables, t0)
+    acks = tables["acks"].copy()
+    acks["t"] = acks["t"] - t0
+    acks["index"] = acks["msg_id"].str[1:].astype(int)
+    acks["outcome"] = acks["error"].fillna("ok")
+    summary.update({
+        "topic": meta["topic"], "bootstrap": bootstrap,
+        "crashes": int((events.kind == "crash").sum()),
+        "elapsed_s": round(float(events.t.max()) if len(events) else 0.0, 3),
+        "timed_out": bool(timed_out), "label": spec.label or _producer_label(spec.config),
+        "fault": spec.fault.kind if spec.fault else "none",
+        **{k: str(v) for k, v in spec.config.items()},
+    })
+    return Result("producer", _spec_dict(spec), messages, acks[["t", "index", "msg_id", "outcome"]],
+                  events, summary, run_dir)
+
+
+def _producer_label(config: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in config.items()) or "defaults"
+
+
+def seeded_fault(kind: str, messages: int, seed: int, heal_after_s: float = 3.0) -> FaultSpec | None:
+    """A fault somewhere in the second quarter of the run, placed by the seed."""
+    if kind == "none":
+        return None
+    rng = random.Random(seed)
+    return FaultSpec(kind, at_index=messages // 4 + rng.randrange(max(1, messages // 4)),
+                     heal_after_s=heal_after_s)
+
+
+def run(spec: ConsumerExperiment | ProducerExperiment, **kwargs: Any) -> Result:
+    """Run either kind of experiment."""
+    if isinstance(spec, ConsumerExperiment):
+        return run_consumer(spec, **kwargs)
+    if isinstance(spec, ProducerExperiment):
+        return run_producer(spec, **kwargs)
+    raise LabError(f"{spec!r} is not an experiment spec.",
+                   "Pass a ConsumerExperiment(...) or a ProducerExperiment(...).")
+
+
+__all__ = ["ConsumerExperiment", "CrashSpec", "FaultSpec", "MODELS", "ProducerExperiment",
+           "CRASH_POINTS", "run", "run_consumer", "run_producer", "seeded_fault"]

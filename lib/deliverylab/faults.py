@@ -1,0 +1,129 @@
+"""Broker-side faults during a run (the nemesis): kill, pause or restart the leader or the
+followers of the experiment's partition at a message index or a time, then heal after a delay.
+
+The nemesis always heals: a run never leaves a broker paused or dead behind it.
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from .cluster.base import Cluster
+from .errors import LabError
+from .ledger import Ledger
+
+FAULTS = ("none", "kill-leader", "pause-leader", "pause-followers", "kill-follower",
+          "restart-leader", "kill-leader-lagging-followers")
+LAG_BEFORE_KILL_S = 1.0  # followers fall this far behind (still in the ISR) before the leader dies
+
+
+@dataclass(frozen=True)
+class FaultSpec:
+    kind: str
+    at_index: int | None = None  # when the run has made this much progress (messages)
+    at_s: float | None = None  # or this many seconds into the run
+    heal_after_s: float = 3.0  # resume / restart the broker this long after the fault
+
+    def check(self, cluster: Cluster | None = None) -> "FaultSpec":
+        if self.kind not in FAULTS:
+            raise LabError(f"Unknown broker fault {self.kind!r}.",
+                           f"Use one of {', '.join(FAULTS)}.")
+        if self.at_index is None and self.at_s is None:
+            raise LabError(f"Broker fault {self.kind!r} needs a time: at_index or at_s.",
+                           "E.g. FaultSpec('kill-leader', at_index=300).")
+        if self.heal_after_s is not None and self.heal_after_s < 0:
+            raise LabError(f"heal_after_s={self.heal_after_s!r} is negative.", "Use 0 or more seconds.")
+        if cluster is not None and self.kind != "none" and cluster.size < 3:
+            raise LabError(f"Broker fault {self.kind!r} needs a cluster of 3 brokers; the "
+                           f"{cluster.kind} cluster at {cluster.bootstrap_servers} has "
+                           f"{cluster.size}.",
+                           "Run `deliverylab cluster down && deliverylab cluster up --brokers 3` "
+                           "(or connect(brokers=3) with no cluster running).")
+        return self
+
+
+class Nemesis(threading.Thread):
+    """Watches the run's progress and strikes once, then heals."""
+
+    def __init__(self, cluster: Cluster, spec: FaultSpec, topic: str, ledger_path: Path,
+                 progress: Callable[[], int]) -> None:
+        super().__init__(daemon=True, name="nemesis")
+        self.cluster, self.spec, self.topic = cluster, spec, topic
+        self.ledger_path, self.progress = ledger_path, progress
+        self.t0 = time.monotonic()
+        self.halt = threading.Event()
+        self.struck: list[int] = []
+        self.healed = False
+        self.error: Exception | None = None
+        self._heal_actions: list[Callable[[], None]] = []
+
+    def _due(self) -> bool:
+        if self.spec.at_s is not None and time.monotonic() - self.t0 >= self.spec.at_s:
+            return True
+        return self.spec.at_index is not None and self.progress() >= self.spec.at_index
+
+    def run(self) -> None:
+        ledger = Ledger(self.ledger_path)
+        try:
+            while not self.halt.is_set() and not self._due():
+                time.sleep(0.01)
+            if self.halt.is_set():
+                return
+            self._strike(ledger)
+            self.halt.wait(self.spec.heal_after_s)
+        except Exception as exc:  # surfaced by the experiment after the run
+            self.error = exc
+        finally:
+            self._heal(ledger)
+            ledger.close()
+
+    def _strike(self, ledger: Ledger) -> None:
+        kind = self.spec.kind
+        state = self.cluster.partition_state(self.topic, 0)
+        c = self.cluster
+        if kind == "kill-leader":
+            targets, act, heal = [state.leader], c.kill, c.restart
+        elif kind == "pause-leader":
+            targets, act, heal = [state.leader], c.pause, c.resume
+        elif kind == "pause-followers":
+            targets, act, heal = list(state.followers()), c.pause, c.resume
+        elif kind == "kill-follower":
+            targets, act, heal = list(state.followers()[:1]), c.kill, c.restart
+        elif kind == "kill-leader-lagging-followers":
+            # Followers stop fetching but stay in the ISR (replica.lag.time.max.ms has not passed);
+            # the leader keeps acking acks=1 writes; then it dies and a stale follower takes over.
+            followers = list(state.followers())
+            for b in followers:
+                c.pause(b)
+            self.halt.wait(LAG_BEFORE_KILL_S)
+            c.kill(state.leader)
+            for b in followers:
+                c.resume(b)
+            targets, act, heal = [state.leader], lambda b: None, c.restart
+        elif kind == "restart-leader":
+            targets, act, heal = [state.leader], lambda b: c.restart(b), lambda b: None
+        else:
+            return
+        for b in targets:
+            act(b)
+            self._heal_actions.append(lambda b=b: heal(b))
+        self.struck = targets
+        ledger.event("fault", -1, 0, json.dumps({"kind": kind, "brokers": targets,
+                                                  "leader": state.leader, "isr": list(state.isr)}))
+
+    def _heal(self, ledger: Ledger) -> None:
+        if not self._heal_actions or self.healed:
+            return
+        for action in self._heal_actions:
+            action()
+        self.healed = True
+        ledger.event("heal", -1, 0, json.dumps({"kind": self.spec.kind, "brokers": self.struck}))
+
+    def stop(self) -> None:
+        """End the run's fault: heal now if still broken, and wait for the heal to finish."""
+        self.halt.set()
+        self.join(120)

@@ -1,0 +1,225 @@
+"""Matplotlib figures of a Result: pure functions, no Kafka, no pyplot state.
+
+Every function returns a ``matplotlib.figure.Figure`` and accepts an ``ax`` to draw into, so a
+notebook can place several plots side by side. Figures are made with ``Figure()`` rather than
+``pyplot.figure()`` so that drawing many runs in a loop never piles up open pyplot figures.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from .results import (ACKED_BUT_LOST, CONSUMER_OUTCOMES, DELIVERED_ONCE, DUPLICATED,
+                      FAILED_REPORTED, LOST, PRODUCER_OUTCOMES, UNACKED_BUT_STORED, Result)
+
+__all__ = ["outcome_colors", "event_styles", "outcome_bars", "timeline", "compare", "heatmap"]
+
+# One colour per outcome for the whole course, so a learner reads a colour the same way in
+# every notebook: green is good, reds are losses, orange is a duplicate.
+outcome_colors: dict[str, str] = {
+    DELIVERED_ONCE: "#2ca02c",
+    LOST: "#d62728",
+    DUPLICATED: "#ff7f0e",
+    ACKED_BUT_LOST: "#8b0000",
+    FAILED_REPORTED: "#7f7f7f",
+    UNACKED_BUT_STORED: "#9467bd",
+}
+
+# Event kinds drawn as vertical lines on a timeline; other kinds (start, exit, …) are noise there.
+event_styles: dict[str, dict[str, Any]] = {
+    "crash": {"color": "red", "linestyle": "--"},
+    "restart": {"color": "green", "linestyle": ":"},
+    "fault": {"color": "black", "linestyle": "-"},
+    "heal": {"color": "blue", "linestyle": ":"},
+}
+
+# Colours for delivery-report error names on a producer timeline: none of them is an outcome
+# colour, so an error is never mistaken for an outcome.
+_ERROR_PALETTE = ("#1f77b4", "#8c564b", "#e377c2", "#bcbd22", "#17becf", "#393b79", "#637939")
+_FIRST_COLOR = "#1f77b4"
+
+
+def _axes(ax: Axes | None, figsize: tuple[float, float] = (7.0, 4.0)) -> tuple[Figure, Axes]:
+    if ax is not None:
+        return _root_figure(ax), ax
+    fig = Figure(figsize=figsize, layout="constrained")
+    return fig, fig.add_subplot()
+
+
+def _root_figure(ax: Axes) -> Figure:
+    """The top-level Figure even when ``ax`` lives in a SubFigure."""
+    try:
+        return ax.get_figure(root=True)  # matplotlib >= 3.10
+    except TypeError:
+        fig = ax.figure
+        return getattr(fig, "figure", fig)
+
+
+def _outcome_order(result: Result) -> list[str]:
+    """The course's outcomes for this kind of run, then any unexpected name, so none is hidden."""
+    names = list(PRODUCER_OUTCOMES if result.kind == "producer" else CONSUMER_OUTCOMES)
+    seen = result.messages.get("outcome", pd.Series(dtype=object)).dropna().unique()
+    return names + sorted(str(n) for n in seen if n not in names)
+
+
+def outcome_bars(result: Result, ax: Axes | None = None) -> Figure:
+    """How many messages ended in each outcome; zero bars stay so absence is visible too."""
+    fig, ax = _axes(ax)
+    names = _outcome_order(result)
+    counts = result.messages.get("outcome", pd.Series(dtype=object)).value_counts()
+    heights = [int(counts.get(n, 0)) for n in names]
+    bars = ax.bar(names, heights, color=[outcome_colors.get(n, "#444444") for n in names])
+    ax.bar_label(bars, labels=[str(h) for h in heights], padding=2)
+    ax.set_ylabel("messages")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # messages come whole
+    ax.set_title(result.label)
+    ax.margins(y=0.15)  # room for the count above the tallest bar
+    if len(names) > 3:
+        ax.tick_params(axis="x", labelrotation=20)
+    return fig
+
+
+def _draw_events(ax: Axes, events: pd.DataFrame) -> None:
+    """One vertical line per crash / restart / fault / heal, each kind once in the legend."""
+    if events is None or events.empty or not {"t", "kind"} <= set(events.columns):
+        return
+    labelled: set[str] = set()
+    for t, kind in zip(events["t"], events["kind"]):
+        style = event_styles.get(str(kind))
+        if style is None or pd.isna(t):
+            continue
+        label = str(kind) if kind not in labelled else "_nolegend_"
+        labelled.add(str(kind))
+        ax.axvline(float(t), linewidth=1.2, label=label, **style)
+
+
+def _report_colors(values: Iterable[str]) -> dict[str, str]:
+    """'ok' and outcome names keep the course colours; error names get their own."""
+    colors: dict[str, str] = {"ok": outcome_colors[DELIVERED_ONCE], **outcome_colors}
+    others = sorted({str(v) for v in values} - set(colors))
+    return {**colors, **{v: _ERROR_PALETTE[i % len(_ERROR_PALETTE)] for i, v in enumerate(others)}}
+
+
+def _draw_consumer_points(ax: Axes, tl: pd.DataFrame) -> None:
+    # A row without a copy number is taken as a first processing: never invent a duplicate.
+    copy = tl["copy"].fillna(1) if "copy" in tl else pd.Series(1, index=tl.index)
+    first, dup = tl[copy <= 1], tl[copy > 1]
+    ax.scatter(first["t"], first["index"], s=6, color=_FIRST_COLOR, label="processed")
+    if len(dup):
+        ax.scatter(dup["t"], dup["index"], s=30, color=outcome_colors[DUPLICATED],
+                   edgecolors="black", linewidths=0.4, label="duplicate", zorder=3)
+
+
+def _draw_producer_points(ax: Axes, tl: pd.DataFrame) -> None:
+    outcome = tl["outcome"].fillna("ok").astype(str) if "outcome" in tl else \
+        pd.Series("ok", index=tl.index)
+    colors = _report_colors(outcome)
+    for value in pd.unique(outcome):
+        rows = tl[outcome == value]
+        ax.scatter(rows["t"], rows["index"], s=8 if value == "ok" else 20,
+                   color=colors[value], label=value)
+
+
+def timeline(result: Result, ax: Axes | None = None) -> Figure:
+    """When each message was seen, against crashes and faults: cause next to effect."""
+    fig, ax = _axes(ax, figsize=(9.0, 4.0))
+    tl = result.timeline if result.timeline is not None else pd.DataFrame()
+    if not tl.empty and {"t", "index"} <= set(tl.columns):
+        draw = _draw_producer_points if result.kind == "producer" else _draw_consumer_points
+        draw(ax, tl)
+    _draw_events(ax, result.events)
+    ax.set_xlabel("time since start (s)")
+    ax.set_ylabel("message index")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_title(result.label)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="upper left", fontsize="small", markerscale=1.5)
+    return fig
+
+
+def _metric_color(metric: str, position: int) -> str:
+    """'lost', 'lost_rate' and 'acked_but_lost' map to their outcome's colour."""
+    name = metric.removesuffix("_rate").replace("_", "-")
+    fallback = _ERROR_PALETTE[position % len(_ERROR_PALETTE)]
+    return outcome_colors.get(name, fallback)
+
+
+def _fmt(value: float) -> str:
+    if pd.isna(value):
+        return ""
+    return str(int(value)) if float(value).is_integer() else f"{value:.3g}"
+
+
+def compare(frame: pd.DataFrame, by: str, metrics: Sequence[str] = ("lost", "duplicated"),
+            ax: Axes | None = None) -> Figure:
+    """Grouped bars of run summaries; repeated runs show their mean and min–max spread.
+
+    Groups keep the order of first appearance in ``frame`` (the course's order of models or
+    settings), not alphabetical order. Error bars appear only when some group has several runs,
+    because timing makes repeated runs differ and the spread is part of the lesson.
+    """
+    fig, ax = _axes(ax)
+    metrics = list(metrics)
+    stats = frame.groupby(by, sort=False)[metrics].agg(["mean", "min", "max", "count"])
+    groups = [str(g) for g in stats.index]
+    x = np.arange(len(groups))
+    width = 0.8 / max(len(metrics), 1)
+    repeated = bool(len(stats)) and bool((stats.xs("count", axis=1, level=1) > 1).any().any())
+    for i, metric in enumerate(metrics):
+        mean = stats[(metric, "mean")].to_numpy(dtype=float)
+        yerr = None
+        if repeated:
+            yerr = np.vstack([mean - stats[(metric, "min")].to_numpy(dtype=float),
+                              stats[(metric, "max")].to_numpy(dtype=float) - mean])
+        bars = ax.bar(x + (i - (len(metrics) - 1) / 2) * width, mean, width, yerr=yerr,
+                      capsize=3 if repeated else 0, label=metric,
+                      color=_metric_color(metric, i))
+        ax.bar_label(bars, labels=[_fmt(m) for m in mean], padding=2, fontsize="small")
+    ax.set_xticks(x, groups)
+    ax.set_xlabel(by)
+    ax.margins(y=0.15)
+    if metrics:
+        ax.legend(fontsize="small")
+    return fig
+
+
+def heatmap(frame: pd.DataFrame, index: str, columns: str, value: str,
+            ax: Axes | None = None) -> Figure:
+    """A matrix of one metric (e.g. lost per delivery model × crash point), mean over runs.
+
+    Rows and columns keep their order of first appearance; an empty cell is a combination
+    that was not run, shown blank rather than as 0, because 'not measured' is not 'none lost'.
+    """
+    fig, ax = _axes(ax, figsize=(1.2 + 1.1 * max(frame[columns].nunique(), 1),
+                                 1.0 + 0.6 * max(frame[index].nunique(), 1)))
+    table = frame.pivot_table(index=index, columns=columns, values=value, aggfunc="mean",
+                              sort=False, dropna=False)
+    data = table.to_numpy(dtype=float)
+    ax.set_title(value)
+    if data.size == 0:
+        ax.text(0.5, 0.5, "no runs", ha="center", va="center", transform=ax.transAxes)
+        return fig
+    finite = data[np.isfinite(data)]
+    # Anchor the scale at 0 so that a pale cell always means "few", whatever the largest value.
+    low = min(0.0, float(finite.min())) if finite.size else 0.0
+    high = float(finite.max()) if finite.size else 1.0
+    high = high if high > low else low + 1.0  # an all-zero matrix still needs a valid scale
+    image = ax.imshow(np.ma.masked_invalid(data), cmap="Reds", aspect="auto", vmin=low, vmax=high)
+    ax.set_xticks(range(len(table.columns)), [str(c) for c in table.columns])
+    ax.set_yticks(range(len(table.index)), [str(r) for r in table.index])
+    for label in ax.get_xticklabels():  # anchored so a long crash-point name ends under its column
+        label.set(rotation=30, horizontalalignment="right", rotation_mode="anchor")
+    ax.set_xlabel(columns)
+    ax.set_ylabel(index)
+    threshold = low + 0.6 * (high - low)  # white text only where the cell is dark enough
+    for (row, col), cell in np.ndenumerate(data):
+        if np.isfinite(cell):
+            ax.text(col, row, _fmt(cell), ha="center", va="center",
+                    color="white" if cell > threshold else "black")
+    fig.colorbar(image, ax=ax, label=value)
+    return fig

@@ -1,0 +1,33 @@
+"""At-most-once: commit, then process. A crash between the two loses the committed messages."""
+from __future__ import annotations
+
+from .common import (EndOfInput, WorkerContext, check_message, commit_in_flight, commit_offsets,
+                     decode, new_consumer, process)
+
+
+def run(ctx: WorkerContext) -> None:
+    spec = ctx.spec
+    store = ctx.store()
+    consumer = new_consumer(ctx)
+    end = EndOfInput(spec["partitions"])
+    batch_size = spec.get("commit_every") or 1
+
+    while not end.done and not ctx.deadline_passed():
+        batch = [m for m in map(check_message, consumer.consume(batch_size, timeout=0.5))
+                 if m is not None and not end.saw(m)]
+        if not batch:
+            continue
+        records = [decode(m) for m in batch]
+        indices = [r["index"] for r in records]
+        ctx.crash.hit("after-poll", indices)
+
+        offsets = {m.partition(): m.offset() + 1 for m in batch}
+        commit_in_flight(consumer, ctx, offsets, indices)
+        commit_offsets(consumer, ctx, offsets)  # committed before a single message is processed
+
+        for msg, record in zip(batch, records):
+            ctx.crash.hit("after-commit", record["index"])
+            process(ctx, store, msg, record)
+            ctx.crash.hit("after-process", record["index"])
+
+    consumer.close()

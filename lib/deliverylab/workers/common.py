@@ -1,0 +1,168 @@
+"""What every worker process shares: its spec, its ledger, its store, its crash points."""
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+
+from ..cluster.base import quiet
+from ..crash import CrashPoints, CrashSpec
+from ..ledger import Ledger, Store
+
+
+def die_with_parent() -> None:
+    """Linux: if the supervisor dies (even by SIGKILL), the kernel kills this worker too."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+    if os.getppid() == 1:  # the parent died before prctl took effect
+        os._exit(3)
+
+
+@dataclass
+class WorkerContext:
+    run_dir: Path
+    worker: int
+    spec: dict[str, Any]
+    ledger: Ledger
+    crash: CrashPoints
+
+    @classmethod
+    def load(cls, run_dir: Path, worker: int) -> "WorkerContext":
+        spec = json.loads((run_dir / "spec.json").read_text())
+        ledger = Ledger(run_dir / "ledger.sqlite")
+        crashed = [json.loads(d)["index"] for (d,) in ledger.conn.execute(
+            "SELECT detail FROM events WHERE kind = 'crash'")]
+        crash_spec = CrashSpec(**{**spec["crash"], "at": tuple(spec["crash"].get("at") or ())}) \
+            if spec.get("crash") else None
+        ctx = cls(run_dir, worker, spec, ledger, None)  # type: ignore[arg-type]
+        ctx.crash = CrashPoints(crash_spec, crashed, ctx._record_crash)
+        return ctx
+
+    def _record_crash(self, point: str, index: int) -> None:
+        self.before_crash()
+        self.ledger.event("crash", self.worker, os.getpid(), json.dumps({"point": point, "index": index}))
+
+    def before_crash(self) -> None:
+        """Workers that buffer ledger rows override this to write them out first."""
+
+    def client(self, **overrides: Any) -> dict[str, Any]:
+        # Client settings come through the environment: they may hold a SASL password, which
+        # must never be written into the run folder.
+        return quiet({**json.loads(os.environ["DELIVERYLAB_CLIENT_JSON"]), **overrides})
+
+    def deadline_passed(self) -> bool:
+        return time.time() > self.spec["deadline"]
+
+    def store(self) -> Store:
+        return Store(self.run_dir / "store.sqlite")
+
+
+def decode(msg: Message) -> dict[str, Any]:
+    return json.loads(msg.value())
+
+
+def input_partitions(spec: dict[str, Any]) -> list[TopicPartition]:
+    return [TopicPartition(spec["topic"], p) for p in range(spec["partitions"])]
+
+
+class EndOfInput:
+    """The input is produced before the consumer starts, so 'every partition at EOF' = done."""
+
+    def __init__(self, partitions: int) -> None:
+        self.partitions = partitions
+        self.at_eof: set[int] = set()
+
+    def saw(self, msg: Message) -> bool:
+        """True when msg is an EOF event (and records it); False for a record."""
+        err = msg.error()
+        if err is not None and err.code() == KafkaError._PARTITION_EOF:
+            self.at_eof.add(msg.partition())
+            return True
+        self.at_eof.discard(msg.partition())
+        return False
+
+    @property
+    def done(self) -> bool:
+        return len(self.at_eof) >= self.partitions
+
+
+def fail(message: str) -> None:
+    print(message, file=sys.stderr)
+    sys.exit(4)
+
+
+def check_message(msg: Message | None) -> Message | None:
+    """Fatal consumer errors end the worker with a readable reason; EOF passes through."""
+    if msg is None:
+        return None
+    err = msg.error()
+    if err is not None and err.code() != KafkaError._PARTITION_EOF:
+        if err.fatal():
+            fail(f"consumer error: {err.str()}")
+        return None  # transient (a coordinator moving, a broker restarting): librdkafka retries
+    return msg
+
+
+def new_consumer(ctx: WorkerContext, **overrides: Any) -> Consumer:
+    conf = ctx.client(**{
+        "group.id": ctx.spec["group_id"],
+        "auto.offset.reset": "earliest",
+        "enable.auto.commit": False,
+        "enable.partition.eof": True,
+        **ctx.spec.get("consumer_config", {}),
+        **overrides,
+    })
+    consumer = Consumer(conf)
+    # assign(), not subscribe(): one worker owns every partition, so a restarted worker resumes
+    # at once from the committed offsets instead of waiting out a session timeout and rebalance.
+    consumer.assign(input_partitions(ctx.spec))
+    return consumer
+
+
+def process(ctx: WorkerContext, store: Store, msg: Message, record: dict[str, Any]) -> None:
+    """The application's side effect: a row in the learner's database (duplicates show as rows)."""
+    if ctx.spec.get("processing_ms"):
+        time.sleep(ctx.spec["processing_ms"] / 1000)
+    store.conn.execute(
+        'INSERT INTO effects (msg_id, key, seq, topic, partition, "offset", worker, t) '
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (record["id"], record["key"], record["seq"], msg.topic(), msg.partition(), msg.offset(),
+         ctx.worker, time.time()))
+
+
+def commit_offsets(consumer: Consumer, ctx: WorkerContext, offsets: dict[int, int]) -> None:
+    """Commit next-offsets synchronously and record what the worker saw."""
+    if not offsets:
+        return
+    tps = [TopicPartition(ctx.spec["topic"], p, o) for p, o in offsets.items()]
+    try:
+        consumer.commit(offsets=tps, asynchronous=False)
+        for p, o in offsets.items():
+            ctx.ledger.commit(ctx.worker, ctx.spec["topic"], p, o, True)
+    except Exception as exc:  # a failed commit is data for the lesson, not a reason to stop
+        for p, o in offsets.items():
+            ctx.ledger.commit(ctx.worker, ctx.spec["topic"], p, o, False, str(exc)[:200])
+
+
+def commit_in_flight(consumer: Consumer, ctx: WorkerContext, offsets: dict[int, int],
+                     indices: list[int]) -> None:
+    """Scenario 2: the commit request leaves, and the worker dies before it sees the answer."""
+    if ctx.crash.spec is None or ctx.crash.spec.point != "commit-in-flight":
+        return
+    if not any(i not in ctx.crash.done and ctx.crash.spec.scheduled(i) for i in indices):
+        return
+    tps = [TopicPartition(ctx.spec["topic"], p, o) for p, o in offsets.items()]
+    consumer.commit(offsets=tps, asynchronous=True)
+    time.sleep(ctx.spec.get("in_flight_ms", 2) / 1000)  # on the wire; the reply is never polled
+    ctx.crash.hit("commit-in-flight", indices)

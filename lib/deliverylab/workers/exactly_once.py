@@ -1,0 +1,56 @@
+"""Exactly-once: consume → transform → produce in a Kafka transaction, with the input offsets
+sent to the same transaction. A crash aborts the open transaction; read_committed readers of
+the output never see its records. The row this worker also writes to the learner's database is
+a side effect OUTSIDE Kafka: the transaction does not cover it, and the lab counts it too.
+"""
+from __future__ import annotations
+
+import json
+
+from confluent_kafka import Producer, TopicPartition
+
+from .common import EndOfInput, WorkerContext, check_message, decode, new_consumer, process
+
+
+def transform(record: dict) -> bytes:
+    return json.dumps({**record, "processed": True}).encode()
+
+
+def run(ctx: WorkerContext) -> None:
+    spec = ctx.spec
+    store = ctx.store()
+    consumer = new_consumer(ctx, **{"isolation.level": "read_committed"})
+    producer = Producer(ctx.client(**{"transactional.id": spec["transactional_id"],
+                                      **spec.get("producer_config", {})}))
+    # Fences an earlier incarnation with this transactional.id (a zombie) and aborts the
+    # transaction it left open.
+    producer.init_transactions(30)
+    ctx.before_crash = lambda: producer.flush(5)  # "mid-transaction": its records are in the log
+    end = EndOfInput(spec["partitions"])
+    size = spec.get("transaction_size") or 10
+
+    while not end.done and not ctx.deadline_passed():
+        batch = [m for m in map(check_message, consumer.consume(size, timeout=0.5))
+                 if m is not None and not end.saw(m)]
+        if not batch:
+            continue
+        records = [decode(m) for m in batch]
+        indices = [r["index"] for r in records]
+        ctx.crash.hit("after-poll", indices)
+
+        producer.begin_transaction()
+        for msg, record in zip(batch, records):
+            producer.produce(spec["output_topic"], key=msg.key(), value=transform(record))
+            process(ctx, store, msg, record)
+            ctx.crash.hit("mid-transaction", record["index"])
+        offsets = {m.partition(): m.offset() + 1 for m in batch}
+        producer.send_offsets_to_transaction(
+            [TopicPartition(spec["topic"], p, o) for p, o in offsets.items()],
+            consumer.consumer_group_metadata(), 30)
+        ctx.crash.hit("before-commit-transaction", indices)
+        producer.commit_transaction(30)
+        for p, o in offsets.items():
+            ctx.ledger.commit(ctx.worker, spec["topic"], p, o, True)
+        ctx.crash.hit("after-commit", indices)
+
+    consumer.close()

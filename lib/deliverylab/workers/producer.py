@@ -1,0 +1,74 @@
+"""The producer under test: sends N messages with the learner's settings (librdkafka keys
+verbatim), records every delivery report — success with its offset, or the error — and never
+retries on its own, so what the log holds afterwards is what the settings did."""
+from __future__ import annotations
+
+import json
+import time
+
+from confluent_kafka import Producer
+
+from ..payloads import payment_for
+from .common import WorkerContext
+from .input_producer import message
+
+
+class ReportBook:
+    """Buffers sends and delivery reports, writing them to the ledger in batches (and before a
+    crash), so recording does not slow the producer down much."""
+
+    def __init__(self, ctx: WorkerContext) -> None:
+        self.ctx = ctx
+        self.sends: list[tuple] = []
+        self.acks: list[tuple] = []
+        self.last_write = time.monotonic()
+
+    def on_delivery(self, err, msg) -> None:
+        rec = json.loads(msg.value())
+        ok = err is None
+        self.acks.append((rec["id"], msg.topic(), msg.partition(), msg.offset() if ok else -1,
+                          None if ok else err.name(), time.time()))
+
+    def write(self, force: bool = False) -> None:
+        if force or len(self.sends) + len(self.acks) >= 500 or time.monotonic() - self.last_write > 0.2:
+            if self.sends:
+                self.ctx.ledger.sends(self.sends)
+            if self.acks:
+                self.ctx.ledger.acks(self.acks)
+            self.sends, self.acks, self.last_write = [], [], time.monotonic()
+
+
+def run(ctx: WorkerContext) -> None:
+    spec = ctx.spec
+    book = ReportBook(ctx)
+    ctx.before_crash = lambda: book.write(force=True)
+    producer = Producer(ctx.client(**spec.get("producer_config", {})))
+    # After a crash the app resumes after the last message it handed to produce(): whatever
+    # was still queued inside the dead process is gone without a report.
+    start = ctx.ledger.conn.execute("SELECT COUNT(*) FROM sends").fetchone()[0]
+    rate = spec.get("rate") or 0
+    t0 = time.monotonic()
+
+    for index in range(start, spec["messages"]):
+        if ctx.deadline_passed():
+            break
+        if rate:
+            wait = t0 + (index - start) / rate - time.monotonic()
+            if wait > 0:
+                producer.poll(wait)
+        rec = message(index, spec["keys"])
+        value = json.dumps({**rec, "payment": json.loads(payment_for(index))}).encode()
+        book.sends.append((rec["id"], rec["key"], rec["seq"], spec["topic"]))
+        while True:
+            try:
+                producer.produce(spec["topic"], key=rec["key"].encode(), value=value,
+                                 on_delivery=book.on_delivery)
+                break
+            except BufferError:
+                producer.poll(0.05)
+        producer.poll(0)
+        book.write()
+        ctx.crash.hit("before-flush", index)
+
+    producer.flush(spec.get("flush_timeout_s", 60))
+    book.write(force=True)

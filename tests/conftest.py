@@ -1,0 +1,38 @@
+"""One real Kafka cluster per test session (3 brokers, on free ports, in a temporary run folder),
+shared by every integration test and by the notebooks the tests execute."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from deliverylab.cluster.processes import free_port_base
+
+_SESSION_HOME = Path(tempfile.mkdtemp(prefix="deliverylab-test-home-"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Before any test runs: never touch a learner's running cluster (~/.cache/deliverylab/cluster);
+    # subprocesses (workers, notebook kernels) inherit this and find the session's cluster.
+    os.environ["DELIVERYLAB_HOME"] = str(_SESSION_HOME)
+    os.environ.pop("DELIVERYLAB_CLUSTER", None)
+    os.environ.pop("DELIVERYLAB_BOOTSTRAP", None)
+
+
+@pytest.fixture(scope="session")
+def cluster():
+    """The session's 3-broker local cluster (faults heal themselves; topics are unique per test)."""
+    from deliverylab.cluster import LocalCluster
+
+    c = LocalCluster.start(brokers=3, port_base=free_port_base(), home=_SESSION_HOME, owned=True)
+    yield c
+    c.stop()
+
+
+@pytest.fixture()
+def topic(request) -> str:
+    from deliverylab.topics import unique_topic
+
+    return unique_topic(f"test-{request.node.name}")

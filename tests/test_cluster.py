@@ -1,0 +1,234 @@
+"""The local cluster on real brokers: produce/consume, leader failover, pause/resume, the CLI,
+stale run folders, loopback-only listeners and clear errors for bad input."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
+
+from deliverylab.cluster import ExternalCluster, LocalCluster, quiet
+from deliverylab.cluster.processes import free_port_base, port_is_free, process_state
+from deliverylab.errors import LabError
+
+CLI = [sys.executable, "-m", "deliverylab.cli"]
+
+
+def produce(bootstrap: str, topic: str, n: int, start: int = 0, **conf) -> dict[int, int]:
+    """Send n messages; return {message number: offset} of those acked."""
+    acked: dict[int, int] = {}
+    p = Producer(quiet({"bootstrap.servers": bootstrap, "acks": "all", **conf}))
+    for i in range(start, start + n):
+        p.produce(topic, str(i).encode(),
+                  on_delivery=lambda err, msg: acked.__setitem__(int(msg.value()), msg.offset())
+                  if err is None else None)
+        p.poll(0)
+    assert p.flush(60) == 0
+    return acked
+
+
+def consume_all(bootstrap: str, topic: str, partitions: int = 1) -> list[int]:
+    c = Consumer(quiet({"bootstrap.servers": bootstrap, "group.id": f"check-{topic}",
+                        "enable.partition.eof": True, "enable.auto.commit": False}))
+    c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
+    seen, eof = [], set()
+    deadline = time.monotonic() + 30
+    while len(eof) < partitions and time.monotonic() < deadline:
+        msg = c.poll(0.5)
+        if msg is None:
+            continue
+        if msg.error():
+            if msg.error().code() == KafkaError._PARTITION_EOF:
+                eof.add(msg.partition())
+            continue
+        seen.append(int(msg.value()))
+    c.close()
+    return seen
+
+
+def our_java_pids(home: Path) -> list[int]:
+    out = subprocess.run(["pgrep", "-f", f"kafka.Kafka {home}"], capture_output=True, text=True)
+    return [int(p) for p in out.stdout.split()]
+
+
+@pytest.fixture()
+def home(tmp_path, monkeypatch) -> Path:
+    h = tmp_path / "home"
+    monkeypatch.setenv("DELIVERYLAB_HOME", str(h))
+    monkeypatch.setenv("DELIVERYLAB_PORT_BASE", str(free_port_base(start=41092)))
+    yield h
+    c = LocalCluster.find(h)
+    if c is not None:
+        c.stop()
+
+
+def test_one_broker_produce_consume(home, topic):
+    t0 = time.monotonic()
+    c = LocalCluster.start(brokers=1, home=home)
+    ready_s = time.monotonic() - t0
+    try:
+        assert [b.state for b in c.brokers()] == ["running"]
+        c.create_topic(topic, partitions=1, replication_factor=1)
+        acked = produce(c.bootstrap_servers, topic, 100)
+        assert sorted(acked) == list(range(100))
+        assert consume_all(c.bootstrap_servers, topic) == list(range(100))
+    finally:
+        c.stop()
+    assert our_java_pids(home) == []
+    assert port_is_free(int(c.bootstrap_servers.rsplit(":", 1)[1]))
+    print(f"1-broker ready in {ready_s:.1f} s")
+
+
+def test_acks_all_survives_leader_kill(cluster, topic):
+    cluster.create_topic(topic, 1, 3, {"min.insync.replicas": "2"})
+    assert cluster.wait_for_full_isr(topic), "a new topic's replicas never all joined the ISR"
+    before = cluster.wait_for_leader(topic)
+    acked = produce(cluster.bootstrap_servers, topic, 300)
+    cluster.kill(before.leader)
+    try:
+        assert process_state(cluster.state["nodes"][before.leader - 1]["pid"]) == "dead"
+        after = cluster.wait_for_leader(topic, exclude=before.leader, timeout=30)
+        assert after.leader != before.leader
+        acked.update(produce(cluster.bootstrap_servers, topic, 300, start=300))
+        seen = consume_all(cluster.bootstrap_servers, topic)
+        missing = set(acked) - set(seen)
+        assert len(acked) == 600 and not missing, f"acked but lost: {sorted(missing)[:10]}"
+    finally:
+        cluster.restart(before.leader)
+    assert {b.state for b in cluster.brokers()} == {"running"}
+
+
+def test_pause_and_resume(cluster, topic):
+    cluster.create_topic(topic, 1, 3)
+    follower = cluster.wait_for_leader(topic).followers()[0]
+    cluster.pause(follower)
+    try:
+        states = {b.id: b.state for b in cluster.brokers()}
+        assert states[follower] == "paused"
+        assert sum(s == "running" for s in states.values()) == 2
+    finally:
+        cluster.resume(follower)
+    assert {b.id: b.state for b in cluster.brokers()}[follower] == "running"
+    assert sorted(produce(cluster.bootstrap_servers, topic, 20)) == list(range(20))
+
+
+def test_brokers_listen_on_loopback_only(cluster):
+    ports = {n["port"] for n in cluster.state["nodes"]} | {n["controller_port"] for n in cluster.state["nodes"]}
+    listening = {}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            addr, port = fields[1].split(":")
+            if fields[3] == "0A" and int(port, 16) in ports:  # 0A = LISTEN
+                listening[int(port, 16)] = addr
+    assert set(listening) == ports
+    # 127.0.0.1, as IPv4 or as Java's IPv4-mapped IPv6 socket; never 0.0.0.0 or ::
+    loopback = {"0100007F", "0000000000000000FFFF00000100007F"}
+    assert set(listening.values()) <= loopback, listening
+
+
+def test_cli_up_status_down(home):
+    up = subprocess.run([*CLI, "cluster", "up", "--brokers", "3", "--json"], capture_output=True,
+                        text=True, timeout=120)
+    assert up.returncode == 0, up.stderr
+    st = subprocess.run([*CLI, "cluster", "status", "--json"], capture_output=True, text=True, timeout=30)
+    status = json.loads(st.stdout)
+    assert status["running"] and [b["state"] for b in status["brokers"]] == ["running"] * 3
+    assert all(b["pid"] for b in status["brokers"])
+    ports = [b["port"] for b in status["brokers"]]
+    down = subprocess.run([*CLI, "cluster", "down"], capture_output=True, text=True, timeout=60)
+    assert down.returncode == 0, down.stderr
+    assert our_java_pids(home) == []
+    assert all(port_is_free(p) for p in ports)
+    st = subprocess.run([*CLI, "cluster", "status", "--json"], capture_output=True, text=True, timeout=30)
+    assert json.loads(st.stdout) == {"running": False} and st.returncode == 1
+
+
+def test_sigkill_of_owner_never_duplicates_brokers(home):
+    script = textwrap.dedent(f"""
+        from pathlib import Path
+        from deliverylab.cluster import LocalCluster
+        LocalCluster.start(brokers=1, home=Path({str(home)!r}), owned=True)
+        print("up", flush=True)
+        import time; time.sleep(600)
+    """)
+    owner = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert owner.stdout.readline().strip() == "up"
+        assert len(our_java_pids(home)) == 1
+    finally:
+        owner.send_signal(signal.SIGKILL)
+        owner.wait()
+    up = subprocess.run([*CLI, "cluster", "up", "--brokers", "1"], capture_output=True, text=True,
+                        timeout=120)
+    assert up.returncode == 0, up.stderr
+    assert len(our_java_pids(home)) == 1  # the stale broker was cleaned, one new one runs
+
+
+def _fails_fast(fn, *needles: str) -> str:
+    t0 = time.monotonic()
+    with pytest.raises(LabError) as exc:
+        fn()
+    assert time.monotonic() - t0 < 10
+    text = exc.value.paragraph()
+    assert "\n" not in text
+    for needle in needles:
+        assert needle in text, text
+    return text
+
+
+def test_bad_broker_count_cli():
+    out = subprocess.run([*CLI, "cluster", "up", "--brokers", "2"], capture_output=True, text=True,
+                         timeout=30)
+    assert out.returncode == 2
+    assert "2" in out.stderr and "--brokers 3" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_port_taken(home):
+    base = int(os.environ["DELIVERYLAB_PORT_BASE"])
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", base + 1))
+        s.listen()
+        _fails_fast(lambda: LocalCluster.start(brokers=3, home=home), str(base + 1),
+                    "DELIVERYLAB_PORT_BASE")
+    assert our_java_pids(home) == []
+
+
+@pytest.mark.parametrize("version_line, needle", [
+    ('java version "1.8.0_392"', "Java 8"),
+    ('openjdk version "11.0.22" 2024-01-16', "Java 11"),
+])
+def test_java_too_old(home, tmp_path, monkeypatch, version_line, needle):
+    fake = tmp_path / "java"
+    fake.write_text(f"#!/bin/sh\necho '{version_line}' >&2\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("DELIVERYLAB_JAVA", str(fake))
+    _fails_fast(lambda: LocalCluster.start(brokers=1, home=home), needle, "17")
+
+
+def test_no_java(home, monkeypatch):
+    monkeypatch.setenv("DELIVERYLAB_JAVA", "/nonexistent/bin/java")
+    _fails_fast(lambda: LocalCluster.start(brokers=1, home=home), "/nonexistent/bin/java", "JAVA_HOME")
+
+
+def test_unreachable_external_bootstrap():
+    _fails_fast(lambda: ExternalCluster({"bootstrap.servers": "127.0.0.1:1"}, timeout=3),
+                "127.0.0.1:1", "DELIVERYLAB_CLUSTER")
+
+
+def test_unknown_broker_id(cluster):
+    _fails_fast(lambda: cluster.kill(7), "7", "1, 2, 3")
+
+
+def test_external_cluster_has_no_faults(cluster):
+    ext = ExternalCluster({"bootstrap.servers": cluster.bootstrap_servers})
+    assert len(ext.brokers()) == 3
+    _fails_fast(lambda: ext.kill(1), "external", "embedded")
