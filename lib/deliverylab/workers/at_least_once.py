@@ -11,7 +11,7 @@ def run(ctx: WorkerContext) -> None:
     spec = ctx.spec
     store = ctx.store()
     consumer = new_consumer(ctx)
-    end = EndOfInput(spec["partitions"])
+    end = EndOfInput(spec["partitions"], consumer)
     every, interval_ms = spec.get("commit_every"), spec.get("commit_interval_ms")
     pending: dict[int, int] = {}  # partition -> next offset to commit
     pending_indices: list[int] = []

@@ -9,7 +9,7 @@ def run(ctx: WorkerContext) -> None:
     spec = ctx.spec
     store = ctx.store()
     consumer = new_consumer(ctx)
-    end = EndOfInput(spec["partitions"])
+    end = EndOfInput(spec["partitions"], consumer)
     batch_size = spec.get("commit_every") or 1
 
     while not end.done and not ctx.deadline_passed():

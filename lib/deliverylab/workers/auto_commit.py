@@ -11,7 +11,7 @@ def run(ctx: WorkerContext) -> None:
     store = ctx.store()
     consumer = new_consumer(ctx, **{"enable.auto.commit": True,
                                     "auto.commit.interval.ms": spec.get("auto_commit_interval_ms", 1000)})
-    end = EndOfInput(spec["partitions"])
+    end = EndOfInput(spec["partitions"], consumer)
 
     while not end.done and not ctx.deadline_passed():
         msg = check_message(consumer.poll(0.5))

@@ -77,20 +77,34 @@ def input_partitions(spec: dict[str, Any]) -> list[TopicPartition]:
 
 
 class EndOfInput:
-    """The input is produced before the consumer starts, so 'every partition at EOF' = done."""
+    """The input is produced before the consumer starts, so 'every partition at its high
+    watermark' = done. An EOF event alone is not trusted: right after a leader change a fetch can
+    report EOF below the real end, so the watermark is asked of the leader once more."""
 
-    def __init__(self, partitions: int) -> None:
+    def __init__(self, partitions: int, consumer: Consumer | None = None) -> None:
         self.partitions = partitions
+        self.consumer = consumer
         self.at_eof: set[int] = set()
 
     def saw(self, msg: Message) -> bool:
-        """True when msg is an EOF event (and records it); False for a record."""
+        """True when msg is an EOF event (and records it when it is the true end); False for a record."""
         err = msg.error()
         if err is not None and err.code() == KafkaError._PARTITION_EOF:
-            self.at_eof.add(msg.partition())
+            if self._really_at_end(msg):
+                self.at_eof.add(msg.partition())
             return True
         self.at_eof.discard(msg.partition())
         return False
+
+    def _really_at_end(self, msg: Message) -> bool:
+        if self.consumer is None:
+            return True
+        try:
+            _, high = self.consumer.get_watermark_offsets(
+                TopicPartition(msg.topic(), msg.partition()), timeout=2, cached=False)
+        except Exception:
+            return False
+        return msg.offset() >= high
 
     @property
     def done(self) -> bool:

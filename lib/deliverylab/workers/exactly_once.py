@@ -26,7 +26,7 @@ def run(ctx: WorkerContext) -> None:
     # transaction it left open.
     producer.init_transactions(30)
     ctx.before_crash = lambda: producer.flush(5)  # "mid-transaction": its records are in the log
-    end = EndOfInput(spec["partitions"])
+    end = EndOfInput(spec["partitions"], consumer)
     size = spec.get("transaction_size") or 10
 
     while not end.done and not ctx.deadline_passed():

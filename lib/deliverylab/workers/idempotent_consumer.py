@@ -25,7 +25,7 @@ def run(ctx: WorkerContext) -> None:
     stored = _stored_offsets(store, topic)
     consumer.assign([TopicPartition(topic, p, stored.get(p, OFFSET_BEGINNING))
                      for p in range(spec["partitions"])])
-    end = EndOfInput(spec["partitions"])
+    end = EndOfInput(spec["partitions"], consumer)
     every = spec.get("commit_every") or 10
     pending: dict[int, int] = {}
     pending_indices: list[int] = []

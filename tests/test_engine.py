@@ -1,0 +1,160 @@
+"""What Kafka's semantics guarantee, checked on real brokers with real SIGKILLed workers.
+
+Each assertion is a guarantee (or a documented hazard) of a delivery model or producer setting;
+the counts come from the ledger and a read-back, and a fresh consumer recounts the topic.
+"""
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import pytest
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+
+from deliverylab.cluster import quiet
+from deliverylab.crash import CRASH_POINTS
+from deliverylab.experiments import (MODELS, ConsumerExperiment, CrashSpec, FaultSpec,
+                                     ProducerExperiment, run_consumer, run_producer, seeded_fault)
+
+pytestmark = pytest.mark.kafka
+
+
+def consumer(cluster, model, n=120, point=None, every=40, **kw):
+    crash = CrashSpec(point, every=every) if point else None
+    return run_consumer(ConsumerExperiment(model=model, messages=n, crash=crash, **kw), cluster)
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_no_crash_delivers_every_message_once(cluster, model):
+    s = consumer(cluster, model).summary
+    assert (s["sent"], s["delivered_once"], s["lost"], s["duplicated"], s["crashes"]) == (120, 120, 0, 0, 0)
+    assert s["input_records"] == 120 and not s["timed_out"]
+
+
+def test_at_most_once_crash_after_commit_loses_never_duplicates(cluster):
+    s = consumer(cluster, "at-most-once", point="after-commit", commit_every=1).summary
+    assert s["crashes"] == 3
+    assert s["lost"] == 3  # exactly the message each crash had committed but not processed
+    assert s["duplicated"] == 0
+
+
+def test_at_least_once_crash_after_process_duplicates_never_loses(cluster):
+    runs = {k: consumer(cluster, "at-least-once", point="after-process", commit_every=k).summary
+            for k in (5, 25)}
+    for s in runs.values():
+        assert s["crashes"] == 3 and s["lost"] == 0 and s["duplicated"] > 0
+    per_crash = {k: s["duplicated"] / s["crashes"] for k, s in runs.items()}
+    assert per_crash[25] > per_crash[5], per_crash
+
+
+@pytest.mark.parametrize("point", ["commit-in-flight", "after-commit", "after-poll"])
+def test_at_least_once_never_loses_at_any_point(cluster, point):
+    s = consumer(cluster, "at-least-once", point=point).summary
+    assert s["crashes"] == 3 and s["lost"] == 0
+
+
+def test_exactly_once_mid_transaction(cluster):
+    s = consumer(cluster, "exactly-once", n=100, point="mid-transaction", every=30).summary
+    assert s["crashes"] == 3
+    assert (s["lost"], s["duplicated"]) == (0, 0)  # the read_committed output
+    assert s["aborted_reads"] > 0  # read_uncommitted sees the aborted copies
+    assert s["uncommitted_duplicated"] > 0
+    assert s["store_duplicated"] > 0  # the database write is outside the transaction
+
+
+@pytest.mark.parametrize("point", CRASH_POINTS["idempotent-consumer"])
+def test_idempotent_consumer_every_crash_point(cluster, point):
+    s = consumer(cluster, "idempotent-consumer", point=point).summary
+    assert s["crashes"] == 3
+    assert (s["lost"], s["duplicated"]) == (0, 0)
+
+
+def fresh_count(cluster, topic):
+    """An independent recount: plain confluent-kafka, no lab code."""
+    c = Consumer({"bootstrap.servers": cluster.bootstrap_servers, "group.id": uuid.uuid4().hex,
+                  "enable.partition.eof": True, "logger": quiet({})["logger"]})
+    c.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
+    ids = []
+    while True:
+        msg = c.poll(5)
+        assert msg is not None, "no EOF within 5 s"
+        if msg.error() and msg.error().code() == KafkaError._PARTITION_EOF:
+            break
+        ids.append(json.loads(msg.value())["id"])
+    c.close()
+    return ids
+
+
+def producer(cluster, config, fault, n=1500, seed=1, keep=False, **kw):
+    return run_producer(ProducerExperiment(messages=n, config=config, seed=seed,
+                                           fault=seeded_fault(fault, n, seed), **kw), cluster, keep=keep)
+
+
+@pytest.mark.parametrize("fault", ["kill-leader", "pause-leader"])
+def test_idempotent_producer_under_leader_fault(cluster, fault):
+    r = producer(cluster, {"acks": "all", "enable.idempotence": True}, fault, keep=True)
+    s = r.summary
+    try:
+        assert (s["duplicated"], s["reordered_keys"], s["acked_but_lost"]) == (0, 0, 0)
+        assert s["acked"] == s["sent"] == 1500
+        assert (r.events.kind == "fault").sum() == 1 and (r.events.kind == "heal").sum() == 1
+        ids = fresh_count(cluster, s["topic"])
+        assert len(ids) == s["stored_records"] and len(set(ids)) == 1500
+    finally:
+        cluster.delete_topics([s["topic"]])
+
+
+def test_no_idempotence_with_retries_duplicates_or_reorders(cluster):
+    """Followers paused: the leader has appended each batch, acks=all waits, request.timeout.ms
+    fires, the producer resends, the leader appends again — nothing dedups without idempotence."""
+    conf = {"acks": "all", "enable.idempotence": False, "max.in.flight.requests.per.connection": 5,
+            "request.timeout.ms": 1000}
+    hits = 0
+    for seed in (1, 2, 3):
+        s = producer(cluster, conf, "pause-followers", seed=seed).summary
+        assert s["acked_but_lost"] == 0
+        hits += (s["duplicated"] + s["reordered_keys"]) > 0
+    assert hits >= 2, f"duplicates or reordering in only {hits} of 3 runs"
+
+
+def test_idempotence_dedups_the_same_fault(cluster):
+    conf = {"acks": "all", "enable.idempotence": True, "request.timeout.ms": 1000}
+    s = producer(cluster, conf, "pause-followers").summary
+    assert (s["duplicated"], s["reordered_keys"], s["acked_but_lost"]) == (0, 0, 0)
+
+
+def test_acks_1_loses_acked_writes_when_lagging_followers_take_over(cluster):
+    s = producer(cluster, {"acks": "1"}, "kill-leader-lagging-followers").summary
+    assert s["acked_but_lost"] > 0
+
+
+def test_acks_all_keeps_acked_writes_under_the_same_fault(cluster):
+    s = producer(cluster, {"acks": "all"}, "kill-leader-lagging-followers",
+                 topic_config={"min.insync.replicas": "2"}).summary
+    assert s["acked_but_lost"] == 0
+
+
+def test_acks_0_loses_silently_on_leader_kill(cluster):
+    r = producer(cluster, {"acks": "0"}, "kill-leader", keep=True)
+    s = r.summary
+    try:
+        assert s["acked_but_lost"] > 0 and s["failed_reported"] == 0
+        assert len(fresh_count(cluster, s["topic"])) == s["stored_records"]
+    finally:
+        cluster.delete_topics([s["topic"]])
+
+
+def test_producer_crash_before_flush_loses_queued_messages(cluster):
+    spec = ProducerExperiment(messages=400, config={"acks": "all", "linger.ms": 200}, rate=0,
+                              crash=CrashSpec("before-flush", at=(150,)))
+    s = run_producer(spec, cluster).summary
+    assert s["crashes"] == 1 and s["lost"] > 0 and s["duplicated"] == 0
+
+
+def test_crash_to_resumed_processing_is_fast(cluster):
+    r = consumer(cluster, "at-least-once", n=200, point="after-process", every=50)
+    ev = r.events.reset_index(drop=True)
+    gaps = [ev.t[i + 1] - ev.t[i] for i in range(len(ev) - 1)
+            if ev.kind[i] == "crash" and ev.kind[i + 1] == "restart"]
+    assert len(gaps) == 4 and max(gaps) < 1.0, gaps
