@@ -63,17 +63,28 @@ class Ledger:
         self.conn.close()
 
     # --- writing ---------------------------------------------------------------------------
+    def _many(self, sql: str, rows: list[tuple]) -> None:
+        """One transaction per batch: row-by-row autocommit costs ~40 µs a row."""
+        if not rows:
+            return
+        self.conn.execute("BEGIN")
+        try:
+            self.conn.executemany(sql, rows)
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
     def set_meta(self, **values: Any) -> None:
         self.conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
                               [(k, str(v)) for k, v in values.items()])
 
     def sends(self, rows: Iterable[tuple[str, str, int, str]]) -> None:
         now = time.time()
-        self.conn.executemany("INSERT INTO sends VALUES (?, ?, ?, ?, ?)",
-                              [(*r, now) for r in rows])
+        self._many("INSERT INTO sends VALUES (?, ?, ?, ?, ?)", [(*r, now) for r in rows])
 
     def acks(self, rows: Iterable[tuple[str, str, int, int, str | None, float]]) -> None:
-        self.conn.executemany("INSERT INTO acks VALUES (?, ?, ?, ?, ?, ?)", list(rows))
+        self._many("INSERT INTO acks VALUES (?, ?, ?, ?, ?, ?)", list(rows))
 
     def commit(self, worker: int, topic: str, partition: int, offset: int, ok: bool,
                error: str | None = None) -> None:
@@ -86,8 +97,7 @@ class Ledger:
                           (kind, worker, pid, detail, t if t is not None else time.time()))
 
     def readback(self, reader: str, rows: Iterable[tuple[str, int, int, str, str, int]]) -> None:
-        self.conn.executemany("INSERT INTO readback VALUES (?, ?, ?, ?, ?, ?, ?)",
-                              [(reader, *r) for r in rows])
+        self._many("INSERT INTO readback VALUES (?, ?, ?, ?, ?, ?, ?)", [(reader, *r) for r in rows])
 
     # --- reading ---------------------------------------------------------------------------
     def table(self, name: str) -> "pd.DataFrame":

@@ -3,14 +3,13 @@ verbatim), records every delivery report — success with its offset, or the err
 retries on its own, so what the log holds afterwards is what the settings did."""
 from __future__ import annotations
 
-import json
 import time
 
 from confluent_kafka import Producer
 
 from ..payloads import payment_for
 from .common import WorkerContext
-from .input_producer import message
+from .input_producer import encode, message, message_id
 
 
 class ReportBook:
@@ -24,10 +23,9 @@ class ReportBook:
         self.last_write = time.monotonic()
 
     def on_delivery(self, err, msg) -> None:
-        rec = json.loads(msg.value())
         ok = err is None
-        self.acks.append((rec["id"], msg.topic(), msg.partition(), msg.offset() if ok else -1,
-                          None if ok else err.name(), time.time()))
+        self.acks.append((message_id(msg.value()), msg.topic(), msg.partition(),
+                          msg.offset() if ok else -1, None if ok else err.name(), time.time()))
 
     def write(self, force: bool = False) -> None:
         if force or len(self.sends) + len(self.acks) >= 500 or time.monotonic() - self.last_write > 0.2:
@@ -57,7 +55,7 @@ def run(ctx: WorkerContext) -> None:
             if wait > 0:
                 producer.poll(wait)
         rec = message(index, spec["keys"])
-        value = json.dumps({**rec, "payment": json.loads(payment_for(index))}).encode()
+        value = encode(rec, payment_for(index))
         book.sends.append((rec["id"], rec["key"], rec["seq"], spec["topic"]))
         while True:
             try:
