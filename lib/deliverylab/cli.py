@@ -59,9 +59,14 @@ def cmd_cluster_down(args: argparse.Namespace) -> int:
 
 
 def cmd_cluster_fault(args: argparse.Namespace) -> int:
-    from .cluster import connect
+    from .cluster import running_cluster
+    from .errors import ClusterNotRunning
 
-    cluster = connect()
+    cluster = running_cluster()
+    if cluster is None:
+        raise ClusterNotRunning(f"No local cluster is running, so broker {args.broker} cannot be "
+                                f"{args.action.rstrip('e')}ed.",
+                                "Start one with `deliverylab cluster up --brokers 3`.")
     getattr(cluster, args.action)(args.broker)
     print(f"{args.action} broker {args.broker}: done")
     return 0
@@ -91,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from . import cli_experiments
     cli_experiments.add_commands(sub)
+    from . import lab
+    lab.add_command(sub)
     return p
 
 

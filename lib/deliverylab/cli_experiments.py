@@ -85,6 +85,23 @@ def cmd_matrix(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_validate(args: argparse.Namespace) -> int:
+    from .validate import report, validate, violations
+
+    if args.repeat < 1:
+        raise LabError(f"--repeat {args.repeat} must be at least 1.", "Use e.g. --repeat 3.")
+    runs = validate(repeat=args.repeat, messages=args.messages, only=args.only, log=print)
+    table = report(runs)
+    print(table.to_string(index=False))
+    if args.out:
+        runs.to_csv(args.out, index=False)
+    bad = violations(runs)
+    if len(bad):
+        print(f"{len(bad)} run(s) VIOLATED their guarantee:\n{bad.to_string(index=False)}")
+        return 1
+    return 0
+
+
 def add_commands(sub: argparse._SubParsersAction) -> None:
     from .crash import ALL_POINTS
     from .experiments import MODELS
@@ -121,3 +138,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--messages", type=int, default=200)
     m.add_argument("--out", required=True)
     m.set_defaults(func=cmd_matrix)
+
+    v = sub.add_parser("validate", help="repeat every scenario with new seeds; check invariants")
+    v.add_argument("--repeat", type=int, default=3)
+    v.add_argument("--messages", type=int, default=120)
+    v.add_argument("--only", help="only scenarios whose name contains this text")
+    v.add_argument("--out", help="CSV of every run")
+    v.set_defaults(func=cmd_validate)

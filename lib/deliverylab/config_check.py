@@ -32,8 +32,22 @@ def _client_error(exc: Exception, conf: dict[str, Any]) -> LabError:
         return LabError(f"{bad!r} is not a librdkafka configuration key.",
                         f"{hint}Keys pass through verbatim as librdkafka spells them (see "
                         "librdkafka's CONFIGURATION.md), e.g. 'acks', 'enable.idempotence'.")
-    return LabError(f"The client settings were refused: {text}.",
+    named = [k for k in conf if f'"{k}"' in text or f"'{k}'" in text] or _refused_keys(conf)
+    bad = f"{named[0]}={conf[named[0]]!r}" if named else "a setting"
+    return LabError(f"{bad} was refused by librdkafka: {text.rstrip('.')}.",
                     "Fix that value (librdkafka's CONFIGURATION.md lists each key's type and range).")
+
+
+def _refused_keys(conf: dict[str, Any]) -> list[str]:
+    """Which key librdkafka refuses, tried one at a time (its message may name an alias:
+    linger.ms is reported as queue.buffering.max.ms)."""
+    bad = []
+    for key, value in conf.items():
+        try:
+            Producer(quiet({"bootstrap.servers": "127.0.0.1:1", key: value}))
+        except (KafkaException, ValueError, TypeError):
+            bad.append(key)
+    return bad
 
 
 def check_producer_config(config: dict[str, Any]) -> dict[str, Any]:

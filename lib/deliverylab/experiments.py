@@ -27,7 +27,7 @@ from .crash import CRASH_POINTS, CrashSpec
 from .errors import LabError
 from .faults import FaultSpec, Nemesis
 from .ledger import Ledger, Store, read_tables
-from .paths import cache_dir
+from .paths import home_dir
 from .readback import read_topic
 from .results import Result
 from .supervisor import supervise
@@ -125,7 +125,7 @@ class _Run:
 
     def __init__(self, cluster: Cluster, prefix: str, keep: bool) -> None:
         self.cluster, self.keep = cluster, keep
-        runs = cache_dir() / "runs"
+        runs = home_dir() / "runs"
         runs.mkdir(parents=True, exist_ok=True)
         self.dir = Path(tempfile.mkdtemp(prefix=f"{prefix}-", dir=runs))
         self.ledger = Ledger(self.dir / "ledger.sqlite")

@@ -37,6 +37,8 @@ class FaultSpec:
                            "E.g. FaultSpec('kill-leader', at_index=300).")
         if self.heal_after_s is not None and self.heal_after_s < 0:
             raise LabError(f"heal_after_s={self.heal_after_s!r} is negative.", "Use 0 or more seconds.")
+        if cluster is not None and self.kind != "none" and cluster.kind == "external":
+            raise cluster._no_faults(self.kind)
         if cluster is not None and self.kind != "none" and cluster.size < 3:
             raise LabError(f"Broker fault {self.kind!r} needs a cluster of 3 brokers; the "
                            f"{cluster.kind} cluster at {cluster.bootstrap_servers} has "

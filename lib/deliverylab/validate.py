@@ -1,0 +1,119 @@
+"""Repeated-run validation: every scenario R times with different seeds, each run checked
+against the invariant its delivery model or producer setting guarantees. Timing-dependent
+scenarios have no invariant; their spread over the runs is reported instead.
+
+Crashes are drawn with a probability under each run's seed (not every K-th message), and broker
+faults are placed by the seed, so repeated runs hit different moments of the loop.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import pandas as pd
+
+from .crash import CRASH_POINTS
+from .experiments import (ConsumerExperiment, CrashSpec, ProducerExperiment, run_consumer,
+                          run_producer, seeded_fault)
+
+Invariant = Callable[[dict[str, Any]], bool]
+NO_LOSS: Invariant = lambda s: s["lost"] == 0
+NO_DUPLICATES: Invariant = lambda s: s["duplicated"] == 0
+EXACTLY_ONCE: Invariant = lambda s: s["lost"] == 0 and s["duplicated"] == 0
+IDEMPOTENT_PRODUCER: Invariant = lambda s: (s["duplicated"], s["reordered_keys"], s["acked_but_lost"]) == (0, 0, 0)
+NO_ACKED_LOSS: Invariant = lambda s: s["acked_but_lost"] == 0
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    kind: str  # consumer | producer
+    params: dict[str, Any]
+    invariant: Invariant | None  # None: timing-dependent, report the spread
+    guarantee: str
+
+
+def scenarios() -> list[Scenario]:
+    out = []
+    rules = {"at-least-once": (NO_LOSS, "never loses"),
+             "at-most-once": (NO_DUPLICATES, "never duplicates"),
+             "exactly-once": (EXACTLY_ONCE, "neither loses nor duplicates (read_committed)"),
+             "idempotent-consumer": (EXACTLY_ONCE, "neither loses nor duplicates (in the store)"),
+             "auto-commit": (None, "timing-dependent")}
+    for model, (inv, text) in rules.items():
+        for point in CRASH_POINTS[model]:
+            out.append(Scenario(f"{model} / {point}", "consumer", {"model": model, "point": point},
+                                inv, text))
+    idem = {"acks": "all", "enable.idempotence": True, "request.timeout.ms": 1000}
+    for fault in ("kill-leader", "pause-leader", "pause-followers"):
+        out.append(Scenario(f"idempotent producer / {fault}", "producer",
+                            {"config": idem, "fault": fault}, IDEMPOTENT_PRODUCER,
+                            "no duplicates, no reordering, no acked loss"))
+    for fault in ("kill-leader", "kill-leader-lagging-followers"):
+        out.append(Scenario(f"acks=all, min ISR 2 / {fault}", "producer",
+                            {"config": {"acks": "all"}, "fault": fault,
+                             "topic_config": {"min.insync.replicas": "2"}},
+                            NO_ACKED_LOSS, "never loses an acked message"))
+    out.append(Scenario("no idempotence, 5 in flight / pause-followers", "producer",
+                        {"config": {"acks": "all", "enable.idempotence": False,
+                                    "max.in.flight.requests.per.connection": 5,
+                                    "request.timeout.ms": 1000}, "fault": "pause-followers"},
+                        None, "timing-dependent"))
+    out.append(Scenario("acks=1 / kill-leader-lagging-followers", "producer",
+                        {"config": {"acks": "1"}, "fault": "kill-leader-lagging-followers"},
+                        None, "timing-dependent"))
+    return out
+
+
+def run_scenario(sc: Scenario, seed: int, messages: int, producer_messages: int,
+                 crash_prob: float) -> dict[str, Any]:
+    if sc.kind == "consumer":
+        spec = ConsumerExperiment(model=sc.params["model"], messages=messages, seed=seed,
+                                  crash=CrashSpec(sc.params["point"], prob=crash_prob, seed=seed))
+        s = run_consumer(spec).summary
+    else:
+        spec = ProducerExperiment(messages=producer_messages, config=sc.params["config"], seed=seed,
+                                  topic_config=sc.params.get("topic_config", {}),
+                                  fault=seeded_fault(sc.params["fault"], producer_messages, seed))
+        s = run_producer(spec).summary
+    held = None if sc.invariant is None else bool(sc.invariant(s))
+    return {"scenario": sc.name, "kind": sc.kind, "seed": seed, "guarantee": sc.guarantee,
+            "held": held, "lost": s.get("lost", 0), "duplicated": s.get("duplicated", 0),
+            "reordered_keys": s.get("reordered_keys", 0),
+            "acked_but_lost": s.get("acked_but_lost", 0), "crashes": s.get("crashes", 0),
+            "elapsed_s": s.get("elapsed_s", 0.0)}
+
+
+def validate(repeat: int = 3, messages: int = 120, producer_messages: int = 1500,
+             crash_prob: float = 0.03, only: str | None = None,
+             log: Callable[[str], None] = lambda s: None) -> pd.DataFrame:
+    rows = []
+    chosen = [s for s in scenarios() if only is None or only in s.name]
+    for seed in range(1, repeat + 1):
+        for sc in chosen:
+            row = run_scenario(sc, seed, messages, producer_messages, crash_prob)
+            rows.append(row)
+            verdict = {True: "held", False: "VIOLATED", None: "-"}[row["held"]]
+            log(f"seed {seed}  {sc.name:<52} {verdict:<8} lost={row['lost']} "
+                f"dup={row['duplicated']} crashes={row['crashes']}")
+    return pd.DataFrame(rows)
+
+
+def report(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per scenario: runs, how many held the invariant, and the spread of lost / duplicated."""
+    def spread(col: pd.Series) -> str:
+        return f"{col.min()}–{col.max()} (median {col.median():g})"
+    rows = []
+    for name, g in runs.groupby("scenario", sort=False):
+        checked = g["held"].dropna()
+        rows.append({"scenario": name, "guarantee": g["guarantee"].iloc[0], "runs": len(g),
+                     "held": f"{int(checked.sum())}/{len(checked)}" if len(checked) else "n/a",
+                     "lost": spread(g["lost"]), "duplicated": spread(g["duplicated"]),
+                     "reordered_keys": spread(g["reordered_keys"]),
+                     "acked_but_lost": spread(g["acked_but_lost"]),
+                     "crashes": spread(g["crashes"])})
+    return pd.DataFrame(rows)
+
+
+def violations(runs: pd.DataFrame) -> pd.DataFrame:
+    return runs[runs["held"] == False]  # noqa: E712 (None means: no invariant)

@@ -1,0 +1,156 @@
+"""Bad input gets one clear paragraph naming the bad value and the fix, within seconds —
+no hang, no traceback wall, no worker left behind."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from deliverylab import connect
+from deliverylab.cluster import ExternalCluster
+from deliverylab.config_check import check_producer_config
+from deliverylab.errors import LabError
+from deliverylab.experiments import (ConsumerExperiment, CrashSpec, FaultSpec, ProducerExperiment,
+                                     run_consumer, run_producer)
+from deliverylab.topics import check_topic_name
+
+CLI = [sys.executable, "-m", "deliverylab.cli"]
+
+
+def workers_alive() -> int:
+    """Worker processes of this test session (their run folders live under its DELIVERYLAB_HOME)."""
+    pattern = f"deliverylab.workers .*{os.environ['DELIVERYLAB_HOME']}"
+    out = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True)
+    return len(out.stdout.split())
+
+
+def assert_clear(text: str, needles: tuple[str, ...]) -> None:
+    assert "Traceback" not in text and "%3|" not in text, text  # no traceback, no librdkafka log
+    for needle in needles:
+        assert needle in text, f"{needle!r} not in: {text}"
+
+
+CLI_CASES = [
+    (["run", "at_least_once"], ("'at_least_once'", "at-least-once")),
+    (["run", "at-least-once", "--messages", "0"], ("messages=0", "≥ 1")),
+    (["run", "at-least-once", "--messages", "-5"], ("messages=-5",)),
+    (["run", "at-most-once", "--crash", "mid-transaction", "--crash-every", "5"],
+     ("at-most-once", "mid-transaction", "after-commit")),
+    (["run", "at-least-once", "--crash", "after-comit", "--crash-every", "5"],
+     ("'after-comit'", "Did you mean 'after-commit'")),
+    (["run", "at-least-once", "--crash", "after-process"], ("exactly one schedule", "every=K")),
+    (["run", "at-least-once", "--crash-every", "5"], ("--crash POINT",)),
+    (["run", "at-least-once", "--crash", "after-process", "--crash-prob", "1.5"], ("1.5", "(0, 1]")),
+    (["run", "at-least-once", "--fault", "explode"], ("'explode'", "kill-leader")),
+    (["produce", "--acks", "2"], ("acks='2'", "'all'")),
+    (["produce", "--idempotence", "maybe"], ("'maybe'", "on or off")),
+    (["produce", "--fault", "kill-everything"], ("'kill-everything'", "pause-leader")),
+    (["cluster", "up", "--brokers", "2"], ("2 brokers", "--brokers 3")),
+    (["validate", "--repeat", "0"], ("--repeat 0", "--repeat 3")),
+]
+
+
+@pytest.mark.parametrize("argv, needles", CLI_CASES, ids=[" ".join(a) for a in [c[0] for c in CLI_CASES]])
+def test_cli_bad_input(argv, needles):
+    before = workers_alive()
+    t0 = time.monotonic()
+    out = subprocess.run([*CLI, *argv], capture_output=True, text=True, timeout=30)
+    assert time.monotonic() - t0 < 10
+    assert out.returncode == 2, (out.returncode, out.stderr)
+    assert out.stderr.startswith("error: ") and out.stderr.count("\n") == 1, out.stderr
+    assert_clear(out.stderr, needles)
+    assert workers_alive() <= before
+
+
+def test_cli_fault_without_a_cluster(tmp_path):
+    env = {**os.environ, "DELIVERYLAB_HOME": str(tmp_path / "none")}
+    out = subprocess.run([*CLI, "cluster", "kill", "1"], capture_output=True, text=True, timeout=30, env=env)
+    assert out.returncode == 2
+    assert_clear(out.stderr, ("No local cluster is running", "cluster up"))
+
+
+def test_cli_unknown_broker_id(cluster):
+    out = subprocess.run([*CLI, "cluster", "pause", "9"], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 2
+    assert_clear(out.stderr, ("Broker 9", "1, 2, 3"))
+
+
+def fails(fn, *needles: str) -> None:
+    t0 = time.monotonic()
+    with pytest.raises(LabError) as exc:
+        fn()
+    assert time.monotonic() - t0 < 10
+    text = exc.value.paragraph()
+    assert "\n" not in text
+    assert_clear(text, needles)
+    rendered = exc.value._render_traceback_()  # what a notebook shows: the paragraph, nothing else
+    assert len(rendered) == 1 and text in rendered[0]
+
+
+API_CASES = [
+    (lambda: check_producer_config({"acsk": "all"}), ("'acsk'", "Did you mean 'acks'")),
+    (lambda: check_producer_config({"enable.idempotence": "maybe"}), ("maybe", "enable.idempotence")),
+    (lambda: check_producer_config({"linger.ms": "soon"}), ("soon", "linger.ms")),
+    (lambda: check_producer_config({"acks": 2}), ("acks=2", "'all'")),
+    (lambda: check_producer_config("acks=all"), ("'acks=all'", "dict")),
+    (lambda: ConsumerExperiment(consumer_config={"isolation.level": "read_everything"}).check(),
+     ("read_everything", "isolation.level")),
+    (lambda: ConsumerExperiment(messages=2.5).check(), ("messages=2.5",)),
+    (lambda: ConsumerExperiment(partitions=0).check(), ("partitions=0",)),
+    (lambda: ConsumerExperiment(model="exactly_once").check(), ("'exactly_once'", "Did you mean 'exactly-once'")),
+    (lambda: ConsumerExperiment(time_limit_s=-1).check(), ("time_limit_s=-1",)),
+    (lambda: ProducerExperiment(rate=-10).check(), ("rate=-10",)),
+    (lambda: ProducerExperiment(crash=CrashSpec("after-commit", every=5)).check(), ("producer", "before-flush")),
+    (lambda: check_topic_name("bad topic!"), ("'bad topic!'", "letters, digits")),
+    (lambda: check_topic_name("x" * 250), ("is not a valid Kafka topic name",)),
+    (lambda: FaultSpec("kill-leader").check(), ("'kill-leader'", "at_index")),
+    (lambda: FaultSpec("explode", at_index=1).check(), ("'explode'", "pause-followers")),
+    (lambda: connect(kind="kubernetes"), ("'kubernetes'", "local, compose, external")),
+]
+
+
+@pytest.mark.parametrize("fn, needles", API_CASES, ids=[f"api{i}" for i in range(len(API_CASES))])
+def test_api_bad_input(fn, needles):
+    fails(fn, *needles)
+
+
+def test_bad_broker_count_from_env(monkeypatch):
+    monkeypatch.setenv("DELIVERYLAB_BROKERS", "two")
+    fails(lambda: connect(), "DELIVERYLAB_BROKERS='two'", "1 or 3")
+
+
+def test_external_without_bootstrap(monkeypatch):
+    monkeypatch.setenv("DELIVERYLAB_CLUSTER", "external")
+    monkeypatch.delenv("DELIVERYLAB_BOOTSTRAP", raising=False)
+    monkeypatch.delenv("DELIVERYLAB_CLIENT_CONFIG", raising=False)
+    fails(lambda: connect(), "No bootstrap servers", "DELIVERYLAB_BOOTSTRAP")
+
+
+def test_missing_client_config_file(monkeypatch, tmp_path):
+    monkeypatch.setenv("DELIVERYLAB_CLUSTER", "external")
+    monkeypatch.setenv("DELIVERYLAB_CLIENT_CONFIG", str(tmp_path / "nope.properties"))
+    fails(lambda: connect(), "nope.properties", "key=value")
+
+
+def test_unreachable_bootstrap_from_env(monkeypatch):
+    monkeypatch.setenv("DELIVERYLAB_CLUSTER", "external")
+    monkeypatch.setenv("DELIVERYLAB_BOOTSTRAP", "127.0.0.1:9")
+    fails(lambda: connect(), "127.0.0.1:9", "Check the host and port")
+
+
+def test_broker_fault_on_external_cluster(cluster):
+    ext = ExternalCluster({"bootstrap.servers": cluster.bootstrap_servers})
+    spec = ProducerExperiment(messages=50, fault=FaultSpec("kill-leader", at_index=10))
+    fails(lambda: run_producer(spec, ext), "kill-leader", "external", "embedded")
+
+
+def test_bad_config_fails_before_any_worker_starts(cluster):
+    before = workers_alive()
+    fails(lambda: run_consumer(ConsumerExperiment(consumer_config={"fetch.min.bytez": 1}), cluster),
+          "'fetch.min.bytez'", "fetch.min.bytes")
+    fails(lambda: run_producer(ProducerExperiment(config={"retires": 3}), cluster),
+          "'retires'", "Did you mean 'retries'")
+    assert workers_alive() <= before
