@@ -160,12 +160,6 @@ class _Run:
             shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def _spec_dict(spec: Any) -> dict[str, Any]:
-    d = asdict(spec)
-    return {k: v for k, v in d.items() if k != "config"} | (
-        {"config": dict(spec.config)} if hasattr(spec, "config") else {})
-
-
 def _progress_ticker(count: Callable[[], int], total: int, progress: Progress | None) -> Callable[[], None]:
     last = [0.0]
 
@@ -208,7 +202,7 @@ def run_consumer(spec: ConsumerExperiment, cluster: Cluster | None = None,
         topic = run.topic(f"lab-{spec.model}", spec.partitions)
         output = run.topic(f"lab-{spec.model}-out", spec.partitions) if spec.model == "exactly-once" else None
         deadline = time.time() + spec.time_limit_s
-        run.write_spec({**_spec_dict(spec), "topic": topic, "output_topic": output,
+        run.write_spec({**asdict(spec), "topic": topic, "output_topic": output,
                         "group_id": f"{topic}-group", "transactional_id": f"{topic}-txn",
                         "deadline": deadline, "crash": asdict(spec.crash) if spec.crash else None})
         run.ledger.set_meta(kind="consumer", model=spec.model, topic=topic, t0=run.t0)
@@ -282,14 +276,13 @@ def consumer_result(run_dir: Path, spec: ConsumerExperiment, bootstrap: str,
     if spec.model == "exactly-once":
         store_outcomes = checker.consumer_outcomes(sent, effects)
         summary.update({
-            "output_topic": meta["topic"].replace("lab-exactly-once", "lab-exactly-once-out")
-            if False else _output_topic(rb),
+            "output_topic": _output_topic(rb),
             "aborted_reads": checker.aborted_reads(committed, uncommitted),
             "uncommitted_duplicated": int(checker.consumer_summary(
                 checker.consumer_outcomes(sent, uncommitted), uncommitted)["duplicated"]),
             "store_duplicated": int(checker.consumer_summary(store_outcomes, effects)["duplicated"]),
         })
-    return Result("consumer", _spec_dict(spec), messages, _copies_timeline(effects, t0), events,
+    return Result("consumer", asdict(spec), messages, _copies_timeline(effects, t0), events,
                   summary, run_dir)
 
 
@@ -310,7 +303,7 @@ def run_producer(spec: ProducerExperiment, cluster: Cluster | None = None,
         topic = run.topic("lab-producer", spec.partitions, spec.replication_factor, spec.topic_config)
         cluster.wait_for_leader(topic)
         deadline = time.time() + spec.time_limit_s
-        run.write_spec({**_spec_dict(spec), "topic": topic, "deadline": deadline,
+        run.write_spec({**asdict(spec), "topic": topic, "deadline": deadline,
                         "producer_config": spec.config,
                         "crash": asdict(spec.crash) if spec.crash else None,
                         "flush_timeout_s": max(5.0, spec.time_limit_s - 5)})
@@ -366,7 +359,7 @@ def producer_result(run_dir: Path, spec: ProducerExperiment, bootstrap: str,
         "fault": spec.fault.kind if spec.fault else "none",
         **{k: str(v) for k, v in spec.config.items()},
     })
-    return Result("producer", _spec_dict(spec), messages, acks[["t", "index", "msg_id", "outcome"]],
+    return Result("producer", asdict(spec), messages, acks[["t", "index", "msg_id", "outcome"]],
                   events, summary, run_dir)
 
 

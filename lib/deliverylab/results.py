@@ -30,6 +30,7 @@ class Result:
               outcome of its delivery report (error name or 'ok').
     events:   start / crash / restart / exit / fault / heal rows — t, kind, worker, detail.
     summary:  the counts the CLI prints (sent, lost, duplicated, …) plus rates.
+    run_dir:  the run folder (ledger.sqlite, store.sqlite); it exists only after keep=True.
     """
 
     kind: str  # 'consumer' or 'producer'

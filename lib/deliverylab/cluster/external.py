@@ -8,6 +8,7 @@ DELIVERYLAB_SSL_CA_LOCATION) or a file of librdkafka keys (DELIVERYLAB_CLIENT_CO
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,14 @@ _ENV_KEYS = {
     "DELIVERYLAB_SASL_PASSWORD": "sasl.password",
     "DELIVERYLAB_SSL_CA_LOCATION": "ssl.ca.location",
 }
-SECRET_KEYS = ("sasl.password", "ssl.key.password", "ssl.keystore.password", "sasl.oauthbearer.client.secret")
+_UPPER_KEYS = ("security.protocol", "sasl.mechanism")  # librdkafka compares mechanisms case-sensitively
+SECRET_KEYS = ("sasl.password", "ssl.key.password", "ssl.keystore.password", "sasl.oauthbearer.client.secret",
+               "ssl.key.pem", "ssl_key", "sasl.oauthbearer.config", "sasl.jaas.config")
+
+
+def _is_secret(key: str) -> bool:
+    k = key.lower()
+    return k in SECRET_KEYS or "password" in k or "secret" in k
 
 
 def read_client_config_file(path: str | Path) -> dict[str, str]:
@@ -38,6 +46,7 @@ def read_client_config_file(path: str | Path) -> dict[str, str]:
         if not line or line.startswith("#"):
             continue
         if "=" not in line:
+            # Never echo the line: it may be a password that lost its key.
             raise LabError(f"Line {n} of {str(p)!r} is not `key=value`.",
                            "Write one librdkafka setting per line, e.g. sasl.mechanism=PLAIN.")
         key, value = line.split("=", 1)
@@ -53,13 +62,24 @@ def external_settings_from_env() -> dict[str, str]:
         conf["bootstrap.servers"] = os.environ["DELIVERYLAB_BOOTSTRAP"]
     for env, key in _ENV_KEYS.items():
         if os.environ.get(env):
-            conf[key] = os.environ[env]
+            conf[key] = os.environ[env].strip() if key != "sasl.password" else os.environ[env]
+    for key in _UPPER_KEYS:
+        if key in conf:
+            conf[key] = conf[key].upper()
     return conf
 
 
 def redact(conf: dict[str, Any]) -> dict[str, Any]:
     """A copy fit for printing, logs and ledgers: secrets replaced by '***'."""
-    return {k: ("***" if k in SECRET_KEYS else v) for k, v in conf.items()}
+    return {k: ("***" if _is_secret(k) else v) for k, v in conf.items()}
+
+
+def scrub(text: str, conf: dict[str, Any]) -> str:
+    """`text` with every secret value of `conf` replaced by '***' (for error messages)."""
+    for k, v in conf.items():
+        if _is_secret(k) and isinstance(v, str) and v:
+            text = text.replace(v, "***")
+    return text
 
 
 class ExternalCluster(Cluster):
@@ -75,6 +95,7 @@ class ExternalCluster(Cluster):
         self._conf = conf
         self.bootstrap_servers = conf["bootstrap.servers"]
         self._brokers: list[BrokerInfo] = []
+        _check_sasl_settings(conf)
         if check:
             self._check_reachable(timeout)
 
@@ -84,29 +105,68 @@ class ExternalCluster(Cluster):
     def __repr__(self) -> str:
         return f"ExternalCluster({redact(self._conf)})"
 
+    def describe(self) -> dict[str, Any]:
+        d = super().describe()
+        d["client_config"] = {k: v for k, v in redact(self._conf).items() if k != "bootstrap.servers"}
+        return d
+
+    def _who(self) -> str:
+        mech = self._conf.get("sasl.mechanism", "GSSAPI")
+        user = self._conf.get("sasl.username")
+        return f" as {user!r} (SASL mechanism {mech})" if user else f" (SASL mechanism {mech})"
+
     def _check_reachable(self, timeout: float) -> None:
-        from .base import quiet
+        from confluent_kafka import KafkaError
         from confluent_kafka.admin import AdminClient
 
-        errors: list[str] = []
-        conf = quiet({**self._conf, "error_cb": lambda e: errors.append(e.str())})
+        from .base import quiet
+
+        errors: list[KafkaError] = []
         try:
-            md = AdminClient(conf).list_topics(timeout=timeout)
-        except KafkaException as exc:
-            hint = f" ({errors[-1]})" if errors else ""
-            auth = any("auth" in e.lower() or "sasl" in e.lower() for e in errors)
-            fix = ("Check the SASL username, password and mechanism (DELIVERYLAB_SASL_*)."
-                   if auth else
-                   "Check the host and port, that the cluster runs, and that this machine can reach "
-                   "it; for the embedded cluster unset DELIVERYLAB_CLUSTER.")
-            problem = ("Authentication to the Kafka cluster at "
-                       if auth else "No Kafka broker answered at ")
-            raise LabError(f"{problem}{self.bootstrap_servers!r} failed within {timeout:.0f} s"
-                           f"{hint}: {exc.args[0].str() if exc.args else exc}.", fix) from None
-        except ValueError as exc:
-            raise LabError(f"The client settings for {self.bootstrap_servers!r} were refused: {exc}.",
+            admin = AdminClient(quiet({**self._conf, "error_cb": errors.append}))
+        except (KafkaException, ValueError, TypeError) as exc:
+            detail = exc.args[0].str() if exc.args and hasattr(exc.args[0], "str") else str(exc)
+            raise LabError(f"The client settings for {self.bootstrap_servers!r} were refused: "
+                           f"{scrub(detail, self._conf)}.",
                            "Use librdkafka's own keys and values (see librdkafka's "
                            "CONFIGURATION.md).") from None
+        # The error callback is served by poll(): ask in short slices, so a refused login or
+        # an untrusted certificate fails in about a second instead of at the timeout.
+        deadline = time.monotonic() + timeout
+        last: Exception | None = None
+        while True:
+            try:
+                md = admin.list_topics(timeout=max(0.1, min(0.5, deadline - time.monotonic())))
+                break
+            except KafkaException as exc:
+                last = exc
+            admin.poll(0)
+            auth = [e for e in errors if e.code() == KafkaError._AUTHENTICATION]
+            ssl = [e for e in errors if e.code() == KafkaError._SSL]
+            if auth:
+                raise LabError(f"Authentication to the Kafka cluster at {self.bootstrap_servers!r}"
+                               f"{self._who()} failed: {scrub(auth[-1].str(), self._conf)}.",
+                               "Check the user name and password (DELIVERYLAB_SASL_USERNAME, "
+                               "DELIVERYLAB_SASL_PASSWORD, or sasl.username/sasl.password in the "
+                               "DELIVERYLAB_CLIENT_CONFIG file) and that DELIVERYLAB_SASL_MECHANISM "
+                               "is one the cluster enables (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512).")
+            if ssl:
+                raise LabError(f"The TLS connection to {self.bootstrap_servers!r} failed: "
+                               f"{scrub(ssl[-1].str(), self._conf)}.",
+                               "If the cluster's certificate is signed by your own CA, point "
+                               "DELIVERYLAB_SSL_CA_LOCATION (ssl.ca.location) at that CA's PEM file; "
+                               "check that DELIVERYLAB_SECURITY_PROTOCOL matches the listener "
+                               "(SASL_SSL or SSL).")
+            if time.monotonic() >= deadline:
+                hint = f" ({scrub(errors[-1].str(), self._conf)})" if errors else ""
+                what = last.args[0].str() if last and last.args and hasattr(last.args[0], "str") \
+                    else str(last)
+                raise LabError(f"No Kafka broker answered at {self.bootstrap_servers!r} within "
+                               f"{timeout:.0f} s{hint}: {scrub(what, self._conf)}.",
+                               "Check the host and port, that the cluster runs, and that this "
+                               "machine can reach it; check DELIVERYLAB_SECURITY_PROTOCOL against "
+                               "the listener (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL); for the "
+                               "embedded cluster unset DELIVERYLAB_CLUSTER.")
         self._brokers = [BrokerInfo(b.id, b.host, b.port, None, "unknown")
                          for b in sorted(md.brokers.values(), key=lambda b: b.id)]
 
@@ -114,3 +174,17 @@ class ExternalCluster(Cluster):
         if not self._brokers:
             self._check_reachable(8.0)
         return list(self._brokers)
+
+
+def _check_sasl_settings(conf: dict[str, Any]) -> None:
+    protocol = str(conf.get("security.protocol", "PLAINTEXT")).upper()
+    mech = str(conf.get("sasl.mechanism", "GSSAPI")).upper()
+    if protocol.startswith("SASL_") and mech in ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"):
+        missing = [env for env, key in _ENV_KEYS.items()
+                   if key in ("sasl.username", "sasl.password") and not conf.get(key)]
+        if missing:
+            raise LabError(f"security.protocol={protocol} with sasl.mechanism={mech} needs a user "
+                           f"name and a password, and {' and '.join(missing)} "
+                           f"{'is' if len(missing) == 1 else 'are'} not set.",
+                           f"Set {', '.join(missing)} (or sasl.username/sasl.password in the "
+                           "DELIVERYLAB_CLIENT_CONFIG file).")
