@@ -154,3 +154,11 @@ def test_bad_config_fails_before_any_worker_starts(cluster):
     fails(lambda: run_producer(ProducerExperiment(config={"retires": 3}), cluster),
           "'retires'", "Did you mean 'retries'")
     assert workers_alive() <= before
+
+
+def test_credentials_refused_in_experiment_settings():
+    fails(lambda: ProducerExperiment(config={"sasl.password": "hunter2"}).check(),
+          "'sasl.password'", "DELIVERYLAB_SASL_PASSWORD")
+    with pytest.raises(LabError) as exc:
+        ConsumerExperiment(consumer_config={"sasl.password": "hunter2"}).check()
+    assert "hunter2" not in exc.value.paragraph()

@@ -8,6 +8,7 @@ from typing import Any
 from confluent_kafka import KafkaException, Producer, Consumer
 
 from .cluster.base import quiet
+from .cluster.external import _is_secret
 from .errors import LabError
 
 # Settings the course uses, for "did you mean" hints (librdkafka accepts many more, verbatim).
@@ -50,10 +51,21 @@ def _refused_keys(conf: dict[str, Any]) -> list[str]:
     return bad
 
 
+def _refuse_secrets(config: dict[str, Any]) -> None:
+    """Experiment settings are recorded with the run; credentials belong to the cluster settings."""
+    secret = [k for k in config if _is_secret(k)]
+    if secret:
+        raise LabError(f"{secret[0]!r} is a credential and does not belong in an experiment's "
+                       "settings (they are recorded with the run).",
+                       "Give credentials to the cluster instead: DELIVERYLAB_SASL_USERNAME / "
+                       "DELIVERYLAB_SASL_PASSWORD, or the file named by DELIVERYLAB_CLIENT_CONFIG.")
+
+
 def check_producer_config(config: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(config, dict):
         raise LabError(f"Producer settings must be a dict of librdkafka keys, not {config!r}.",
                        "E.g. {'acks': 'all', 'enable.idempotence': True}.")
+    _refuse_secrets(config)
     if "acks" in config and str(config["acks"]).strip().lower() not in ACKS_VALUES:
         raise LabError(f"acks={config['acks']!r} is not a valid acknowledgement level.",
                        "Use 0 (no ack), 1 (leader only) or 'all' (= -1, every in-sync replica); "
@@ -69,6 +81,7 @@ def check_consumer_config(config: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(config, dict):
         raise LabError(f"Consumer settings must be a dict of librdkafka keys, not {config!r}.",
                        "E.g. {'isolation.level': 'read_committed'}.")
+    _refuse_secrets(config)
     try:
         Consumer(quiet({"bootstrap.servers": "127.0.0.1:1", "group.id": "check", **config})).close()
     except (KafkaException, ValueError, TypeError) as exc:

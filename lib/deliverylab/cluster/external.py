@@ -30,8 +30,10 @@ SECRET_KEYS = ("sasl.password", "ssl.key.password", "ssl.keystore.password", "sa
 
 
 def _is_secret(key: str) -> bool:
+    """Also broker-side keys, e.g. listener.name.sasl_ssl.plain.sasl.jaas.config (user passwords)."""
     k = key.lower()
-    return k in SECRET_KEYS or "password" in k or "secret" in k
+    return (k in SECRET_KEYS or k.endswith(".sasl.jaas.config") or "password" in k
+            or "secret" in k)
 
 
 def read_client_config_file(path: str | Path) -> dict[str, str]:

@@ -28,6 +28,7 @@ from ..java import find_java
 from ..kafka_dist import KAFKA_VERSION, classpath
 from ..paths import home_dir
 from .base import BrokerInfo, Cluster, quiet
+from .external import redact
 from .processes import is_ours, port_is_free, process_state, send, terminate, wait_dead
 from .settings import BrokerSettings, DEFAULT_PORT_BASE, client_port, controller_port, node_properties
 
@@ -207,7 +208,7 @@ class LocalCluster(Cluster):
         state = {"kind": "local", "kafka_version": KAFKA_VERSION, "cluster_id": cluster_id,
                  "brokers": settings.brokers, "port_base": base, "heap_mb": heap_mb,
                  "java": java.executable, "owner_pid": os.getpid() if owned else None,
-                 "started_at": time.time(), "settings": settings.cluster_properties(),
+                 "started_at": time.time(), "settings": redact(settings.cluster_properties()),
                  "nodes": nodes}
         cluster = cls(home, state)
         for node in nodes:
@@ -387,7 +388,7 @@ class LocalCluster(Cluster):
         d = super().describe()
         d.update({"home": str(self.home), "owner_pid": self.state.get("owner_pid"),
                   "kafka_version": self.state.get("kafka_version"),
-                  "settings": self.state.get("settings", {})})
+                  "settings": redact(self.state.get("settings", {}))})
         return d
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from ..cluster.base import quiet
 from ..crash import CrashPoints, CrashSpec
@@ -140,8 +140,28 @@ def new_consumer(ctx: WorkerContext, **overrides: Any) -> Consumer:
     consumer = Consumer(conf)
     # assign(), not subscribe(): one worker owns every partition, so a restarted worker resumes
     # at once from the committed offsets instead of waiting out a session timeout and rebalance.
-    consumer.assign(input_partitions(ctx.spec))
+    committed = committed_offsets(consumer, input_partitions(ctx.spec))
+    consumer.assign([TopicPartition(t.topic, t.partition, t.offset if t.offset >= 0 else OFFSET_BEGINNING)
+                     for t in committed])
     return consumer
+
+
+def committed_offsets(consumer: Consumer, partitions: list[TopicPartition],
+                      within_s: float = 30.0) -> list[TopicPartition]:
+    """The group's committed offsets, asked explicitly and retried while the group coordinator
+    is still starting. A bare assign() whose first offset lookup meets NOT_COORDINATOR can stall
+    that partition for good (librdkafka issue #5586) — seen on freshly started clusters."""
+    deadline = time.monotonic() + within_s
+    while True:
+        try:
+            committed = consumer.committed(partitions, timeout=5)
+            if not any(t.error for t in committed):
+                return committed
+        except KafkaException:
+            pass
+        if time.monotonic() > deadline:
+            fail(f"the group coordinator gave no committed offsets within {within_s:.0f} s")
+        time.sleep(0.2)
 
 
 def process(ctx: WorkerContext, store: Store, msg: Message, record: dict[str, Any]) -> None:
