@@ -90,11 +90,21 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     if args.repeat < 1:
         raise LabError(f"--repeat {args.repeat} must be at least 1.", "Use e.g. --repeat 3.")
-    runs = validate(repeat=args.repeat, messages=args.messages, only=args.only, log=print)
+    def append_row(row: dict) -> None:  # every run is on disk as soon as it is counted
+        if args.out:
+            import csv
+            from pathlib import Path
+            new = not Path(args.out).exists()
+            with open(args.out, "a", newline="") as f:
+                w = csv.DictWriter(f, fieldnames=list(row))
+                if new:
+                    w.writeheader()
+                w.writerow(row)
+
+    runs = validate(repeat=args.repeat, messages=args.messages, only=args.only, log=print,
+                    on_row=append_row)
     table = report(runs)
     print(table.to_string(index=False))
-    if args.out:
-        runs.to_csv(args.out, index=False)
     bad = violations(runs)
     if len(bad):
         print(f"{len(bad)} run(s) VIOLATED their guarantee:\n{bad.to_string(index=False)}")

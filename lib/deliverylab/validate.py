@@ -13,6 +13,7 @@ from typing import Any, Callable
 import pandas as pd
 
 from .crash import CRASH_POINTS
+from .errors import LabError
 from .experiments import (ConsumerExperiment, CrashSpec, ProducerExperiment, run_consumer,
                           run_producer, seeded_fault)
 
@@ -86,16 +87,23 @@ def run_scenario(sc: Scenario, seed: int, messages: int, producer_messages: int,
 
 def validate(repeat: int = 3, messages: int = 120, producer_messages: int = 1500,
              crash_prob: float = 0.03, only: str | None = None,
-             log: Callable[[str], None] = lambda s: None) -> pd.DataFrame:
+             log: Callable[[str], None] = lambda s: None,
+             on_row: Callable[[dict[str, Any]], None] = lambda r: None) -> pd.DataFrame:
     rows = []
     chosen = [s for s in scenarios() if only is None or only in s.name]
     for seed in range(1, repeat + 1):
         for sc in chosen:
-            row = run_scenario(sc, seed, messages, producer_messages, crash_prob)
+            try:
+                row = run_scenario(sc, seed, messages, producer_messages, crash_prob)
+            except LabError as exc:  # a run that could not finish is reported, never dropped
+                row = {"scenario": sc.name, "kind": sc.kind, "seed": seed, "guarantee": sc.guarantee,
+                       "held": False if sc.invariant else None, "error": exc.paragraph()}
+            row.setdefault("error", "")
             rows.append(row)
+            on_row(row)
             verdict = {True: "held", False: "VIOLATED", None: "-"}[row["held"]]
-            log(f"seed {seed}  {sc.name:<52} {verdict:<8} lost={row['lost']} "
-                f"dup={row['duplicated']} crashes={row['crashes']}")
+            log(f"seed {seed}  {sc.name:<52} {verdict:<8} lost={row.get('lost')} "
+                f"dup={row.get('duplicated')} crashes={row.get('crashes')} {row['error'][:80]}")
     return pd.DataFrame(rows)
 
 

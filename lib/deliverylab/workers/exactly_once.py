@@ -19,12 +19,13 @@ def transform(record: dict) -> bytes:
 def run(ctx: WorkerContext) -> None:
     spec = ctx.spec
     store = ctx.store()
-    consumer = new_consumer(ctx, **{"isolation.level": "read_committed"})
     producer = Producer(ctx.client(**{"transactional.id": spec["transactional_id"],
                                       **spec.get("producer_config", {})}))
     # Fences an earlier incarnation with this transactional.id (a zombie) and aborts the
-    # transaction it left open.
+    # transaction it left open — before the consumer asks for committed offsets, which stay
+    # "unstable" while that transaction is pending.
     producer.init_transactions(30)
+    consumer = new_consumer(ctx, **{"isolation.level": "read_committed"})
     ctx.before_crash = lambda: producer.flush(5)  # "mid-transaction": its records are in the log
     end = EndOfInput(spec["partitions"], consumer)
     size = spec.get("transaction_size") or 10
