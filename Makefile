@@ -7,8 +7,10 @@ LAB    := $(VENV)/bin/deliverylab
 SIZE   ?= workshop
 OUT    ?= out/course
 STAMP  := $(VENV)/.installed
+# e.g. make lab LAB_ARGS="--port 8890 --no-browser"
+LAB_ARGS ?=
 
-.PHONY: setup run test lab validate bench clean cluster-up cluster-down
+.PHONY: setup run test lab browser validate bench clean cluster-up cluster-down
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python 3.10+ is needed (found " + sys.version.split()[0] + "); set PYTHON=python3.11")'
@@ -25,12 +27,24 @@ run: setup  ## the whole course, headless, on the embedded cluster -> out/course
 	$(LAB) cluster up --brokers 3
 	$(PY) -m deliverylab.course --size $(SIZE) --out $(OUT); rc=$$?; $(LAB) cluster down; exit $$rc
 
-test: setup  ## unit + integration tests on real brokers, notebooks at CI size
+test: setup browser  ## unit + integration tests on real brokers, notebooks at CI size, browser tests
 	$(VENV)/bin/pytest -q -ra
 
-lab: setup  ## JupyterLab on notebooks/ with the cluster up; Ctrl-C stops both
-	$(LAB) cluster up --brokers 3
-	$(VENV)/bin/jupyter lab notebooks/; $(LAB) cluster down
+# The browser tests drive Debian's Chromium (Playwright never downloads a browser here).
+browser:  ## Debian's chromium for tests/test_browser.py (apt-get, as root)
+	@if [ -x /usr/bin/chromium ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then \
+		echo "Installing Debian's chromium for the browser tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else \
+		echo "The browser tests need Debian's chromium (/usr/bin/chromium). Install it with:"; \
+		echo "  sudo apt-get update && sudo apt-get install -y chromium"; \
+		exit 1; \
+	fi; \
+	test -x /usr/bin/chromium
+
+lab: setup  ## JupyterLab on notebooks/ with the cluster up (or reused); Ctrl-C stops what it started
+	$(LAB) lab $(LAB_ARGS)
 
 validate: setup  ## repeat every scenario R times and check the invariants
 	$(LAB) validate --repeat $${R:-3}

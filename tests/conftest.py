@@ -3,6 +3,7 @@ shared by every integration test and by the notebooks the tests execute."""
 from __future__ import annotations
 
 import os
+import random
 import tempfile
 from pathlib import Path
 
@@ -26,7 +27,9 @@ def cluster():
     """The session's 3-broker local cluster (faults heal themselves; topics are unique per test)."""
     from deliverylab.cluster import LocalCluster
 
-    c = LocalCluster.start(brokers=3, port_base=free_port_base(), home=_SESSION_HOME, owned=True)
+    # A random start, so two test sessions on one machine do not race for the same ports.
+    base = free_port_base(start=39092 + 10 * random.randrange(150))
+    c = LocalCluster.start(brokers=3, port_base=base, home=_SESSION_HOME, owned=True)
     yield c
     c.stop()
 

@@ -311,9 +311,12 @@ def run_producer(spec: ProducerExperiment, cluster: Cluster | None = None,
 
         def sent() -> int:
             return run.ledger.conn.execute("SELECT COUNT(*) FROM sends").fetchone()[0]
+
+        def reported() -> int:  # the fault is armed by delivery reports: the log is really growing
+            return run.ledger.conn.execute("SELECT COUNT(*) FROM acks").fetchone()[0]
         nemesis = None
         if spec.fault and spec.fault.kind != "none":
-            nemesis = Nemesis(cluster, spec.fault, topic, run.ledger.path, sent)
+            nemesis = Nemesis(cluster, spec.fault, topic, run.ledger.path, reported)
             nemesis.start()
         try:
             report = supervise("producer", run.dir, run.ledger, deadline,

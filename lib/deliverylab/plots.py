@@ -122,7 +122,7 @@ def _draw_producer_points(ax: Axes, tl: pd.DataFrame) -> None:
     for value in pd.unique(outcome):
         rows = tl[outcome == value]
         ax.scatter(rows["t"], rows["index"], s=8 if value == "ok" else 20,
-                   color=colors[value], label=value)
+                   color=colors[value], label=value.lstrip("_"))  # matplotlib hides "_"-labels
 
 
 def timeline(result: Result, ax: Axes | None = None) -> Figure:

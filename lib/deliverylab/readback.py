@@ -11,6 +11,21 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartiti
 from .cluster.base import quiet
 
 
+def _settled_end(consumer: Consumer, eof) -> bool:
+    """Right after a leader change the new leader's high watermark can lag its log for a moment,
+    so an EOF may come early. Trust it only if the watermark, asked again, has not moved."""
+    tp = TopicPartition(eof.topic(), eof.partition())
+    for _ in range(2):
+        time.sleep(0.3)
+        try:
+            _, high = consumer.get_watermark_offsets(tp, timeout=5, cached=False)
+        except Exception:
+            return False
+        if high > eof.offset():
+            return False
+    return True
+
+
 def read_topic(client: dict[str, Any], topic: str, partitions: int,
                isolation: str = "read_committed", timeout: float = 30.0) -> list[tuple]:
     """(topic, partition, offset, msg_id, key, seq) for every record, in log order per partition."""
@@ -26,7 +41,7 @@ def read_topic(client: dict[str, Any], topic: str, partitions: int,
             for msg in consumer.consume(500, timeout=0.5):
                 err = msg.error()
                 if err is not None:
-                    if err.code() == KafkaError._PARTITION_EOF:
+                    if err.code() == KafkaError._PARTITION_EOF and _settled_end(consumer, msg):
                         at_eof.add(msg.partition())
                     continue
                 at_eof.discard(msg.partition())

@@ -166,7 +166,11 @@ class LocalCluster(Cluster):
                         "(or `deliverylab.connect().stop()`).")
                 return running
             cluster = cls._launch(home, settings, port_base, owned, heap_mb)
-        cluster._wait_ready(timeout)
+        try:
+            cluster._wait_ready(timeout)
+        except BaseException:  # Ctrl-C or a kernel interrupt while starting: leave nothing running
+            cluster.stop()
+            raise
         if owned:
             cluster._watch_owner()
         return cluster
