@@ -1,0 +1,366 @@
+"""ipywidgets panels: pick a delivery model or producer settings, press Run, see what happened.
+
+A panel only builds a spec from its widgets, calls ``run_consumer`` / ``run_producer`` with a
+progress callback, and shows the figures of ``plots`` and a few summary columns. Every run's
+Result is kept in ``panel.results`` so a later notebook cell can look at it.
+
+Output is written as plain display-data dicts (a PNG, an HTML table), so a panel works the same
+in JupyterLab, under papermill and in a test without a kernel.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import io
+from typing import Any, Callable, Sequence
+
+import ipywidgets as w
+import pandas as pd
+from matplotlib.figure import Figure
+
+from . import plots
+from .cluster import Cluster
+from .crash import CRASH_POINTS, CrashSpec
+from .errors import LabError
+from .experiments import (MODELS, ConsumerExperiment, ProducerExperiment, run_consumer,
+                          run_producer, seeded_fault)
+from .faults import FAULTS
+from .results import Result
+
+__all__ = ["ConsumerPanel", "ProducerPanel", "SETTINGS", "consumer_panel", "producer_panel",
+           "result_figure", "settings_table"]
+
+NO_CRASH = "none"
+CONSUMER_FIELDS = ("model", "crash_point", "crash_every", "commit_every", "messages")
+PRODUCER_FIELDS = ("acks", "enable.idempotence", "max.in.flight.requests.per.connection",
+                   "fault", "messages")
+CONSUMER_COLUMNS = ("label", "sent", "delivered_once", "lost", "duplicated", "crashes",
+                    "aborted_reads", "store_duplicated", "elapsed_s")
+PRODUCER_COLUMNS = ("label", "fault", "sent", "acked", "delivered_once", "duplicated",
+                    "acked_but_lost", "failed_reported", "unacked_but_stored", "reordered_keys",
+                    "elapsed_s")
+_LAYOUT = {"description_width": "160px"}
+_WIDE = w.Layout(width="520px")  # room for the slider track beside the 160 px description
+
+
+# --- the settings map (documentation: REFERENCE.md's table) --------------------------------------
+SETTINGS: tuple[tuple[str, str, str, str], ...] = (
+    ("acks", "Acks (None / Leader / All)", "all (-1)",
+     "How many replicas must have a write before the leader acknowledges it: 0, 1 or all in-sync."),
+    ("message.send.max.retries", "MessageSendMaxRetries", "2147483647",
+     "How often the producer retries a failed send (alias: retries)."),
+    ("retry.backoff.ms", "RetryBackoffMs", "100 (growing to retry.backoff.max.ms 1000)",
+     "Pause before a retry; it grows exponentially up to retry.backoff.max.ms."),
+    ("enable.idempotence", "EnableIdempotence", "false",
+     "Producer sequence numbers: the broker drops a retried batch it already has; forces acks=all "
+     "and at most 5 requests in flight. Does not catch a message the application sends twice."),
+    ("max.in.flight.requests.per.connection", "MaxInFlight", "1000000",
+     "Requests sent but not yet answered, per broker; above 1 without idempotence a retry can "
+     "reorder (alias: max.in.flight)."),
+    ("message.timeout.ms", "MessageTimeoutMs", "300000",
+     "How long a message may take in total (queue, sends, retries) before it is reported failed "
+     "(alias: delivery.timeout.ms)."),
+    ("request.timeout.ms", "RequestTimeoutMs", "30000",
+     "How long the producer waits for the broker's answer to one request."),
+    ("linger.ms", "LingerMs", "5",
+     "How long the producer waits to fill a batch before sending it."),
+    ("transactional.id", "TransactionalId", "—",
+     "A stable name for a transactional producer; a new instance with the same id fences the old "
+     "one."),
+    ("enable.auto.commit", "EnableAutoCommit", "true",
+     "Commit the stored offsets in the background, every auto.commit.interval.ms."),
+    ("auto.commit.interval.ms", "AutoCommitIntervalMs", "5000",
+     "The period of the background auto-commit."),
+    ("enable.auto.offset.store", "EnableAutoOffsetStore", "true",
+     "Store a message's offset for the next commit as soon as poll() returns it (before it is "
+     "processed)."),
+    ("isolation.level", "IsolationLevel", "read_committed",
+     "read_committed hides records of open and aborted transactions; read_uncommitted shows "
+     "everything."),
+    ("group.instance.id", "GroupInstanceId", "—",
+     "Static membership: a restarted consumer with the same id takes its partitions back without "
+     "a rebalance."),
+    ("session.timeout.ms", "SessionTimeoutMs", "45000",
+     "How long the group coordinator waits for a silent consumer before it gives its partitions "
+     "to others."),
+)
+_SETTING_COLUMNS = ["librdkafka key", ".NET property", "librdkafka default", "meaning"]
+
+
+def settings_table(keys: Sequence[str] | str | None = None) -> pd.DataFrame:
+    """librdkafka key, .NET property, librdkafka default and meaning, for `keys` (default: all).
+
+    A key may be given as the librdkafka key (``"acks"``) or the .NET name (``"Acks"``).
+    """
+    table = pd.DataFrame(list(SETTINGS), columns=_SETTING_COLUMNS)
+    if keys is None:
+        return table
+    keys = [keys] if isinstance(keys, str) else list(keys)
+    dotnet = {row[1].split(" ")[0].lower(): row[0] for row in SETTINGS}
+    rows = []
+    for key in keys:
+        name = dotnet.get(str(key).lower(), str(key))
+        if name not in set(table["librdkafka key"]):
+            raise LabError(f"{key!r} is not in the course's settings table.",
+                           f"Use one of {', '.join(table['librdkafka key'])} (or its .NET name).")
+        rows.append(table[table["librdkafka key"] == name])
+    return pd.concat(rows, ignore_index=True)
+
+
+# --- output helpers ----------------------------------------------------------------------------
+def result_figure(result: Result) -> Figure:
+    """Outcome bars and the timeline of one run, side by side, in one Figure."""
+    fig = Figure(figsize=(13.0, 4.0), layout="constrained")
+    left, right = fig.subplots(1, 2, width_ratios=[1, 2])
+    plots.outcome_bars(result, ax=left)
+    plots.timeline(result, ax=right)
+    return fig
+
+
+def _png(fig: Figure) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=80)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _show(out: w.Output, data: dict[str, str]) -> None:
+    out.outputs = tuple(out.outputs) + ({"output_type": "display_data", "data": data,
+                                         "metadata": {}},)
+
+
+def _show_error(out: w.Output, exc: BaseException) -> None:
+    text = exc.paragraph() if isinstance(exc, LabError) else f"{type(exc).__name__}: {exc}"
+    _show(out, {"text/plain": text,
+                "text/html": f'<div style="color:#c00000">{html.escape(text)}</div>'})
+
+
+def _summary_frame(result: Result, columns: Sequence[str]) -> pd.DataFrame:
+    return pd.DataFrame([{c: result.summary[c] for c in columns if c in result.summary}])
+
+
+# --- the panels --------------------------------------------------------------------------------
+class _Panel(w.VBox):
+    """Fields, a Run button, a progress bar and an output area; subclasses build the spec."""
+
+    columns: Sequence[str] = ()
+
+    def __init__(self, fields: dict[str, w.Widget], runner: Callable[..., Result],
+                 cluster: Cluster | None) -> None:
+        self.fields = fields
+        self.results: list[Result] = []
+        self.cluster = cluster
+        self._runner = runner
+        self.button = w.Button(description="Run", button_style="primary", icon="play")
+        self.progress = w.IntProgress(value=0, min=0, max=1, description="progress",
+                                      style=_LAYOUT)
+        self.output = w.Output()
+        self.button.on_click(lambda _: self.run())
+        super().__init__(list(fields.values()) + [w.HBox([self.button, self.progress]),
+                                                  self.output])
+
+    def spec(self, raw: bool = False) -> Any:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def _check_start(self) -> None:
+        """A bad starting value is reported at once, in the output area, never raised."""
+        try:
+            self.spec(raw=True).check()
+        except LabError as exc:
+            _show_error(self.output, exc)
+
+    def _progress(self, done: int, total: int) -> None:
+        self.progress.max = max(int(total), 1)
+        self.progress.value = min(int(done), self.progress.max)
+
+    def run(self) -> Result | None:
+        """What the Run button does; returns the Result (None when the run failed)."""
+        self.button.disabled = True
+        self.output.outputs = ()
+        self.progress.value = 0
+        try:
+            spec = self.spec()
+            spec.check()
+            self.progress.max = spec.messages
+            result = self._runner(spec, cluster=self.cluster, progress=self._progress)
+        except Exception as exc:  # a LabError is a paragraph; anything else, one line, no traceback
+            _show_error(self.output, exc)
+            return None
+        except KeyboardInterrupt:  # a kernel interrupt: the supervisor has killed the worker
+            _show_error(self.output, LabError("Interrupted: the run was stopped and its worker "
+                                              "killed; nothing was counted.", "Press Run to start again."))
+            return None
+        finally:
+            self.button.disabled = False
+        self.results.append(result)
+        _show(self.output, {"image/png": _png(result_figure(result)),
+                            "text/plain": f"<figure: {result.label}>"})
+        table = _summary_frame(result, self.columns)
+        _show(self.output, {"text/html": table.to_html(index=False),
+                            "text/plain": table.to_string(index=False)})
+        return result
+
+
+def _slider(description: str, value: Any, low: int, high: int, step: int = 1) -> w.IntSlider:
+    value = value if isinstance(value, int) and not isinstance(value, bool) else low
+    return w.IntSlider(value=min(max(value, low), high), min=low, max=high, step=step,
+                       description=description, style=_LAYOUT, layout=_WIDE,
+                       continuous_update=False)
+
+
+def _check_show(show: Sequence[str], allowed: Sequence[str]) -> None:
+    unknown = [s for s in show if s not in allowed]
+    if unknown:
+        raise LabError(f"The panel has no field {unknown[0]!r}.", f"Show some of: {', '.join(allowed)}.")
+
+
+class ConsumerPanel(_Panel):
+    """A consumer experiment panel; see `consumer_panel`."""
+
+    columns = CONSUMER_COLUMNS
+
+    def __init__(self, model: str, crash_point: str | None, crash_every: int, messages: int,
+                 commit_every: int | None, show: Sequence[str], cluster: Cluster | None,
+                 **spec_kwargs: Any) -> None:
+        _check_show(show, CONSUMER_FIELDS)
+        self.shown = tuple(show)
+        self.values = {"model": model, "crash_point": crash_point or NO_CRASH,
+                       "crash_every": crash_every, "messages": messages,
+                       "commit_every": commit_every}
+        self.spec_kwargs = spec_kwargs
+        fields: dict[str, w.Widget] = {}
+        if "model" in show:
+            fields["model"] = w.Dropdown(options=MODELS, description="delivery model",
+                                         value=model if model in MODELS else MODELS[1],
+                                         style=_LAYOUT)
+        if "crash_point" in show:
+            fields["crash_point"] = w.Dropdown(description="crash point", style=_LAYOUT,
+                                               options=self._points(fields["model"].value
+                                                                    if "model" in fields else model))
+            if self.values["crash_point"] in fields["crash_point"].options:
+                fields["crash_point"].value = self.values["crash_point"]
+        if "crash_every" in show:
+            fields["crash_every"] = _slider("crash every K-th", crash_every, 1,
+                                            max(500, messages if isinstance(messages, int) else 0))
+        if "commit_every" in show:
+            fields["commit_every"] = _slider("commit every", commit_every, 1, 100)
+        if "messages" in show:
+            fields["messages"] = _slider("messages", messages, 10, 2000, 10)
+        super().__init__(fields, run_consumer, cluster)
+        if "model" in fields:
+            fields["model"].observe(self._model_changed, names="value")
+        self._check_start()
+
+    @staticmethod
+    def _points(model: str) -> tuple[str, ...]:
+        return (NO_CRASH,) + CRASH_POINTS.get(model, ())
+
+    def _model(self) -> str:
+        return self.fields["model"].value if "model" in self.fields else self.values["model"]
+
+    def _model_changed(self, change: dict[str, Any]) -> None:
+        if "crash_point" not in self.fields:
+            return
+        dropdown = self.fields["crash_point"]
+        before = dropdown.value
+        options = self._points(change["new"])
+        dropdown.options = options
+        dropdown.value = before if before in options else (options[1] if len(options) > 1
+                                                           else NO_CRASH)
+
+    def _value(self, name: str, raw: bool = False) -> Any:
+        return self.values[name] if raw or name not in self.fields else self.fields[name].value
+
+    def spec(self, raw: bool = False) -> ConsumerExperiment:
+        """The ConsumerExperiment the widgets describe (not yet checked); raw=True: the one the
+        panel was created with, before widgets adjusted any value to their options."""
+        point = self._value("crash_point", raw)
+        crash = None if point in (None, NO_CRASH) else CrashSpec(point, every=self._value("crash_every", raw))
+        return ConsumerExperiment(model=self._value("model", raw), messages=self._value("messages", raw),
+                                  crash=crash, commit_every=self._value("commit_every", raw),
+                                  **self.spec_kwargs)
+
+
+def consumer_panel(model: str = "at-least-once", crash_point: str | None = "after-process",
+                   crash_every: int = 50, messages: int = 200, commit_every: int | None = 10,
+                   show: Sequence[str] = CONSUMER_FIELDS, cluster: Cluster | None = None,
+                   **spec_kwargs: Any) -> ConsumerPanel:
+    """A panel that runs a ConsumerExperiment: the `show` fields become widgets, the others keep
+    the values given here. Extra keyword arguments (e.g. transaction_size=10) go to the spec.
+    Every run's Result is appended to `panel.results`."""
+    return ConsumerPanel(model, crash_point, crash_every, messages, commit_every, show, cluster,
+                         **spec_kwargs)
+
+
+class ProducerPanel(_Panel):
+    """A producer experiment panel; see `producer_panel`."""
+
+    columns = PRODUCER_COLUMNS
+    _ACKS = (("0", "0"), ("1", "1"), ("all", "all"))
+    _IN_FLIGHT = (("(librdkafka default)", None), ("1", 1), ("5", 5), ("1000000", 1000000))
+
+    def __init__(self, config: dict[str, Any], fault: str, messages: int, show: Sequence[str],
+                 cluster: Cluster | None, seed: int, **spec_kwargs: Any) -> None:
+        _check_show(show, PRODUCER_FIELDS)
+        self.shown = tuple(show)
+        self.config = dict(config) if isinstance(config, dict) else config
+        self.values = {"fault": fault, "messages": messages}
+        self.seed = seed
+        self.spec_kwargs = spec_kwargs
+        conf = self.config if isinstance(self.config, dict) else {}
+        fields: dict[str, w.Widget] = {}
+        if "acks" in show:
+            acks = {"-1": "all"}.get(str(conf.get("acks", "all")), str(conf.get("acks", "all")))
+            fields["acks"] = w.Dropdown(options=self._ACKS, description="acks (Acks)",
+                                        value=acks if acks in ("0", "1", "all") else "all",
+                                        style=_LAYOUT)
+        if "enable.idempotence" in show:
+            fields["enable.idempotence"] = w.Checkbox(
+                value=str(conf.get("enable.idempotence", False)).lower() == "true",
+                description="enable.idempotence (EnableIdempotence)", style=_LAYOUT)
+        if "max.in.flight.requests.per.connection" in show:
+            value = conf.get("max.in.flight.requests.per.connection")
+            known = [v for _, v in self._IN_FLIGHT]
+            fields["max.in.flight.requests.per.connection"] = w.Dropdown(
+                options=self._IN_FLIGHT, value=value if value in known else None,
+                description="max.in.flight (MaxInFlight)", style=_LAYOUT)
+        if "fault" in show:
+            fields["fault"] = w.Dropdown(options=FAULTS, value=fault if fault in FAULTS else "none",
+                                         description="broker fault", style=_LAYOUT)
+        if "messages" in show:
+            fields["messages"] = _slider("messages", messages, 100, 5000, 100)
+        super().__init__(fields, run_producer, cluster)
+        self._check_start()
+
+    def spec(self, raw: bool = False) -> ProducerExperiment:
+        """The ProducerExperiment the widgets describe (not yet checked); raw=True: the one the
+        panel was created with."""
+        if not isinstance(self.config, dict):
+            return ProducerExperiment(config=self.config, **self.spec_kwargs)  # check() explains
+        config = dict(self.config)
+        for key in ("acks", "enable.idempotence", "max.in.flight.requests.per.connection"):
+            if key in self.fields and not raw:
+                value = self.fields[key].value
+                if value is None:
+                    config.pop(key, None)
+                else:
+                    config[key] = value
+        fields = {} if raw else self.fields
+        messages = fields["messages"].value if "messages" in fields else self.values["messages"]
+        kind = fields["fault"].value if "fault" in fields else self.values["fault"]
+        if kind not in FAULTS:
+            raise LabError(f"Unknown broker fault {kind!r}.", f"Use one of {', '.join(FAULTS)}.")
+        fault = seeded_fault(kind, messages, self.seed) if isinstance(messages, int) else None
+        return ProducerExperiment(messages=messages, config=config, fault=fault, seed=self.seed,
+                                  **self.spec_kwargs)
+
+
+def producer_panel(config: dict[str, Any] | None = None, fault: str = "kill-leader",
+                   messages: int = 1000, show: Sequence[str] = PRODUCER_FIELDS,
+                   cluster: Cluster | None = None, seed: int = 1,
+                   **spec_kwargs: Any) -> ProducerPanel:
+    """A panel that runs a ProducerExperiment under a seeded broker fault. `config` holds
+    librdkafka keys verbatim; the shown keys are overridden by their widgets (max.in.flight's
+    "(librdkafka default)" leaves the key unset). Every run's Result is in `panel.results`."""
+    if config is None:
+        config = {"acks": "all", "enable.idempotence": True}
+    return ProducerPanel(config, fault, messages, show, cluster, seed, **spec_kwargs)

@@ -1,0 +1,124 @@
+"""The widget panels: built without Kafka; one real run on the session cluster."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from deliverylab.crash import CRASH_POINTS, CrashSpec
+from deliverylab.errors import LabError
+from deliverylab.experiments import ConsumerExperiment, ProducerExperiment, seeded_fault
+from deliverylab.widgets import consumer_panel, producer_panel, settings_table
+
+
+def _texts(panel) -> list[str]:
+    return [o["data"].get("text/plain", "") for o in panel.output.outputs]
+
+
+def test_crash_point_options_follow_the_model():
+    panel = consumer_panel()
+    points = panel.fields["crash_point"]
+    assert points.options == ("none",) + CRASH_POINTS["at-least-once"]
+    panel.fields["model"].value = "exactly-once"
+    assert points.options == ("none",) + CRASH_POINTS["exactly-once"]
+    assert points.value in CRASH_POINTS["exactly-once"]
+    panel.fields["model"].value = "auto-commit"
+    assert points.options == ("none",) + CRASH_POINTS["auto-commit"]
+
+
+def test_a_crash_point_both_models_have_is_kept():
+    panel = consumer_panel(crash_point="after-poll")
+    panel.fields["model"].value = "at-most-once"
+    assert panel.fields["crash_point"].value == "after-poll"
+
+
+def test_spec_from_widget_values():
+    panel = consumer_panel()
+    panel.fields["model"].value = "at-most-once"
+    panel.fields["crash_point"].value = "after-commit"
+    panel.fields["crash_every"].value = 25
+    panel.fields["commit_every"].value = 5
+    panel.fields["messages"].value = 300
+    assert panel.spec() == ConsumerExperiment(model="at-most-once", messages=300, commit_every=5,
+                                              crash=CrashSpec("after-commit", every=25))
+    panel.fields["crash_point"].value = "none"
+    assert panel.spec().crash is None
+
+
+def test_hidden_fields_keep_their_values_and_extra_kwargs_reach_the_spec():
+    panel = consumer_panel(model="exactly-once", crash_point="mid-transaction", crash_every=40,
+                           messages=120, show=("crash_point",), transaction_size=5)
+    assert set(panel.fields) == {"crash_point"}
+    assert panel.spec() == ConsumerExperiment(model="exactly-once", messages=120,
+                                              crash=CrashSpec("mid-transaction", every=40),
+                                              transaction_size=5)
+
+
+def test_unknown_field_is_a_lab_error():
+    with pytest.raises(LabError, match="no field"):
+        consumer_panel(show=("modle",))
+
+
+def test_bad_start_value_is_shown_not_raised():
+    panel = consumer_panel(model="at-least-once", crash_point="mid-transaction")
+    texts = _texts(panel)
+    assert len(texts) == 1 and "no crash point 'mid-transaction'" in texts[0]
+    assert "Traceback" not in texts[0]
+    assert "color:#c00000" in panel.output.outputs[0]["data"]["text/html"]
+
+
+def test_bad_value_on_run_is_shown_not_raised():
+    # A hidden bad value reaches the spec; Run reports it without touching Kafka.
+    panel = consumer_panel(commit_every=0, show=("model",))
+    panel.output.outputs = ()
+    assert panel.run() is None
+    texts = _texts(panel)
+    assert len(texts) == 1 and texts[0].startswith("commit_every=0 must be")
+    assert panel.results == []
+    assert panel.button.disabled is False
+
+
+def test_producer_spec_from_widget_values():
+    panel = producer_panel(messages=1000)
+    assert panel.spec() == ProducerExperiment(
+        messages=1000, config={"acks": "all", "enable.idempotence": True},
+        fault=seeded_fault("kill-leader", 1000, 1))
+    panel.fields["acks"].value = "1"
+    panel.fields["enable.idempotence"].value = False
+    panel.fields["max.in.flight.requests.per.connection"].value = 5
+    panel.fields["fault"].value = "none"
+    assert panel.spec() == ProducerExperiment(
+        messages=1000, config={"acks": "1", "enable.idempotence": False,
+                               "max.in.flight.requests.per.connection": 5}, fault=None)
+
+
+def test_producer_bad_config_is_shown_not_raised():
+    panel = producer_panel(config={"acks": "all", "enable.idempotance": True})
+    texts = _texts(panel)
+    assert len(texts) == 1 and "not a librdkafka configuration key" in texts[0]
+
+
+def test_settings_table():
+    table = settings_table()
+    assert list(table.columns) == ["librdkafka key", ".NET property", "librdkafka default", "meaning"]
+    assert {"acks", "enable.idempotence", "isolation.level", "group.instance.id"} <= set(table["librdkafka key"])
+    two = settings_table(["acks", "EnableIdempotence"])
+    assert list(two["librdkafka key"]) == ["acks", "enable.idempotence"]
+    assert two[".NET property"].iloc[1] == "EnableIdempotence"
+    assert isinstance(settings_table("linger.ms"), pd.DataFrame)
+    with pytest.raises(LabError, match="not in the course's settings table"):
+        settings_table(["ackz"])
+
+
+@pytest.mark.kafka
+def test_run_button_runs_an_experiment(cluster):
+    panel = consumer_panel(messages=60, crash_every=20, cluster=cluster)
+    seen = []
+    panel.progress.observe(lambda ch: seen.append(ch["new"]), names="value")
+    panel.button.click()
+    assert panel.progress.value == panel.progress.max == 60
+    assert seen and seen[-1] == 60
+    assert panel.results[-1].summary["sent"] == 60
+    kinds = [set(o["data"]) for o in panel.output.outputs]
+    assert any("image/png" in k for k in kinds), panel.output.outputs
+    assert any("text/html" in k for k in kinds)
+    assert panel.button.disabled is False
