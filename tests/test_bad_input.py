@@ -16,6 +16,7 @@ from deliverylab.errors import LabError
 from deliverylab.experiments import (ConsumerExperiment, CrashSpec, FaultSpec, ProducerExperiment,
                                      run_consumer, run_producer)
 from deliverylab.topics import check_topic_name
+from lab_asserts import assert_clear, fails_clearly
 
 CLI = [sys.executable, "-m", "deliverylab.cli"]
 
@@ -25,12 +26,6 @@ def workers_alive() -> int:
     pattern = f"deliverylab.workers .*{os.environ['DELIVERYLAB_HOME']}"
     out = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True)
     return len(out.stdout.split())
-
-
-def assert_clear(text: str, needles: tuple[str, ...]) -> None:
-    assert "Traceback" not in text and "%3|" not in text, text  # no traceback, no librdkafka log
-    for needle in needles:
-        assert needle in text, f"{needle!r} not in: {text}"
 
 
 CLI_CASES = [
@@ -78,18 +73,6 @@ def test_cli_unknown_broker_id(cluster):
     assert_clear(out.stderr, ("Broker 9", "1, 2, 3"))
 
 
-def fails(fn, *needles: str) -> None:
-    t0 = time.monotonic()
-    with pytest.raises(LabError) as exc:
-        fn()
-    assert time.monotonic() - t0 < 10
-    text = exc.value.paragraph()
-    assert "\n" not in text
-    assert_clear(text, needles)
-    rendered = exc.value._render_traceback_()  # what a notebook shows: the paragraph, nothing else
-    assert len(rendered) == 1 and text in rendered[0]
-
-
 API_CASES = [
     (lambda: check_producer_config({"acsk": "all"}), ("'acsk'", "Did you mean 'acks'")),
     (lambda: check_producer_config({"enable.idempotence": "maybe"}), ("maybe", "enable.idempotence")),
@@ -114,50 +97,50 @@ API_CASES = [
 
 @pytest.mark.parametrize("fn, needles", API_CASES, ids=[f"api{i}" for i in range(len(API_CASES))])
 def test_api_bad_input(fn, needles):
-    fails(fn, *needles)
+    fails_clearly(fn, *needles)
 
 
 def test_bad_broker_count_from_env(monkeypatch):
     monkeypatch.setenv("DELIVERYLAB_BROKERS", "two")
-    fails(lambda: connect(), "DELIVERYLAB_BROKERS='two'", "1 or 3")
+    fails_clearly(lambda: connect(), "DELIVERYLAB_BROKERS='two'", "1 or 3")
 
 
 def test_external_without_bootstrap(monkeypatch):
     monkeypatch.setenv("DELIVERYLAB_CLUSTER", "external")
     monkeypatch.delenv("DELIVERYLAB_BOOTSTRAP", raising=False)
     monkeypatch.delenv("DELIVERYLAB_CLIENT_CONFIG", raising=False)
-    fails(lambda: connect(), "No bootstrap servers", "DELIVERYLAB_BOOTSTRAP")
+    fails_clearly(lambda: connect(), "No bootstrap servers", "DELIVERYLAB_BOOTSTRAP")
 
 
 def test_missing_client_config_file(monkeypatch, tmp_path):
     monkeypatch.setenv("DELIVERYLAB_CLUSTER", "external")
     monkeypatch.setenv("DELIVERYLAB_CLIENT_CONFIG", str(tmp_path / "nope.properties"))
-    fails(lambda: connect(), "nope.properties", "key=value")
+    fails_clearly(lambda: connect(), "nope.properties", "key=value")
 
 
 def test_unreachable_bootstrap_from_env(monkeypatch):
     monkeypatch.setenv("DELIVERYLAB_CLUSTER", "external")
     monkeypatch.setenv("DELIVERYLAB_BOOTSTRAP", "127.0.0.1:9")
-    fails(lambda: connect(), "127.0.0.1:9", "Check the host and port")
+    fails_clearly(lambda: connect(), "127.0.0.1:9", "Check the host and port")
 
 
 def test_broker_fault_on_external_cluster(cluster):
     ext = ExternalCluster({"bootstrap.servers": cluster.bootstrap_servers})
     spec = ProducerExperiment(messages=50, fault=FaultSpec("kill-leader", at_index=10))
-    fails(lambda: run_producer(spec, ext), "kill-leader", "external", "embedded")
+    fails_clearly(lambda: run_producer(spec, ext), "kill-leader", "external", "embedded")
 
 
 def test_bad_config_fails_before_any_worker_starts(cluster):
     before = workers_alive()
-    fails(lambda: run_consumer(ConsumerExperiment(consumer_config={"fetch.min.bytez": 1}), cluster),
+    fails_clearly(lambda: run_consumer(ConsumerExperiment(consumer_config={"fetch.min.bytez": 1}), cluster),
           "'fetch.min.bytez'", "fetch.min.bytes")
-    fails(lambda: run_producer(ProducerExperiment(config={"retires": 3}), cluster),
+    fails_clearly(lambda: run_producer(ProducerExperiment(config={"retires": 3}), cluster),
           "'retires'", "Did you mean 'retries'")
     assert workers_alive() <= before
 
 
 def test_credentials_refused_in_experiment_settings():
-    fails(lambda: ProducerExperiment(config={"sasl.password": "hunter2"}).check(),
+    fails_clearly(lambda: ProducerExperiment(config={"sasl.password": "hunter2"}).check(),
           "'sasl.password'", "DELIVERYLAB_SASL_PASSWORD")
     with pytest.raises(LabError) as exc:
         ConsumerExperiment(consumer_config={"sasl.password": "hunter2"}).check()

@@ -17,7 +17,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, To
 
 from deliverylab.cluster import ExternalCluster, LocalCluster, quiet
 from deliverylab.cluster.processes import free_port_base, port_is_free, process_state
-from deliverylab.errors import LabError
+from lab_asserts import fails_clearly
 
 CLI = [sys.executable, "-m", "deliverylab.cli"]
 
@@ -173,18 +173,6 @@ def test_sigkill_of_owner_never_duplicates_brokers(home):
     assert len(our_java_pids(home)) == 1  # the stale broker was cleaned, one new one runs
 
 
-def _fails_fast(fn, *needles: str) -> str:
-    t0 = time.monotonic()
-    with pytest.raises(LabError) as exc:
-        fn()
-    assert time.monotonic() - t0 < 10
-    text = exc.value.paragraph()
-    assert "\n" not in text
-    for needle in needles:
-        assert needle in text, text
-    return text
-
-
 def test_bad_broker_count_cli():
     out = subprocess.run([*CLI, "cluster", "up", "--brokers", "2"], capture_output=True, text=True,
                          timeout=30)
@@ -197,7 +185,7 @@ def test_port_taken(home):
     with socket.socket() as s:
         s.bind(("127.0.0.1", base + 1))
         s.listen()
-        _fails_fast(lambda: LocalCluster.start(brokers=3, home=home), str(base + 1),
+        fails_clearly(lambda: LocalCluster.start(brokers=3, home=home), str(base + 1),
                     "DELIVERYLAB_PORT_BASE")
     assert our_java_pids(home) == []
 
@@ -211,24 +199,24 @@ def test_java_too_old(home, tmp_path, monkeypatch, version_line, needle):
     fake.write_text(f"#!/bin/sh\necho '{version_line}' >&2\n")
     fake.chmod(0o755)
     monkeypatch.setenv("DELIVERYLAB_JAVA", str(fake))
-    _fails_fast(lambda: LocalCluster.start(brokers=1, home=home), needle, "17")
+    fails_clearly(lambda: LocalCluster.start(brokers=1, home=home), needle, "17")
 
 
 def test_no_java(home, monkeypatch):
     monkeypatch.setenv("DELIVERYLAB_JAVA", "/nonexistent/bin/java")
-    _fails_fast(lambda: LocalCluster.start(brokers=1, home=home), "/nonexistent/bin/java", "JAVA_HOME")
+    fails_clearly(lambda: LocalCluster.start(brokers=1, home=home), "/nonexistent/bin/java", "JAVA_HOME")
 
 
 def test_unreachable_external_bootstrap():
-    _fails_fast(lambda: ExternalCluster({"bootstrap.servers": "127.0.0.1:1"}, timeout=3),
+    fails_clearly(lambda: ExternalCluster({"bootstrap.servers": "127.0.0.1:1"}, timeout=3),
                 "127.0.0.1:1", "DELIVERYLAB_CLUSTER")
 
 
 def test_unknown_broker_id(cluster):
-    _fails_fast(lambda: cluster.kill(7), "7", "1, 2, 3")
+    fails_clearly(lambda: cluster.kill(7), "7", "1, 2, 3")
 
 
 def test_external_cluster_has_no_faults(cluster):
     ext = ExternalCluster({"bootstrap.servers": cluster.bootstrap_servers})
     assert len(ext.brokers()) == 3
-    _fails_fast(lambda: ext.kill(1), "external", "embedded")
+    fails_clearly(lambda: ext.kill(1), "external", "embedded")

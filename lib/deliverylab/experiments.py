@@ -30,7 +30,7 @@ from .ledger import Ledger, Store, read_tables
 from .paths import home_dir
 from .readback import read_topic
 from .results import Result
-from .supervisor import supervise
+from .supervisor import Supervision, supervise
 from .topics import unique_topic
 
 MODELS = ("at-most-once", "at-least-once", "auto-commit", "exactly-once", "idempotent-consumer")
@@ -143,6 +143,27 @@ class _Run:
         self.topics.append(name)
         return name
 
+    def supervise(self, role: str, fault: FaultSpec | None, topic: str, deadline: float,
+                  fault_clock: Callable[[], int], done: Callable[[], int], total: int,
+                  progress: Progress | None) -> Supervision:
+        """Run the worker (restarting it after crashes) while the nemesis strikes and heals."""
+        nemesis = None
+        if fault and fault.kind != "none":
+            nemesis = Nemesis(self.cluster, fault, topic, self.ledger.path, fault_clock)
+            nemesis.start()
+        try:
+            report = supervise(role, self.dir, self.ledger, deadline,
+                               tick=_progress_ticker(done, total, progress))
+        finally:
+            if nemesis:
+                nemesis.stop()
+        if nemesis and nemesis.error:
+            raise LabError(f"The broker fault {fault.kind!r} could not be applied: {nemesis.error}",
+                           "Check `deliverylab cluster status`.")
+        if progress:
+            progress(total, total)
+        return report
+
     def write_spec(self, spec: dict[str, Any]) -> None:
         (self.dir / "spec.json").write_text(json.dumps(spec, default=str))
 
@@ -168,6 +189,11 @@ def _progress_ticker(count: Callable[[], int], total: int, progress: Progress | 
             last[0] = time.monotonic()
             progress(min(count(), total), total)
     return tick
+
+
+def _run_meta(run_dir: Path) -> dict[str, str]:
+    with closing(Ledger(run_dir / "ledger.sqlite")) as led:
+        return led.meta()
 
 
 def _events(tables: dict[str, pd.DataFrame], t0: float) -> pd.DataFrame:
@@ -211,18 +237,8 @@ def run_consumer(spec: ConsumerExperiment, cluster: Cluster | None = None,
         with closing(Store(run.dir / "store.sqlite")) as store:
             def processed() -> int:
                 return store.conn.execute("SELECT COUNT(*) FROM effects").fetchone()[0]
-            nemesis = None
-            if spec.fault and spec.fault.kind != "none":
-                nemesis = Nemesis(cluster, spec.fault, topic, run.ledger.path, processed)
-                nemesis.start()
-            try:
-                report = supervise(spec.model, run.dir, run.ledger, deadline,
-                                   tick=_progress_ticker(processed, spec.messages, progress))
-            finally:
-                if nemesis:
-                    nemesis.stop()
-        if progress:
-            progress(spec.messages, spec.messages)
+            report = run.supervise(spec.model, spec.fault, topic, deadline, processed, processed,
+                                   spec.messages, progress)
         if spec.fault:
             cluster.wait_for_full_isr(topic, spec.partitions)
         readbacks = {"input": read_topic(cluster.client_config(), topic, spec.partitions)}
@@ -232,11 +248,7 @@ def run_consumer(spec: ConsumerExperiment, cluster: Cluster | None = None,
                                                          spec.partitions, "read_uncommitted")
         for reader, rows in readbacks.items():
             run.ledger.readback(reader, rows)
-        result = consumer_result(run.dir, spec, cluster.bootstrap_servers, report.timed_out)
-        if nemesis and nemesis.error:
-            raise LabError(f"The broker fault {spec.fault.kind!r} could not be applied: "
-                           f"{nemesis.error}", "Check `deliverylab cluster status`.")
-        return result
+        return consumer_result(run.dir, spec, cluster.bootstrap_servers, report.timed_out)
     finally:
         run.close()
 
@@ -244,9 +256,7 @@ def run_consumer(spec: ConsumerExperiment, cluster: Cluster | None = None,
 def consumer_result(run_dir: Path, spec: ConsumerExperiment, bootstrap: str,
                     timed_out: bool = False) -> Result:
     """Count a consumer run from its ledger, its store and its read-backs (no Kafka I/O)."""
-    led = Ledger(run_dir / "ledger.sqlite")
-    meta = led.meta()
-    led.close()
+    meta = _run_meta(run_dir)
     t0 = float(meta["t0"])
     tables = read_tables(run_dir / "ledger.sqlite", run_dir / "store.sqlite")
     sent = _sent_frame(tables["sends"])
@@ -314,35 +324,19 @@ def run_producer(spec: ProducerExperiment, cluster: Cluster | None = None,
 
         def reported() -> int:  # the fault is armed by delivery reports: the log is really growing
             return run.ledger.conn.execute("SELECT COUNT(*) FROM acks").fetchone()[0]
-        nemesis = None
-        if spec.fault and spec.fault.kind != "none":
-            nemesis = Nemesis(cluster, spec.fault, topic, run.ledger.path, reported)
-            nemesis.start()
-        try:
-            report = supervise("producer", run.dir, run.ledger, deadline,
-                               tick=_progress_ticker(sent, spec.messages, progress))
-        finally:
-            if nemesis:
-                nemesis.stop()
-        if progress:
-            progress(spec.messages, spec.messages)
+        report = run.supervise("producer", spec.fault, topic, deadline, reported, sent,
+                               spec.messages, progress)
         cluster.wait_for_leader(topic)
         cluster.wait_for_full_isr(topic, spec.partitions)
         run.ledger.readback("topic", read_topic(cluster.client_config(), topic, spec.partitions))
-        result = producer_result(run.dir, spec, cluster.bootstrap_servers, report.timed_out)
-        if nemesis and nemesis.error:
-            raise LabError(f"The broker fault {spec.fault.kind!r} could not be applied: "
-                           f"{nemesis.error}", "Check `deliverylab cluster status`.")
-        return result
+        return producer_result(run.dir, spec, cluster.bootstrap_servers, report.timed_out)
     finally:
         run.close()
 
 
 def producer_result(run_dir: Path, spec: ProducerExperiment, bootstrap: str,
                     timed_out: bool = False) -> Result:
-    led = Ledger(run_dir / "ledger.sqlite")
-    meta = led.meta()
-    led.close()
+    meta = _run_meta(run_dir)
     t0 = float(meta["t0"])
     tables = read_tables(run_dir / "ledger.sqlite")
     sent = _sent_frame(tables["sends"])
