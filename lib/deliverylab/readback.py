@@ -9,6 +9,7 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
 from .cluster.base import quiet
+from .errors import LabError
 
 
 def _settled_end(consumer: Consumer, eof) -> bool:
@@ -49,4 +50,11 @@ def read_topic(client: dict[str, Any], topic: str, partitions: int,
                 rows.append((topic, msg.partition(), msg.offset(), rec["id"], rec["key"], rec["seq"]))
     finally:
         consumer.close()
+    if len(at_eof) < partitions:
+        # Counting a half-read topic would report its unread records as lost.
+        raise LabError(f"The read-back of topic {topic!r} did not reach the end of "
+                       f"{partitions - len(at_eof)} partition(s) within {timeout:.0f} s, so its "
+                       "records cannot be counted.",
+                       "Check `deliverylab cluster status` (a partition without a leader cannot be "
+                       "read) and run the experiment again.")
     return rows
