@@ -20,6 +20,8 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["DELIVERYLAB_HOME"] = str(_SESSION_HOME)
     os.environ.pop("DELIVERYLAB_CLUSTER", None)
     os.environ.pop("DELIVERYLAB_BOOTSTRAP", None)
+    # Notebooks executed by the suite (and anything else) fail on a claim their run did not show.
+    os.environ["DELIVERYLAB_CLAIMS"] = "strict"
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,7 @@
 """What an experiment returns: DataFrames a notebook can show and plots can draw."""
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,9 @@ class Result:
     events:   start / crash / restart / exit / fault / heal rows — t, kind, worker, detail.
     summary:  the counts the CLI prints (sent, lost, duplicated, …) plus rates.
     run_dir:  the run folder (ledger.sqlite, store.sqlite); it exists only after keep=True.
+    warnings: sentences saying why this run cannot show what it was meant to (no commit between
+              crashes, a fault that hit nothing in flight, too few samples, …); panels and
+              notebooks show them beside the counts.
     """
 
     kind: str  # 'consumer' or 'producer'
@@ -41,6 +45,7 @@ class Result:
     summary: dict[str, Any]
     run_dir: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -50,4 +55,6 @@ class Result:
         return pd.DataFrame([self.summary])
 
     def _repr_html_(self) -> str:
-        return self.summary_frame().to_html(index=False)
+        table = self.summary_frame().to_html(index=False)
+        notes = "".join(f"<li>⚠ {html.escape(w)}</li>" for w in self.warnings)
+        return table + (f"<ul>{notes}</ul>" if notes else "")
