@@ -17,10 +17,15 @@ from typing import Callable, Iterable
 from .errors import LabError
 
 # Where each delivery model's loop can die. The order is the order in the loop.
+# `mid-process`: the record was handed out and its work (processing_ms) has run, but the worker
+# dies before the effect is written. It is a point of its own only where something happens in
+# the background while the work runs: auto-commit's timer. (In the other loops it would behave
+# exactly like the point before it, so they do not offer it.)
 CRASH_POINTS: dict[str, tuple[str, ...]] = {
     "at-most-once": ("after-poll", "after-commit", "commit-in-flight", "after-process"),
     "at-least-once": ("after-poll", "after-process", "commit-in-flight", "after-commit"),
-    "auto-commit": ("after-poll", "after-process"),
+    "auto-commit": ("after-poll", "mid-process", "after-process"),
+    "auto-commit-store": ("after-poll", "mid-process", "after-process"),
     "exactly-once": ("after-poll", "mid-transaction", "before-commit-transaction", "after-commit"),
     "idempotent-consumer": ("after-poll", "mid-transaction", "after-process", "commit-in-flight",
                             "after-commit"),

@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from . import checker
+from . import checker, diagnose
 from .cluster import Cluster, connect
 from .config_check import check_consumer_config, check_producer_config
 from .crash import CRASH_POINTS, CrashSpec
@@ -33,7 +33,8 @@ from .results import Result
 from .supervisor import Supervision, supervise
 from .topics import unique_topic
 
-MODELS = ("at-most-once", "at-least-once", "auto-commit", "exactly-once", "idempotent-consumer")
+MODELS = ("at-most-once", "at-least-once", "auto-commit", "auto-commit-store", "exactly-once",
+          "idempotent-consumer")
 Progress = Callable[[int, int], None]
 
 
@@ -52,9 +53,9 @@ class ConsumerExperiment:
     commit_every: int | None = 10  # at-least-once / idempotent-consumer: commit after K messages;
     # at-most-once: commit batches of K before processing them
     commit_interval_ms: int | None = None  # at-least-once: also commit every T ms
-    auto_commit_interval_ms: int = 1000  # auto-commit model
+    auto_commit_interval_ms: int = 1000  # auto-commit models (auto.commit.interval.ms)
     transaction_size: int = 10  # exactly-once: input messages per transaction
-    processing_ms: float = 0.0  # simulated work per message
+    processing_ms: float = 0.0  # simulated work per message (every model), before its effect
     partitions: int = 1
     keys: int = 8
     fault: FaultSpec | None = None
@@ -292,8 +293,9 @@ def consumer_result(run_dir: Path, spec: ConsumerExperiment, bootstrap: str,
                 checker.consumer_outcomes(sent, uncommitted), uncommitted)["duplicated"]),
             "store_duplicated": int(checker.consumer_summary(store_outcomes, effects)["duplicated"]),
         })
-    return Result("consumer", asdict(spec), messages, _copies_timeline(effects, t0), events,
-                  summary, run_dir)
+    timeline = _copies_timeline(effects, t0)
+    return Result("consumer", asdict(spec), messages, timeline, events, summary, run_dir,
+                  warnings=diagnose.consumer_warnings(asdict(spec), summary, timeline, events))
 
 
 def _output_topic(rb: pd.DataFrame) -> str | None:

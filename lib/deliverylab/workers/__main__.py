@@ -14,6 +14,7 @@ ROLES = {
     "at-most-once": at_most_once.run,
     "at-least-once": at_least_once.run,
     "auto-commit": auto_commit.run,
+    "auto-commit-store": auto_commit.run_store,
     "exactly-once": exactly_once.run,
     "idempotent-consumer": idempotent_consumer.run,
 }

@@ -165,9 +165,12 @@ def committed_offsets(consumer: Consumer, partitions: list[TopicPartition],
 
 
 def process(ctx: WorkerContext, store: Store, msg: Message, record: dict[str, Any]) -> None:
-    """The application's side effect: a row in the learner's database (duplicates show as rows)."""
+    """The application's side effect: a row in the learner's database (duplicates show as rows).
+    processing_ms of work come first, so commits and auto-commit ticks can fall between crashes;
+    crash point `mid-process` is after the work, before its effect is written."""
     if ctx.spec.get("processing_ms"):
         time.sleep(ctx.spec["processing_ms"] / 1000)
+    ctx.crash.hit("mid-process", record["index"])
     store.conn.execute(
         'INSERT INTO effects (msg_id, key, seq, topic, partition, "offset", worker, t) '
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

@@ -36,6 +36,8 @@ def run(ctx: WorkerContext) -> None:
             continue
         record = decode(msg)
         ctx.crash.hit("after-poll", record["index"])
+        if spec.get("processing_ms"):  # the work, before its effect is written
+            time.sleep(spec["processing_ms"] / 1000)
 
         store.conn.execute("BEGIN IMMEDIATE")
         store.conn.execute(

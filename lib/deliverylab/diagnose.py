@@ -1,0 +1,122 @@
+"""Warnings for degenerate runs: why a run cannot show what it was meant to.
+
+Each rule is a pure function of a run's spec, counts, timeline and events (no Kafka I/O) and
+returns plain sentences; `Result.warnings` holds them, and panels and notebooks show them beside
+the counts. A run in the course should carry no warning unless its text explains it.
+
+Sections: consumer runs, producer runs, throughput runs, comparisons of several runs. Add a rule
+to its section as a small function and call it from that section's entry point.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import pandas as pd
+
+AUTO_COMMIT_MODELS = ("auto-commit", "auto-commit-store")
+
+
+# --- consumer runs -----------------------------------------------------------------------------
+def consumer_warnings(spec: Mapping[str, Any], summary: Mapping[str, Any],
+                      timeline: pd.DataFrame, events: pd.DataFrame) -> list[str]:
+    """All consumer rules, in the order a learner should read them.
+
+    spec: the ConsumerExperiment as a dict (asdict); summary: the run's counts (`crashes`);
+    timeline: one row per effect with t, partition, offset; events: t, kind ('crash', …).
+    """
+    return [w for rule in (crash_never_fired, no_commit_between_crashes, tick_outside_the_work)
+            for w in rule(spec, summary, timeline, events)]
+
+
+def crash_never_fired(spec: Mapping[str, Any], summary: Mapping[str, Any],
+                      timeline: pd.DataFrame, events: pd.DataFrame) -> list[str]:
+    crash = spec.get("crash")
+    if not crash or int(summary.get("crashes") or 0) > 0:
+        return []
+    return [f"The crash schedule ({_schedule(crash)}) never fired: no message it names reached "
+            f"the crash point {crash.get('point')!r}, so this run shows a crash-free loop."]
+
+
+def _schedule(crash: Mapping[str, Any]) -> str:
+    if crash.get("every"):
+        return f"every {crash['every']}th message"
+    if crash.get("prob"):
+        return f"probability {crash['prob']}"
+    return f"at indices {list(crash.get('at') or ())}"
+
+
+def _starts(timeline: pd.DataFrame, crash_times: list[float]) -> list[dict[int, int] | None]:
+    """Where each incarnation of the worker began: the first offset it processed per partition
+    (None for an incarnation that processed nothing)."""
+    bounds = [float("-inf")] + crash_times + [float("inf")]
+    starts: list[dict[int, int] | None] = []
+    for low, high in zip(bounds, bounds[1:]):
+        part = timeline[(timeline["t"] > low) & (timeline["t"] <= high)].sort_values("t")
+        first = part.drop_duplicates("partition")
+        starts.append({int(p): int(o) for p, o in zip(first["partition"], first["offset"])}
+                      if len(part) else None)
+    return starts
+
+
+def no_commit_between_crashes(spec: Mapping[str, Any], summary: Mapping[str, Any],
+                              timeline: pd.DataFrame, events: pd.DataFrame) -> list[str]:
+    """A restart that begins where the previous incarnation began found no newer commit: that
+    crash repeats everything since an older start, not only what followed the last commit."""
+    if events is None or events.empty or timeline is None or timeline.empty or \
+            not {"t", "partition", "offset"} <= set(timeline.columns):
+        return []
+    crash_times = sorted(float(t) for t in events.loc[events["kind"] == "crash", "t"])
+    if not crash_times:
+        return []
+    starts = _starts(timeline, crash_times)
+    first = {int(p): int(o) for p, o in timeline.groupby("partition")["offset"].min().items()}
+    restarts = [(before, after) for before, after in zip(starts, starts[1:])
+                if before is not None and after is not None]
+    same = [after for before, after in restarts
+            if all(after.get(p) == o for p, o in before.items() if p in after)]
+    if not same:
+        return []
+    interval = (f"auto.commit.interval.ms={spec.get('auto_commit_interval_ms')}"
+                if spec.get("model") in AUTO_COMMIT_MODELS else "the commit interval")
+    if all(all(o == first.get(p) for p, o in s.items()) for s in starts if s is not None):
+        return [f"Nothing was committed before any crash: all {len(crash_times)} restarts began at "
+                f"the first message. The crashes come faster than {interval} (add processing_ms, "
+                f"more messages or rarer crashes), so this run shows a replay from the start, not "
+                f"the commit interval's effect."]
+    return [f"{len(same)} of {len(restarts)} restarts began where the previous run of the worker "
+            f"began: nothing was committed between those crashes, so each repeated everything "
+            f"since that start, not only what followed the last commit ({interval})."]
+
+
+def tick_outside_the_work(spec: Mapping[str, Any], summary: Mapping[str, Any],
+                          timeline: pd.DataFrame, events: pd.DataFrame) -> list[str]:
+    """Auto-commit's loss at mid-process needs a timer tick during the crashed record's work."""
+    crash = spec.get("crash") or {}
+    if spec.get("model") != "auto-commit" or crash.get("point") != "mid-process":
+        return []
+    work, interval = float(spec.get("processing_ms") or 0), spec.get("auto_commit_interval_ms")
+    if interval and work > interval:
+        return []
+    return [f"processing_ms={work:g} is not longer than auto.commit.interval.ms={interval}: a "
+            f"timer tick falls inside the crashed record's work only by chance, so whether it is "
+            f"lost is luck. Make processing_ms longer than the interval to see the loss every time."]
+
+
+# --- producer runs -----------------------------------------------------------------------------
+# (rules for producer runs go here: a fault that struck after the last record, …)
+
+
+# --- throughput runs ---------------------------------------------------------------------------
+# (rules for benchmarks go here: too few samples for a percentile, runs too short, …)
+
+
+# --- comparisons of several runs ---------------------------------------------------------------
+def comparison_warnings(frame: pd.DataFrame, metrics: Sequence[str], by: str) -> list[str]:
+    """A comparison whose every number is zero shows no difference."""
+    present = [m for m in metrics if m in frame.columns]
+    if not len(frame) or not present:
+        return []
+    if (frame[present].fillna(0) == 0).all().all():
+        return [f"Every {' and '.join(present)} count is 0 for every {by}: this comparison shows no "
+                f"difference; say why zero is the lesson, or change the runs."]
+    return []

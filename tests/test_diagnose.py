@@ -1,0 +1,73 @@
+"""The warning rules for degenerate runs: pure functions, tested on hand-made histories."""
+from __future__ import annotations
+
+import pandas as pd
+
+from deliverylab import diagnose
+
+
+def spec(model="at-least-once", point="after-process", every=20, **kw):
+    crash = {"point": point, "every": every, "prob": None, "at": (), "seed": 1} if point else None
+    return {"model": model, "crash": crash, "auto_commit_interval_ms": 1000, "processing_ms": 0, **kw}
+
+
+def timeline(*segments):
+    """segments: (t_start, first_offset, count): one effect per 0.01 s, partition 0."""
+    rows = [{"t": t + i * 0.01, "partition": 0, "offset": first + i}
+            for t, first, n in segments for i in range(n)]
+    return pd.DataFrame(rows)
+
+
+def events(*crash_times):
+    return pd.DataFrame([{"t": t, "kind": "crash"} for t in crash_times])
+
+
+def test_a_run_with_commits_between_crashes_has_no_warning():
+    tl = timeline((0.0, 0, 20), (1.0, 10, 20), (2.0, 30, 10))
+    assert diagnose.consumer_warnings(spec(), {"crashes": 2}, tl, events(0.5, 1.5)) == []
+
+
+def test_every_restart_at_the_first_message_says_nothing_was_committed():
+    tl = timeline((0.0, 0, 20), (1.0, 0, 40), (2.0, 0, 60))
+    [w] = diagnose.consumer_warnings(spec(model="auto-commit"), {"crashes": 2}, tl, events(0.5, 1.5))
+    assert "Nothing was committed before any crash" in w and "auto.commit.interval.ms=1000" in w
+
+
+def test_one_restart_where_the_previous_began_is_counted():
+    tl = timeline((0.0, 0, 20), (1.0, 10, 20), (2.0, 10, 30))
+    [w] = diagnose.consumer_warnings(spec(), {"crashes": 2}, tl, events(0.5, 1.5))
+    assert w.startswith("1 of 2 restarts began where the previous run of the worker began")
+
+
+def test_an_incarnation_that_processed_nothing_is_not_compared():
+    tl = timeline((0.0, 0, 20), (2.0, 10, 50))
+    assert diagnose.consumer_warnings(spec(), {"crashes": 2}, tl, events(0.5, 1.5)) == []
+
+
+def test_a_schedule_that_never_fired():
+    [w] = diagnose.consumer_warnings(spec(every=500), {"crashes": 0}, timeline((0.0, 0, 10)), events())
+    assert "never fired" in w and "every 500th message" in w
+
+
+def test_no_crash_scheduled_no_warning():
+    assert diagnose.consumer_warnings(spec(point=None), {"crashes": 0}, timeline((0.0, 0, 10)),
+                                      events()) == []
+
+
+def test_auto_commit_mid_process_needs_work_longer_than_the_interval():
+    tl, ev = timeline((0.0, 0, 5), (1.0, 6, 4)), events(0.5)
+    short = spec(model="auto-commit", point="mid-process", processing_ms=50, auto_commit_interval_ms=100)
+    [w] = diagnose.consumer_warnings(short, {"crashes": 1}, tl, ev)
+    assert "only by chance" in w
+    long = {**short, "processing_ms": 250}
+    assert diagnose.consumer_warnings(long, {"crashes": 1}, tl, ev) == []
+    store = {**short, "model": "auto-commit-store"}  # nothing to lose there: no warning
+    assert diagnose.consumer_warnings(store, {"crashes": 1}, tl, ev) == []
+
+
+def test_all_zero_comparison():
+    zero = pd.DataFrame({"k": [1, 10], "lost": [0, 0], "duplicated": [0, 0]})
+    [w] = diagnose.comparison_warnings(zero, ("lost", "duplicated"), by="k")
+    assert "shows no difference" in w
+    some = zero.assign(duplicated=[0, 3])
+    assert diagnose.comparison_warnings(some, ("lost", "duplicated"), by="k") == []
