@@ -25,7 +25,7 @@ setup: $(STAMP)  ## .venv, Python packages, Apache Kafka jars (idempotent)
 
 run: setup  ## the whole course, headless, on the embedded cluster -> out/course
 	$(LAB) cluster up --brokers 3
-	$(PY) -m deliverylab.course --size $(SIZE) --out $(OUT); rc=$$?; $(LAB) cluster down; exit $$rc
+	$(PY) -m deliverylab.tools.course --size $(SIZE) --out $(OUT); rc=$$?; $(LAB) cluster down; exit $$rc
 
 test: setup browser  ## unit + integration tests on real brokers, notebooks at CI size, browser tests
 	$(VENV)/bin/pytest -q -ra

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from deliverylab.cluster import LocalCluster
-from deliverylab.cluster.processes import free_port_base
+from deliverylab.testing.ports import free_port_base
 
 
 def rss_mb(pid: int) -> float:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from deliverylab.cluster.processes import free_port_base
+from deliverylab.testing.ports import free_port_base
 
 _SESSION_HOME = Path(tempfile.mkdtemp(prefix="deliverylab-test-home-"))
 

@@ -18,7 +18,7 @@ from deliverylab.experiments import (ConsumerExperiment, CrashSpec, FaultSpec, P
 from deliverylab.topics import check_topic_name
 from lab_asserts import assert_clear, fails_clearly
 
-CLI = [sys.executable, "-m", "deliverylab.cli"]
+CLI = [sys.executable, "-m", "deliverylab.tools.cli"]
 
 
 def workers_alive() -> int:

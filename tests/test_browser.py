@@ -15,7 +15,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,8 @@ from typing import Iterator
 
 import nbformat
 import pytest
+
+from deliverylab.testing.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -54,12 +55,6 @@ def require_browser() -> None:
                     "(or `make setup`).", pytrace=False)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def panel_notebook(path: Path) -> None:
     """The smallest notebook with a consumer panel (the course notebooks run whole experiments
     before theirs, too slow for a browser test)."""
@@ -81,7 +76,7 @@ def lab_server(folder: Path, log: Path, timeout: float = 180.0) -> Iterator[dict
     env = {**os.environ, "JUPYTER_TOKEN": token,
            "JUPYTERLAB_WORKSPACES_DIR": str(log.parent / "workspaces")}
     with log.open("w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "deliverylab.cli", "lab", "--no-browser",
+        proc = subprocess.Popen([sys.executable, "-m", "deliverylab.tools.cli", "lab", "--no-browser",
                                  "--port", str(port), "--notebook-dir", str(folder)],
                                 cwd=folder, env=env, stdin=subprocess.DEVNULL, stdout=out,
                                 stderr=subprocess.STDOUT)

@@ -12,7 +12,6 @@ import os
 import queue
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -158,12 +157,6 @@ def test_kernel_interrupt_stops_the_run_and_leaves_no_worker(cluster, tmp_path):
 
 
 # --- Ctrl-C on `deliverylab lab` -----------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _api(base: str, token: str, path: str, method: str = "GET") -> dict | list:
     req = urllib.request.Request(f"{base}{path}", method=method, data=b"{}" if method == "POST" else None,
                                  headers={"Authorization": f"token {token}"})
@@ -174,17 +167,18 @@ def _api(base: str, token: str, path: str, method: str = "GET") -> dict | list:
 @pytest.mark.timeout(400)
 def test_ctrl_c_on_the_lab_stops_jupyterlab_its_kernels_and_the_cluster_it_started(tmp_path):
     from deliverylab.cluster.local import read_state
-    from deliverylab.cluster.processes import free_port_base, port_is_free
+    from deliverylab.cluster.processes import port_is_free
+    from deliverylab.testing.ports import free_port, free_port_base
 
     home, folder, log = tmp_path / "home", tmp_path / "notebooks", tmp_path / "lab.log"
     folder.mkdir()
-    port, token = _free_port(), secrets.token_hex(16)
+    port, token = free_port(), secrets.token_hex(16)
     # Its own run folder and ports: no cluster runs there, so the lab starts one (1 broker: quick).
     env = {**os.environ, "DELIVERYLAB_HOME": str(home), "JUPYTER_TOKEN": token,
            "DELIVERYLAB_PORT_BASE": str(free_port_base(1, start=45092))}
     t0 = time.monotonic()
     with log.open("w") as out:
-        lab = subprocess.Popen([sys.executable, "-m", "deliverylab.cli", "lab", "--no-browser",
+        lab = subprocess.Popen([sys.executable, "-m", "deliverylab.tools.cli", "lab", "--no-browser",
                                 "--brokers", "1", "--port", str(port), "--notebook-dir", str(folder)],
                                env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
     try:

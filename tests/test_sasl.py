@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -30,14 +29,14 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 import deliverylab
 from deliverylab.cluster import BrokerSettings, ExternalCluster, LocalCluster, quiet
 from deliverylab.cluster.local import READY_TOPIC
-from deliverylab.cluster.external import redact
-from deliverylab.cluster.processes import free_port_base, port_is_free
-from deliverylab.cluster.secure import (TlsFiles, add_scram_users, make_tls_files,
+from deliverylab.secrets import redact
+from deliverylab.testing.ports import free_port, free_port_base
+from deliverylab.testing.secure import (TlsFiles, add_scram_users, make_tls_files,
                                         sasl_settings)
 from deliverylab.errors import LabError
 from deliverylab.experiments import ConsumerExperiment, run_consumer
 
-CLI = [sys.executable, "-m", "deliverylab.cli"]
+CLI = [sys.executable, "-m", "deliverylab.tools.cli"]
 USER = "alice"
 # Unique per session, so a hit in a file can only come from this test's settings.
 SECRET = f"Pw-{uuid.uuid4().hex[:12]}-ok"
@@ -60,16 +59,6 @@ class SecureBroker:
         return f"127.0.0.1:{self.port}"
 
 
-def _free_port(avoid: set[int]) -> int:
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port not in avoid and port_is_free(port):
-            return port
-    raise RuntimeError("no free port for the SASL listener")
-
-
 @pytest.fixture()
 def home(tmp_path, monkeypatch) -> Iterator[Path]:
     """A run folder of our own, and none of the session's external-cluster variables."""
@@ -87,7 +76,7 @@ def home(tmp_path, monkeypatch) -> Iterator[Path]:
 @contextmanager
 def secure_broker(home: Path, tls: TlsFiles | None = None) -> Iterator[SecureBroker]:
     base = int(os.environ["DELIVERYLAB_PORT_BASE"])
-    port = _free_port({base, base + 100})
+    port = free_port({base, base + 100})
     users = {USER: SECRET}
     settings = BrokerSettings(brokers=1, extra=sasl_settings(port, users, tls=tls, port_base=base))
     t0 = time.monotonic()

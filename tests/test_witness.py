@@ -7,7 +7,7 @@ import pytest
 
 from deliverylab.experiments import (ConsumerExperiment, CrashSpec, ProducerExperiment,
                                      run_consumer, run_producer, seeded_fault)
-from deliverylab.witness import console_consumer_ids
+from deliverylab.testing.witness import console_consumer_ids
 
 pytestmark = pytest.mark.kafka
 

@@ -8,7 +8,8 @@ from typing import Any
 from confluent_kafka import KafkaException, Producer, Consumer
 
 from .cluster.base import quiet
-from .cluster.external import _is_secret
+from .clients import error_text
+from .secrets import is_secret
 from .errors import LabError
 
 # Settings the course uses, for "did you mean" hints (librdkafka accepts many more, verbatim).
@@ -25,7 +26,7 @@ ACKS_VALUES = ("0", "1", "-1", "all")
 
 
 def _client_error(exc: Exception, conf: dict[str, Any]) -> LabError:
-    text = str(exc.args[0].str() if exc.args and hasattr(exc.args[0], "str") else exc)
+    text = error_text(exc)
     if "No such configuration property" in text:
         bad = text.split('"')[1] if '"' in text else text
         close = difflib.get_close_matches(bad, COMMON_KEYS, n=1)
@@ -53,7 +54,7 @@ def _refused_keys(conf: dict[str, Any]) -> list[str]:
 
 def _refuse_secrets(config: dict[str, Any]) -> None:
     """Experiment settings are recorded with the run; credentials belong to the cluster settings."""
-    secret = [k for k in config if _is_secret(k)]
+    secret = [k for k in config if is_secret(k)]
     if secret:
         raise LabError(f"{secret[0]!r} is a credential and does not belong in an experiment's "
                        "settings (they are recorded with the run).",

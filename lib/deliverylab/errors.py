@@ -21,6 +21,16 @@ class LabError(Exception):
         return [f"\x1b[31m{type(self).__name__}\x1b[0m: {self.paragraph()}"]
 
 
+def require_whole(name: str, value: object, fix: str, most: int | None = None) -> None:
+    """The one check for a count the learner gives (messages, keys, partitions, …): a whole
+    number ≥ 1 (not a bool), and at most ``most`` when the count has a cap."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise LabError(f"{name}={value!r} must be a whole number ≥ 1.", fix)
+    if most is not None and value > most:
+        raise LabError(f"{name}={value:,} is more than the lab's limit of {most:,}.",
+                       f"Use a number from 1 to {most:,}. {fix}")
+
+
 class FaultUnavailable(LabError):
     """A broker fault was asked of a cluster whose processes the lab does not control."""
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pandas as pd
+
+# A run reports progress as progress(done, total): panels draw a bar, the CLI prints a line.
+Progress = Callable[[int, int], None]
 
 # Outcome names of the course vocabulary (DESIGN.md), used in code, tables and plots alike.
 DELIVERED_ONCE = "delivered-once"

@@ -45,11 +45,15 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 def supervise(role: str, run_dir: Path, ledger: Ledger, deadline: float,
-              tick: Callable[[], None] | None = None, max_starts: int = 10_000) -> Supervision:
-    """Run `role` until it exits cleanly; restart it (same group / transactional.id) after crashes."""
+              tick: Callable[[], None] | None = None, max_starts: int = 10_000,
+              env: dict[str, str] | None = None) -> Supervision:
+    """Run `role` until it exits cleanly; restart it (same group / transactional.id) after crashes.
+
+    env: extra environment for the worker only (e.g. DELIVERYLAB_CLIENT_JSON, the client
+    settings, which may hold a SASL password): the caller's own os.environ is never changed."""
     report = Supervision(role)
     t0 = time.monotonic()
-    env = {**os.environ, "PYTHONPATH": _pythonpath()}
+    env = {**os.environ, **(env or {}), "PYTHONPATH": _pythonpath()}
     while True:
         if time.time() > deadline:
             report.timed_out = True

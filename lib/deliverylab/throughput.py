@@ -26,11 +26,14 @@ import numpy as np
 import pandas as pd
 from confluent_kafka import Producer
 
+from .clients import produce
 from .cluster import Cluster, connect
 from .cluster.base import quiet
 from .config_check import check_producer_config
-from .errors import LabError
+from .errors import LabError, require_whole
+from .ids import check_messages, key_for, msg_id, seq_for
 from .readback import read_topic
+from .results import Progress
 from .topics import unique_topic
 
 __all__ = ["Benchmark", "BenchmarkResult", "run_benchmark", "run_benchmarks", "plot_benchmarks"]
@@ -53,10 +56,9 @@ class Benchmark:
     label: str | None = None
 
     def check(self) -> "Benchmark":
-        for name in ("messages", "partitions", "keys", "commit_every"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise LabError(f"{name}={value!r} must be a whole number ≥ 1.", "E.g. messages=5000.")
+        check_messages(self.messages, "E.g. messages=5000.")
+        for name in ("partitions", "keys", "commit_every"):
+            require_whole(name, getattr(self, name), "E.g. keys=8.")
         if not isinstance(self.value_bytes, int) or self.value_bytes < 60:
             raise LabError(f"value_bytes={self.value_bytes!r} is too small.",
                            "Use 60 bytes or more (the value carries an id, key and sequence).")
@@ -95,8 +97,8 @@ class BenchmarkResult:
 
 
 def _value(index: int, keys: int, size: int) -> tuple[bytes, bytes]:
-    key = f"customer-{index % keys:03d}"
-    body = {"id": f"m{index:06d}", "key": key, "seq": index // keys, "pad": ""}
+    key = key_for(index, keys)
+    body = {"id": msg_id(index), "key": key, "seq": seq_for(index, keys), "pad": ""}
     raw = json.dumps(body)
     body["pad"] = "x" * max(0, size - len(raw))
     return key.encode(), json.dumps(body).encode()
@@ -107,7 +109,7 @@ def _ms(values: np.ndarray, q: float) -> float:
 
 
 def run_benchmark(spec: Benchmark, cluster: Cluster | None = None,
-                  progress: Callable[[int, int], None] | None = None,
+                  progress: Progress | None = None,
                   keep: bool = False) -> BenchmarkResult:
     """Send spec.messages with spec.config, time every delivery report, count what is stored."""
     spec.check()
@@ -155,12 +157,7 @@ def run_benchmark(spec: Benchmark, cluster: Cluster | None = None,
                 producer.begin_transaction()
             key, value = values[i]
             sent_at[i] = time.perf_counter()
-            while True:
-                try:
-                    producer.produce(topic, key=key, value=value, on_delivery=report(i))
-                    break
-                except BufferError:
-                    producer.poll(0.01)
+            produce(producer, topic, key, value, report(i), wait_s=0.01)
             producer.poll(0)
             if spec.transactional and (i + 1 - open_from == spec.commit_every or i == n - 1):
                 producer.commit_transaction(30)
@@ -209,7 +206,7 @@ def run_benchmark(spec: Benchmark, cluster: Cluster | None = None,
 
 
 def run_benchmarks(specs: Sequence[Benchmark], cluster: Cluster | None = None, repeat: int = 1,
-                   progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
+                   progress: Progress | None = None) -> pd.DataFrame:
     """One summary row per spec and repetition (column `run`), in the order given."""
     cluster = cluster or connect()
     rows = []

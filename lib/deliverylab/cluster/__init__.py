@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from typing import Callable
 
 from ..errors import LabError
 from .base import BrokerInfo, Cluster, PartitionState, quiet
@@ -41,6 +42,23 @@ def running_cluster(kind: str | None = None) -> Cluster | None:
     return connect(kind)
 
 
+def find_or_start(brokers: int | None = None,
+                  on_start: Callable[[int], None] | None = None) -> tuple[Cluster, bool]:
+    """(cluster, started): the running cluster of the configured kind, or — local kind only — a
+    new one of `brokers` brokers (default 3, or DELIVERYLAB_BROKERS) that this process owns.
+    `started` says the caller started it and so stops it; `on_start(size)` is called first."""
+    kind = _kind(None)
+    if kind != "local":
+        return connect(kind), False
+    found = LocalCluster.find()
+    if found is not None:
+        return found, False
+    size = _brokers_wanted(brokers) or DEFAULT_BROKERS
+    if on_start:
+        on_start(size)
+    return LocalCluster.start(brokers=size, owned=True), True
+
+
 def connect(kind: str | None = None, brokers: int | None = None,
             min_brokers: int = 1) -> Cluster:
     """The one call a notebook makes: reuse the running cluster, or start the embedded default.
@@ -71,4 +89,4 @@ def connect(kind: str | None = None, brokers: int | None = None,
 
 
 __all__ = ["BrokerInfo", "BrokerSettings", "Cluster", "ComposeCluster", "ExternalCluster",
-           "LocalCluster", "PartitionState", "connect", "running_cluster", "quiet"]
+           "LocalCluster", "PartitionState", "connect", "find_or_start", "running_cluster", "quiet"]

@@ -14,7 +14,9 @@ from typing import Any
 
 from confluent_kafka import KafkaException
 
+from ..clients import error_text
 from ..errors import LabError
+from ..secrets import redact, scrub
 from .base import BrokerInfo, Cluster
 
 _ENV_KEYS = {
@@ -25,15 +27,6 @@ _ENV_KEYS = {
     "DELIVERYLAB_SSL_CA_LOCATION": "ssl.ca.location",
 }
 _UPPER_KEYS = ("security.protocol", "sasl.mechanism")  # librdkafka compares mechanisms case-sensitively
-SECRET_KEYS = ("sasl.password", "ssl.key.password", "ssl.keystore.password", "sasl.oauthbearer.client.secret",
-               "ssl.key.pem", "ssl_key", "sasl.oauthbearer.config", "sasl.jaas.config")
-
-
-def _is_secret(key: str) -> bool:
-    """Also broker-side keys, e.g. listener.name.sasl_ssl.plain.sasl.jaas.config (user passwords)."""
-    k = key.lower()
-    return (k in SECRET_KEYS or k.endswith(".sasl.jaas.config") or "password" in k
-            or "secret" in k)
 
 
 def read_client_config_file(path: str | Path) -> dict[str, str]:
@@ -69,19 +62,6 @@ def external_settings_from_env() -> dict[str, str]:
         if key in conf:
             conf[key] = conf[key].upper()
     return conf
-
-
-def redact(conf: dict[str, Any]) -> dict[str, Any]:
-    """A copy fit for printing, logs and ledgers: secrets replaced by '***'."""
-    return {k: ("***" if _is_secret(k) else v) for k, v in conf.items()}
-
-
-def scrub(text: str, conf: dict[str, Any]) -> str:
-    """`text` with every secret value of `conf` replaced by '***' (for error messages)."""
-    for k, v in conf.items():
-        if _is_secret(k) and isinstance(v, str) and v:
-            text = text.replace(v, "***")
-    return text
 
 
 class ExternalCluster(Cluster):
@@ -127,7 +107,7 @@ class ExternalCluster(Cluster):
         try:
             admin = AdminClient(quiet({**self._conf, "error_cb": errors.append}))
         except (KafkaException, ValueError, TypeError) as exc:
-            detail = exc.args[0].str() if exc.args and hasattr(exc.args[0], "str") else str(exc)
+            detail = error_text(exc)
             raise LabError(f"The client settings for {self.bootstrap_servers!r} were refused: "
                            f"{scrub(detail, self._conf)}.",
                            "Use librdkafka's own keys and values (see librdkafka's "
@@ -161,8 +141,7 @@ class ExternalCluster(Cluster):
                                "(SASL_SSL or SSL).")
             if time.monotonic() >= deadline:
                 hint = f" ({scrub(errors[-1].str(), self._conf)})" if errors else ""
-                what = last.args[0].str() if last and last.args and hasattr(last.args[0], "str") \
-                    else str(last)
+                what = error_text(last) if last else "no answer"
                 raise LabError(f"No Kafka broker answered at {self.bootstrap_servers!r} within "
                                f"{timeout:.0f} s{hint}: {scrub(what, self._conf)}.",
                                "Check the host and port, that the cluster runs, and that this "

@@ -79,10 +79,15 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
     return True
 
 
-def free_port_base(brokers: int = 3, start: int = 39092, controller_offset: int = 100) -> int:
-    """The first client port from `start` (in steps of 10) where a cluster's ports are all free."""
-    for base in range(start, start + 2000, 10):
-        ports = [base + i for i in range(brokers)] + [base + controller_offset + i for i in range(brokers)]
-        if all(port_is_free(p) for p in ports):
-            return base
-    raise RuntimeError(f"no free ports for a cluster between {start} and {start + 2000}")
+def die_with_parent(sig: int = signal.SIGKILL) -> None:
+    """Linux: when the parent process dies (even by SIGKILL), the kernel sends `sig` to this one.
+    Workers ask for SIGKILL (a crash of the supervisor kills them); the lab's JupyterLab asks for
+    SIGTERM (so it shuts its kernels down)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, sig)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the parent died before prctl took effect
+        os._exit(3)

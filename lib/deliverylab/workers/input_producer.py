@@ -6,25 +6,23 @@ import sys
 
 from confluent_kafka import Producer
 
+from ..clients import produce
+from ..ids import id_of_value, key_for, msg_id, seq_for
 from ..payloads import payment_for
 from .common import WorkerContext
 
 
 def message(index: int, keys: int) -> dict:
-    return {"id": f"m{index:06d}", "index": index, "key": f"customer-{index % keys:03d}",
-            "seq": index // keys}
+    return {"id": msg_id(index), "index": index, "key": key_for(index, keys),
+            "seq": seq_for(index, keys)}
 
 
 def encode(record: dict, payment: bytes) -> bytes:
     """The record as JSON with the payment embedded; built by hand because json.dumps per
-    message would make the lab's producer several times slower than a bare client loop."""
+    message would make the lab's producer several times slower than a bare client loop.
+    The id comes first: `ids.id_of_value` reads it back from there."""
     return (f'{{"id":"{record["id"]}","index":{record["index"]},"key":"{record["key"]}",'
             f'"seq":{record["seq"]},"payment":').encode() + payment + b"}"
-
-
-def message_id(value: bytes) -> str:
-    """The id from an encoded record without parsing it: it is always the first field."""
-    return value[7:14].decode()
 
 
 def run(ctx: WorkerContext) -> None:
@@ -35,18 +33,12 @@ def run(ctx: WorkerContext) -> None:
     reports: list[tuple] = []
 
     def on_delivery(err, msg):
-        reports.append((message_id(msg.value()), msg.topic(), msg.partition(), msg.offset() if err is None else -1,
+        reports.append((id_of_value(msg.value()), msg.topic(), msg.partition(), msg.offset() if err is None else -1,
                         None if err is None else err.name(), 0.0))
 
     for rec in records:
-        value = encode(rec, payment_for(rec["index"]))
-        while True:
-            try:
-                producer.produce(spec["topic"], key=rec["key"].encode(), value=value,
-                                 on_delivery=on_delivery)
-                break
-            except BufferError:  # local queue full: serve delivery reports, then try again
-                producer.poll(0.1)
+        produce(producer, spec["topic"], rec["key"].encode(), encode(rec, payment_for(rec["index"])),
+                on_delivery)
         producer.poll(0)
     left = producer.flush(60)
     ctx.ledger.acks(reports)

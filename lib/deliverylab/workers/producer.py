@@ -7,9 +7,11 @@ import time
 
 from confluent_kafka import Producer
 
+from ..clients import produce
+from ..ids import id_of_value
 from ..payloads import payment_for
 from .common import WorkerContext
-from .input_producer import encode, message, message_id
+from .input_producer import encode, message
 
 
 class ReportBook:
@@ -24,7 +26,7 @@ class ReportBook:
 
     def on_delivery(self, err, msg) -> None:
         ok = err is None
-        self.acks.append((message_id(msg.value()), msg.topic(), msg.partition(),
+        self.acks.append((id_of_value(msg.value()), msg.topic(), msg.partition(),
                           msg.offset() if ok else -1, None if ok else err.name(), time.time()))
 
     def write(self, force: bool = False) -> None:
@@ -57,13 +59,7 @@ def run(ctx: WorkerContext) -> None:
         rec = message(index, spec["keys"])
         value = encode(rec, payment_for(index))
         book.sends.append((rec["id"], rec["key"], rec["seq"], spec["topic"]))
-        while True:
-            try:
-                producer.produce(spec["topic"], key=rec["key"].encode(), value=value,
-                                 on_delivery=book.on_delivery)
-                break
-            except BufferError:
-                producer.poll(0.05)
+        produce(producer, spec["topic"], rec["key"].encode(), value, book.on_delivery)
         producer.poll(0)
         book.write()
         ctx.crash.hit("before-flush", index)

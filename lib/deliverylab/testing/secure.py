@@ -26,9 +26,10 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import (AdminClient, ScramCredentialInfo, ScramMechanism,
                                    UserScramCredentialUpsertion)
 
+from ..clients import error_text
+from ..cluster.base import Cluster, quiet
 from ..errors import LabError
-from .base import Cluster, quiet
-from .settings import DEFAULT_PORT_BASE, client_port, controller_port
+from ..cluster.settings import DEFAULT_PORT_BASE, client_port, controller_port
 
 MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 SCRAM_ITERATIONS = 8192  # Kafka's minimum is 4096
@@ -135,9 +136,8 @@ def add_scram_users(cluster: Cluster | dict[str, Any], users: dict[str, str],
             try:
                 fut.result(timeout=timeout + 5)
             except KafkaException as exc:
-                err = exc.args[0]
                 raise LabError(f"Storing the {mech} credentials of user {user!r} failed: "
-                               f"{err.str() if hasattr(err, 'str') else err}.",
+                               f"{error_text(exc)}.",
                                "Check that the broker runs and that its PLAINTEXT listener "
                                "answers (`deliverylab cluster status`).") from None
 

@@ -1,6 +1,6 @@
 """The course runner: execute every notebook in order, keep what it showed.
 
-    python -m deliverylab.course [--size workshop|ci] [--out out/course] [--only 03[,05]]
+    python -m deliverylab.tools.course [--size workshop|ci] [--out out/course] [--only 03[,05]]
 
 For each ``notebooks/NN-*.ipynb`` (in name order) papermill runs it with ``SIZE`` injected into its
 "parameters" cell; the runner writes the executed notebook, an HTML page, every PNG figure of its
@@ -19,13 +19,10 @@ import time
 from pathlib import Path
 from typing import Sequence
 
+from ..paths import repo_root
+
 SIZES = ("workshop", "ci")
 NOTEBOOK = re.compile(r"^(\d\d)-.+\.ipynb$")
-
-
-def repo_root() -> Path:
-    """The checkout holding notebooks/ (this file lives in lib/deliverylab/)."""
-    return Path(__file__).resolve().parents[2]
 
 
 def find_notebooks(folder: Path | None = None, only: Sequence[str] = ()) -> list[Path]:
@@ -83,7 +80,7 @@ def run_notebook(source: Path, out: Path, size: str, kernel: str | None = None) 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m deliverylab.course",
+    parser = argparse.ArgumentParser(prog="python -m deliverylab.tools.course",
                                      description="Execute the course notebooks in order.")
     parser.add_argument("--size", choices=SIZES, default="workshop",
                         help="experiment sizes: workshop (the course) or ci (small and quick)")

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import LabError
-from .java import find_java
-from .kafka_dist import classpath
+from ..errors import LabError
+from ..java import find_java
+from ..kafka_dist import classpath
 
 _QUIET_LOG4J = """<?xml version="1.0" encoding="UTF-8"?>
 <Configuration status="OFF"><Loggers><Root level="OFF"/></Loggers></Configuration>

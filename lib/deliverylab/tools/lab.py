@@ -25,7 +25,7 @@ import webbrowser
 from pathlib import Path
 from typing import Any, Callable
 
-from .errors import LabError
+from ..errors import LabError
 
 DEFAULT_PORT = 8888
 PORT_TRIES = 50
@@ -46,7 +46,7 @@ def _say(text: str) -> None:
 
 def pick_port(port: int | None) -> int:
     """The port asked for (it must be free), or the first free one from 8888."""
-    from .cluster.processes import port_is_free
+    from ..cluster.processes import port_is_free
 
     if port is not None:
         if not port_is_free(port):
@@ -61,7 +61,7 @@ def pick_port(port: int | None) -> int:
 
 
 def notebooks_dir(path: str | None) -> Path:
-    from .paths import repo_root
+    from ..paths import repo_root
 
     folder = Path(path).expanduser() if path else repo_root() / "notebooks"
     if not folder.is_dir():
@@ -70,14 +70,11 @@ def notebooks_dir(path: str | None) -> Path:
     return folder.resolve()
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+def _sigterm_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
     """Linux: JupyterLab gets SIGTERM if this command dies without cleaning up (kill -9)."""
-    try:
-        import ctypes
+    from ..cluster.processes import die_with_parent
 
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except Exception:
-        pass
+    die_with_parent(signal.SIGTERM)
 
 
 def jupyter_command(port: int, root: Path) -> list[str]:
@@ -189,7 +186,7 @@ def stop_jupyter(proc: subprocess.Popen, grace: float = 15.0) -> None:
 
 def run_lab(port: int | None = None, open_browser: bool = True, notebook_dir: str | None = None,
             brokers: int | None = None, timeout: float = 180.0) -> int:
-    from .cluster import LocalCluster, _brokers_wanted, _kind, connect
+    from ..cluster import LocalCluster, find_or_start
 
     t0 = time.monotonic()
     root = notebooks_dir(notebook_dir)
@@ -209,21 +206,20 @@ def run_lab(port: int | None = None, open_browser: bool = True, notebook_dir: st
                                 env={**os.environ, "JUPYTER_TOKEN": token},
                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True, start_new_session=True,
-                                preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+                                preexec_fn=_sigterm_with_parent if sys.platform == "linux" else None)
         relay = _Relay(proc.stdout)
         relay.start()
 
-        if _kind(None) == "local":
-            cluster = LocalCluster.find()
-            if cluster is None:
-                size = _brokers_wanted(brokers) or 3
-                _say(f"starting a local Kafka cluster of {size} broker(s)…")
-                starting = True
-                cluster = started = LocalCluster.start(brokers=size, owned=True)
-            else:
-                _say("reusing the running local cluster (it keeps running after the lab stops)")
-        else:
-            cluster = connect()
+        def on_start(size: int) -> None:
+            nonlocal starting
+            _say(f"starting a local Kafka cluster of {size} broker(s)…")
+            starting = True
+
+        cluster, new = find_or_start(brokers, on_start)
+        if new:
+            started = cluster
+        elif cluster.kind == "local":
+            _say("reusing the running local cluster (it keeps running after the lab stops)")
         cluster_s = time.monotonic() - t0
         info = _wait("JupyterLab", lambda: jupyter_ready(base, token), proc, relay, timeout)
         ready_s = time.monotonic() - t0

@@ -6,7 +6,7 @@ import json
 import sys
 from typing import Any
 
-from .errors import LabError
+from ..errors import LabError
 
 CONSUMER_KEYS = ("model", "topic", "output_topic", "bootstrap", "sent", "processed_effects",
                  "delivered_once", "lost", "duplicated", "reordered_keys", "crashes", "elapsed_s")
@@ -28,7 +28,7 @@ def _stderr_progress(done: int, total: int) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .experiments import ConsumerExperiment, CrashSpec, run_consumer, seeded_fault
+    from ..experiments import ConsumerExperiment, CrashSpec, run_consumer, seeded_fault
 
     crash = None
     if args.crash:
@@ -65,7 +65,7 @@ def producer_config(acks: str, idempotence: str, retries: int | None,
 
 
 def cmd_produce(args: argparse.Namespace) -> int:
-    from .experiments import ProducerExperiment, run_producer, seeded_fault
+    from ..experiments import ProducerExperiment, run_producer, seeded_fault
 
     conf = producer_config(args.acks, args.idempotence, args.retries, args.max_in_flight,
                            args.request_timeout_ms)
@@ -77,7 +77,7 @@ def cmd_produce(args: argparse.Namespace) -> int:
 
 
 def cmd_matrix(args: argparse.Namespace) -> int:
-    from .matrix import run_matrix, write_matrix
+    from ..matrix import run_matrix, write_matrix
 
     frame = run_matrix(repeat=args.repeat, messages=args.messages, log=print)
     write_matrix(frame, args.out, " ".join(["deliverylab", *sys.argv[1:]]))
@@ -86,7 +86,7 @@ def cmd_matrix(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from .validate import report, validate, violations
+    from ..validate import report, validate, violations
 
     if args.repeat < 1:
         raise LabError(f"--repeat {args.repeat} must be at least 1.", "Use e.g. --repeat 3.")
@@ -113,9 +113,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    from .crash import ALL_POINTS
-    from .experiments import MODELS
-    from .faults import FAULTS
+    from ..crash import ALL_POINTS
+    from ..experiments import MODELS
+    from ..faults import FAULTS
 
     r = sub.add_parser("run", help="a consumer experiment: one delivery model under crashes")
     r.add_argument("model", help=" | ".join(MODELS))

@@ -7,7 +7,7 @@ import sys
 import time
 from typing import Any, Callable
 
-from .errors import LabError
+from ..errors import LabError
 
 
 def _print(obj: dict[str, Any], as_json: bool, text: Callable[[dict[str, Any]], str]) -> None:
@@ -26,8 +26,8 @@ def _cluster_text(d: dict[str, Any]) -> str:
 
 
 def cmd_cluster_up(args: argparse.Namespace) -> int:
-    from .cluster import LocalCluster
-    from .cluster.settings import check_size
+    from ..cluster import LocalCluster
+    from ..cluster.settings import check_size
 
     check_size(args.brokers)
     t0 = time.monotonic()
@@ -38,7 +38,7 @@ def cmd_cluster_up(args: argparse.Namespace) -> int:
 
 
 def cmd_cluster_status(args: argparse.Namespace) -> int:
-    from .cluster import running_cluster
+    from ..cluster import running_cluster
 
     cluster = running_cluster()
     d = {"running": False} if cluster is None else {"running": True, **cluster.describe()}
@@ -47,7 +47,7 @@ def cmd_cluster_status(args: argparse.Namespace) -> int:
 
 
 def cmd_cluster_down(args: argparse.Namespace) -> int:
-    from .cluster import LocalCluster
+    from ..cluster import LocalCluster
 
     cluster = LocalCluster.find()
     if cluster is None:
@@ -59,8 +59,8 @@ def cmd_cluster_down(args: argparse.Namespace) -> int:
 
 
 def cmd_cluster_fault(args: argparse.Namespace) -> int:
-    from .cluster import running_cluster
-    from .errors import ClusterNotRunning
+    from ..cluster import running_cluster
+    from ..errors import ClusterNotRunning
 
     cluster = running_cluster()
     if cluster is None:
