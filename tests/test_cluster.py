@@ -17,10 +17,11 @@ import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 
 from deliverylab.cluster import ExternalCluster, LocalCluster, quiet
-from deliverylab.cluster.processes import free_port_base, port_is_free, process_state
+from deliverylab.cluster.processes import port_is_free, process_state
+from deliverylab.testing.ports import free_port_base
 from lab_asserts import fails_clearly
 
-CLI = [sys.executable, "-m", "deliverylab.cli"]
+CLI = [sys.executable, "-m", "deliverylab.tools.cli"]
 
 
 def produce(bootstrap: str, topic: str, n: int, start: int = 0, **conf) -> dict[int, int]:
@@ -122,7 +123,8 @@ def test_pause_and_resume(cluster, topic):
 
 
 def test_brokers_listen_on_loopback_only(cluster):
-    ports = {n["port"] for n in cluster.state["nodes"]} | {n["controller_port"] for n in cluster.state["nodes"]}
+    nodes = cluster.state["nodes"] + cluster.state.get("controllers", [])
+    ports = {p for n in nodes for p in (n["port"], n["controller_port"]) if p}
     listening = {}
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         for line in Path(table).read_text().splitlines()[1:]:
@@ -221,3 +223,79 @@ def test_external_cluster_has_no_faults(cluster):
     ext = ExternalCluster({"bootstrap.servers": cluster.bootstrap_servers})
     assert len(ext.brokers()) == 3
     fails_clearly(lambda: ext.kill(1), "external", "embedded")
+
+
+# --- topology: the 3-broker cluster runs a KRaft controller of its own -----------------------
+
+def _properties(node_dir: str) -> dict[str, str]:
+    lines = (Path(node_dir) / "server.properties").read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if "=" in line)
+
+
+def test_controller_is_its_own_process_and_brokers_are_not_voters(cluster):
+    ctrls = cluster.controllers()
+    assert len(ctrls) == 1 and ctrls[0].state == "running"
+    broker_pids = {b.pid for b in cluster.brokers()}
+    assert ctrls[0].pid not in broker_pids
+    (ctrl_node,) = cluster.state["controllers"]
+    ctrl = _properties(ctrl_node["dir"])
+    assert ctrl["process.roles"] == "controller"
+    voters = [v.split("@")[0] for v in ctrl["controller.quorum.voters"].split(",")]
+    assert voters == [str(ctrls[0].id)]
+    for node in cluster.state["nodes"]:
+        props = _properties(node["dir"])
+        assert props["process.roles"] == "broker"
+        assert props["node.id"] not in voters
+        assert "CONTROLLER://" not in props["listeners"]
+    assert cluster.describe()["topology"] == "isolated"
+
+
+def test_one_broker_cluster_stays_combined(home):
+    c = LocalCluster.start(brokers=1, home=home)
+    try:
+        assert c.controllers() == [] and c.describe()["topology"] == "combined"
+        assert _properties(c.state["nodes"][0]["dir"])["process.roles"] == "broker,controller"
+        fails_clearly(lambda: c.pause_controller(), "combined", "--brokers 3")
+    finally:
+        c.stop()
+
+
+def test_paused_controller_elects_no_leader_until_resumed(cluster, topic):
+    """Without the controller no leader is elected: a killed leader's partition stays without
+    one (acks=all writes fail), and resuming the controller brings a new leader."""
+    cluster.create_topic(topic, 1, 3, {"min.insync.replicas": "2"})
+    assert cluster.wait_for_full_isr(topic)
+    before = cluster.wait_for_leader(topic)
+    assert sorted(produce(cluster.bootstrap_servers, topic, 50)) == list(range(50))
+    cluster.pause_controller()
+    try:
+        assert cluster.controllers()[0].state == "paused"
+        cluster.kill(before.leader)
+        time.sleep(8)  # twice broker.session.timeout.ms: a live controller would have fenced it
+        after = cluster.partition_state(topic)
+        assert after.leader in (before.leader, -1), f"a leader was elected without a controller: {after}"
+        errors = []
+        p = Producer(quiet({"bootstrap.servers": cluster.bootstrap_servers, "acks": "all",
+                            "message.timeout.ms": 3000}))
+        for i in range(10):
+            p.produce(topic, str(1000 + i).encode(), on_delivery=lambda err, msg: errors.append(err))
+        p.flush(10)
+        assert len(errors) == 10 and all(e is not None for e in errors), errors
+    finally:
+        cluster.resume_controller()
+    try:
+        healed = cluster.wait_for_leader(topic, exclude=before.leader, timeout=30)
+        assert healed.leader != before.leader
+        assert sorted(produce(cluster.bootstrap_servers, topic, 20, start=50)) == list(range(50, 70))
+    finally:
+        cluster.restart(before.leader)
+    assert {b.state for b in cluster.brokers() + cluster.controllers()} == {"running"}
+
+
+def test_killed_controller_restarts(cluster, topic):
+    cluster.kill_controller()
+    assert cluster.controllers()[0].state == "dead"
+    cluster.restart_controller()
+    assert cluster.controllers()[0].state == "running"
+    cluster.create_topic(topic, 1, 3)  # topic creation needs a live controller
+    assert cluster.wait_for_leader(topic, timeout=30).leader in (1, 2, 3)

@@ -16,11 +16,12 @@ import yaml
 
 from deliverylab.cluster import compose
 from deliverylab.cluster.settings import (DEFAULT_PORT_BASE, BrokerSettings, client_port,
-                                          node_properties)
+                                          controller_ids, controller_properties, node_properties)
 from deliverylab.kafka_dist import KAFKA_VERSION
 
 COMPOSE_FILE = Path(__file__).resolve().parents[1] / "docker-compose.yml"
 N = compose.COMPOSE_BROKERS
+CONTROLLER_IDS = controller_ids(N)  # the local cluster's controller node ids (isolated layout)
 IMAGE_REPOSITORY = "apache/kafka"  # the official image; not Bitnami's
 CONTROLLER_PORT = 9093
 
@@ -61,7 +62,17 @@ def load_compose() -> dict:
 
 
 def services() -> dict[int, dict]:
-    """Services by node id (KAFKA_NODE_ID)."""
+    """Broker services by node id (KAFKA_NODE_ID)."""
+    return {i: svc for i, svc in nodes().items() if i not in CONTROLLER_IDS}
+
+
+def controllers() -> dict[int, dict]:
+    """Controller services by node id."""
+    return {i: svc for i, svc in nodes().items() if i in CONTROLLER_IDS}
+
+
+def nodes() -> dict[int, dict]:
+    """Every service by node id (KAFKA_NODE_ID)."""
     out = {}
     for name, svc in load_compose()["services"].items():
         node_id = int(environment(svc)["KAFKA_NODE_ID"])
@@ -133,13 +144,18 @@ def test_env_var_mapping_round_trips_for_every_setting():
     assert env_var("a_b.c-d") == "KAFKA_A__B_C___D"
 
 
-def test_three_services_of_the_official_image_at_the_pinned_version():
+def test_three_brokers_and_a_controller_of_the_official_image_at_the_pinned_version():
     svcs = services()
     assert sorted(svcs) == list(range(1, N + 1)) == [1, 2, 3]
-    for node_id, svc in svcs.items():
+    assert sorted(controllers()) == CONTROLLER_IDS == [101]
+    for node_id, svc in nodes().items():
         assert svc["image"] == f"{IMAGE_REPOSITORY}:{KAFKA_VERSION}", (
             f"{svc['_name']}: use the official image at the local cluster's Kafka version "
             f"{KAFKA_VERSION} (deliverylab.kafka_dist.KAFKA_VERSION)")
+        if node_id in CONTROLLER_IDS:
+            assert svc["container_name"] == compose.CONTROLLER_CONTAINER
+            assert svc["_name"] == svc.get("hostname") == "controller"
+            continue
         assert svc["container_name"] == compose.container_name(node_id)
         assert svc["_name"] == svc.get("hostname", svc["_name"]) == f"kafka-{node_id}"
 
@@ -147,14 +163,14 @@ def test_three_services_of_the_official_image_at_the_pinned_version():
 def test_all_values_are_strings():
     # Unquoted, YAML turns false/0/500 into booleans and numbers that Compose may reject or
     # rewrite (False -> "False" is not Kafka's "false").
-    for svc in services().values():
+    for svc in nodes().values():
         for var, value in environment(svc).items():
             assert isinstance(value, str), f"{svc['_name']}: quote the value of {var} ({value!r})"
 
 
-@pytest.mark.parametrize("node_id", range(1, N + 1))
+@pytest.mark.parametrize("node_id", [*range(1, N + 1), *CONTROLLER_IDS])
 def test_every_cluster_setting_is_in_the_compose_file(node_id):
-    problems = setting_mismatches(BrokerSettings(brokers=3), services()[node_id])
+    problems = setting_mismatches(BrokerSettings(brokers=3), nodes()[node_id])
     assert not problems, ("docker-compose.yml differs from BrokerSettings(brokers=3)."
                           "cluster_properties() in settings.py: " + "; ".join(problems))
 
@@ -168,22 +184,42 @@ def test_same_broker_property_keys_as_a_local_node(node_id):
     assert sorted(set(local) - set(ours)) == [], "keys of a local node missing in docker-compose.yml"
 
 
+def test_same_controller_property_keys_as_the_local_controller():
+    (cid,) = CONTROLLER_IDS
+    local = controller_properties(BrokerSettings(brokers=3), cid, DEFAULT_PORT_BASE, "/data")
+    ours = broker_properties(controllers()[cid])
+    assert sorted(set(ours) ^ set(local)) == [], "controller keys differ from the local controller's"
+
+
 @pytest.mark.parametrize("node_id", range(1, N + 1))
-def test_combined_mode_kraft_node(node_id):
+def test_isolated_kraft_broker_is_not_a_voter(node_id):
     local = node_properties(BrokerSettings(brokers=3), node_id, DEFAULT_PORT_BASE, "/data")
     props = broker_properties(services()[node_id])
     assert props["node.id"] == str(node_id)
     for key in ("process.roles", "controller.listener.names"):
         assert props[key] == local[key], key
-    assert props["process.roles"] == "broker,controller"
-    voters = ",".join(f"{i}@kafka-{i}:{CONTROLLER_PORT}" for i in range(1, N + 1))
+    assert props["process.roles"] == "broker"
+    voters = ",".join(f"{c}@controller:{CONTROLLER_PORT}" for c in CONTROLLER_IDS)
     assert props["controller.quorum.voters"] == voters
-    listening = listeners(props["listeners"])
-    assert listening[props["controller.listener.names"]][1] == CONTROLLER_PORT
+    assert str(node_id) not in [v.split("@")[0] for v in voters.split(",")]
+    assert props["controller.listener.names"] not in listeners(props["listeners"])
+
+
+def test_controller_alone_in_its_quorum():
+    (cid,) = CONTROLLER_IDS
+    local = controller_properties(BrokerSettings(brokers=3), cid, DEFAULT_PORT_BASE, "/data")
+    svc = controllers()[cid]
+    props = broker_properties(svc)
+    assert props["process.roles"] == local["process.roles"] == "controller"
+    assert props["controller.quorum.voters"] == f"{cid}@controller:{CONTROLLER_PORT}"
+    assert listeners(props["listeners"]) == {"CONTROLLER": ("", CONTROLLER_PORT)}
+    assert not svc.get("ports"), "the controller is reached by the brokers only, never published"
+    for broker in services().values():
+        assert "controller" in (broker.get("depends_on") or [])
 
 
 def test_one_fixed_cluster_id():
-    ids = {environment(svc).get("CLUSTER_ID") for svc in services().values()}
+    ids = {environment(svc).get("CLUSTER_ID") for svc in nodes().values()}
     assert len(ids) == 1, f"all nodes must share one CLUSTER_ID, found {ids}"
     (cluster_id,) = ids
     assert cluster_id and len(base64.urlsafe_b64decode(cluster_id + "==")) == 16, (
@@ -217,7 +253,7 @@ def test_brokers_replicate_over_the_internal_listener(node_id):
 
 
 def test_small_heaps():
-    for svc in services().values():
+    for svc in nodes().values():
         heap = environment(svc).get("KAFKA_HEAP_OPTS", "")
         match = re.search(r"-Xmx(\d+)([mMgG])", heap)
         assert match, f"{svc['_name']}: set KAFKA_HEAP_OPTS (the default is 1 GB per broker)"

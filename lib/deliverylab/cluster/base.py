@@ -85,6 +85,23 @@ class Cluster:
     def restart(self, broker_id: int) -> None:
         raise self._no_faults("restart")
 
+    # --- the KRaft controller: its own process where the lab runs the cluster ---------------
+    def controllers(self) -> list[BrokerInfo]:
+        """The controller process(es) the lab controls (none on an external cluster)."""
+        return []
+
+    def kill_controller(self, controller_id: int | None = None) -> None:
+        raise self._no_faults("kill-controller")
+
+    def pause_controller(self, controller_id: int | None = None) -> None:
+        raise self._no_faults("pause-controller")
+
+    def resume_controller(self, controller_id: int | None = None) -> None:
+        raise self._no_faults("resume-controller")
+
+    def restart_controller(self, controller_id: int | None = None) -> None:
+        raise self._no_faults("restart-controller")
+
     def stop(self) -> None:
         """Leave an external cluster alone; local/compose clusters override."""
 

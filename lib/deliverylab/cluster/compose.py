@@ -9,6 +9,7 @@ from .base import BrokerInfo, Cluster
 from .settings import DEFAULT_PORT_BASE, client_port
 
 COMPOSE_BROKERS = 3
+CONTROLLER_CONTAINER = "deliverylab-controller"  # the one KRaft controller (isolated layout)
 
 
 def container_name(broker_id: int) -> str:
@@ -62,3 +63,25 @@ class ComposeCluster(Cluster):
 
     def restart(self, broker_id: int) -> None:
         self._docker("restart", self._check_id(broker_id))
+
+    # --- the controller, a service of its own ------------------------------------------------
+    def controllers(self) -> list[BrokerInfo]:
+        status = "unknown"
+        try:
+            status = self._docker("inspect", "-f", "{{.State.Status}}", CONTROLLER_CONTAINER)
+        except LabError:
+            pass
+        state = {"running": "running", "paused": "paused", "unknown": "unknown"}.get(status, "dead")
+        return [BrokerInfo(101, "controller", 9093, None, state)]
+
+    def kill_controller(self, controller_id: int | None = None) -> None:
+        self._docker("kill", "--signal", "KILL", CONTROLLER_CONTAINER)
+
+    def pause_controller(self, controller_id: int | None = None) -> None:
+        self._docker("pause", CONTROLLER_CONTAINER)
+
+    def resume_controller(self, controller_id: int | None = None) -> None:
+        self._docker("unpause", CONTROLLER_CONTAINER)
+
+    def restart_controller(self, controller_id: int | None = None) -> None:
+        self._docker("restart", CONTROLLER_CONTAINER)

@@ -27,10 +27,12 @@ from ..errors import LabError
 from ..java import find_java
 from ..kafka_dist import KAFKA_VERSION, classpath
 from ..paths import home_dir
+from ..secrets import redact
 from .base import BrokerInfo, Cluster, quiet
-from .external import redact
 from .processes import is_ours, port_is_free, process_state, send, terminate, wait_dead
-from .settings import BrokerSettings, DEFAULT_PORT_BASE, client_port, controller_port, node_properties
+from .settings import (BrokerSettings, DEFAULT_PORT_BASE, client_port, controller_ids,
+                       controller_listen_port, controller_port, controller_properties, isolated,
+                       node_properties)
 
 STATE_FILE = "cluster.json"
 READY_TOPIC = "_deliverylab_ready"
@@ -40,6 +42,7 @@ JVM_OPTS = ["-Xms64m", "-Xmx{heap}m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel
             "-XX:MaxMetaspaceSize=160m", "-XX:ReservedCodeCacheSize=48m", "-Xss512k",
             "-XX:+ExitOnOutOfMemoryError", "-Djava.awt.headless=true"]
 DEFAULT_HEAP_MB = 320
+CONTROLLER_HEAP_MB = 160  # a controller holds the metadata log only
 
 LOG4J2_XML = """<?xml version="1.0" encoding="UTF-8"?>
 <Configuration status="WARN">
@@ -134,7 +137,7 @@ class LocalCluster(Cluster):
         cluster = cls(home, state)
         owner = state.get("owner_pid")
         owner_gone = owner is not None and process_state(owner) == "dead"
-        any_alive = any(is_ours(n["pid"], str(home)) for n in state["nodes"])
+        any_alive = any(is_ours(n["pid"], str(home)) for n in _all_nodes(state))
         if owner_gone or not any_alive:
             # A killed owner's brokers are stale even if alive: clean them, never start a second set.
             # A broker down on purpose (a fault) while others run is still this cluster.
@@ -182,17 +185,23 @@ class LocalCluster(Cluster):
         cp = classpath()
         base = port_base or int(os.environ.get("DELIVERYLAB_PORT_BASE", DEFAULT_PORT_BASE))
         _check_ports_free(settings.brokers, base)
-        for old in home.glob("broker-*"):
+        for old in [*home.glob("broker-*"), *home.glob("controller-*")]:
             shutil.rmtree(old, ignore_errors=True)
         log4j = home / "log4j2.xml"
         log4j.write_text(LOG4J2_XML)
         cluster_id = _cluster_id()
-        nodes = []
+        nodes, controllers = [], []
         formatters = []
-        for node_id in range(1, settings.brokers + 1):
-            node_dir = home / f"broker-{node_id}"
+        plan = [("broker", i) for i in range(1, settings.brokers + 1)]
+        if isolated(settings.brokers):
+            plan += [("controller", c) for c in controller_ids(settings.brokers)]
+        for role, node_id in plan:
+            node_dir = home / f"{role}-{node_id}"
             (node_dir / "logs").mkdir(parents=True)
-            props = node_properties(settings, node_id, base, str(node_dir / "data"))
+            if role == "broker":
+                props = node_properties(settings, node_id, base, str(node_dir / "data"))
+            else:
+                props = controller_properties(settings, node_id, base, str(node_dir / "data"))
             _write_properties(node_dir / "server.properties", props)
             formatters.append(subprocess.Popen(
                 [java.executable, "-Xmx128m", "-XX:TieredStopAtLevel=1", "-cp", cp,
@@ -200,29 +209,39 @@ class LocalCluster(Cluster):
                  "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}",
                  "-c", str(node_dir / "server.properties")],
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
-            nodes.append({"id": node_id, "port": client_port(base, node_id),
-                          "controller_port": controller_port(base, node_id), "pid": None,
-                          "dir": str(node_dir)})
-        for node, proc in zip(nodes, formatters):
+            if role == "broker":
+                # controller_port: where this node's controller listens (combined) or none.
+                nodes.append({"id": node_id, "port": client_port(base, node_id),
+                              "controller_port": None if isolated(settings.brokers)
+                              else controller_port(base, node_id), "pid": None,
+                              "dir": str(node_dir)})
+            else:
+                controllers.append({"id": node_id, "port": None,
+                                    "controller_port": controller_listen_port(base, node_id),
+                                    "pid": None, "dir": str(node_dir), "role": "controller"})
+        for node, proc in zip([*nodes, *controllers], formatters):
             out, _ = proc.communicate(timeout=60)
             if proc.returncode != 0:
-                raise LabError(f"Formatting the storage of broker {node['id']} failed: "
+                raise LabError(f"Formatting the storage of node {node['id']} failed: "
                                f"{out.strip()[-300:]}", "Delete the run folder "
                                f"{home} and try again; if it persists, check Java and disk space.")
         state = {"kind": "local", "kafka_version": KAFKA_VERSION, "cluster_id": cluster_id,
                  "brokers": settings.brokers, "port_base": base, "heap_mb": heap_mb,
                  "java": java.executable, "owner_pid": os.getpid() if owned else None,
                  "started_at": time.time(), "settings": redact(settings.cluster_properties()),
-                 "nodes": nodes}
+                 "topology": "isolated" if controllers else "combined",
+                 "nodes": nodes, "controllers": controllers}
         cluster = cls(home, state)
-        for node in nodes:
+        for node in [*controllers, *nodes]:
             cluster._spawn(node["id"])  # writes the pid into the state file at once
         return cluster
 
     def _spawn(self, node_id: int) -> None:
-        node = self._node(node_id)
+        node = self._any_node(node_id)
         node_dir = Path(node["dir"])
         heap = self.state.get("heap_mb", DEFAULT_HEAP_MB)
+        if node.get("role") == "controller":
+            heap = min(heap, CONTROLLER_HEAP_MB)
         cmd = [self.state["java"], *[o.format(heap=heap) for o in JVM_OPTS],
                f"-Dlog4j2.configurationFile={self.home / 'log4j2.xml'}",
                f"-Dkafka.logs.dir={node_dir / 'logs'}",
@@ -267,17 +286,18 @@ class LocalCluster(Cluster):
         return errors == [None]
 
     def _fail_if_a_broker_died(self) -> None:
-        for node in self.state["nodes"]:
+        for node in _all_nodes(self.state):
             if process_state(node["pid"]) == "dead":
                 log = _log_tail(Path(node["dir"]))
                 self.stop()
+                what = "Controller" if node.get("role") == "controller" else "Broker"
                 if "Address already in use" in log or "BindException" in log:
+                    ports = " or ".join(f"127.0.0.1:{p}" for p in (node["port"], node["controller_port"]) if p)
                     raise LabError(
-                        f"Broker {node['id']} could not listen on 127.0.0.1:{node['port']} or its "
-                        f"controller port {node['controller_port']}: the port is taken.",
+                        f"{what} {node['id']} could not listen on {ports}: the port is taken.",
                         "Stop what uses it, or choose other ports with DELIVERYLAB_PORT_BASE=29092 "
                         "(or `deliverylab cluster up --port-base 29092`).")
-                raise LabError(f"Broker {node['id']} exited while starting: "
+                raise LabError(f"{what} {node['id']} exited while starting: "
                                f"{_first_error(log) or 'no error in its log'}.",
                                f"See {node['dir']}/logs/server.log; `deliverylab cluster down` "
                                "cleans the run folder.")
@@ -304,6 +324,69 @@ class LocalCluster(Cluster):
         raise LabError(f"Broker {broker_id!r} is not part of this cluster (its brokers are {ids}).",
                        "Pick one of those ids; `deliverylab cluster status` lists them, and "
                        "`cluster.partition_state(topic)` tells which one leads a partition.")
+
+    def _any_node(self, node_id: int) -> dict[str, Any]:
+        for node in self.state.get("controllers", []):
+            if node["id"] == node_id:
+                return node
+        return self._node(node_id)
+
+    def _controller_node(self, controller_id: int | None) -> dict[str, Any]:
+        ctrls = self.state.get("controllers", [])
+        if not ctrls:
+            raise LabError("This cluster has no controller process of its own: its one broker is "
+                           "also its KRaft controller (combined mode).",
+                           "Controller faults need the 3-broker cluster (`deliverylab cluster up "
+                           "--brokers 3`), whose controller runs apart from the brokers.")
+        for node in ctrls:
+            if controller_id is None or node["id"] == controller_id:
+                return node
+        ids = ", ".join(str(n["id"]) for n in ctrls)
+        raise LabError(f"Controller {controller_id!r} is not part of this cluster (its controllers "
+                       f"are {ids}).", "Pick one of those ids, or leave the id out.")
+
+    def controllers(self) -> list[BrokerInfo]:
+        """The KRaft controller process(es) of the isolated layout (none when combined)."""
+        out = []
+        for node in self.state.get("controllers", []):
+            state = process_state(node["pid"]) if is_ours(node["pid"], str(self.home)) else "dead"
+            out.append(BrokerInfo(node["id"], "127.0.0.1", node["controller_port"], node["pid"], state))
+        return out
+
+    def kill_controller(self, controller_id: int | None = None) -> None:
+        node = self._controller_node(controller_id)
+        if is_ours(node["pid"], str(self.home)):
+            send(node["pid"], signal.SIGKILL)
+            wait_dead(node["pid"], 5.0)
+
+    def pause_controller(self, controller_id: int | None = None) -> None:
+        node = self._controller_node(controller_id)
+        if is_ours(node["pid"], str(self.home)):
+            send(node["pid"], signal.SIGSTOP)
+            _wait_state(node["pid"], "paused")
+
+    def resume_controller(self, controller_id: int | None = None) -> None:
+        node = self._controller_node(controller_id)
+        if is_ours(node["pid"], str(self.home)):
+            send(node["pid"], signal.SIGCONT)
+            _wait_state(node["pid"], "running")
+
+    def restart_controller(self, controller_id: int | None = None, timeout: float = 60.0) -> None:
+        """Start the controller again if it is dead (SIGKILL first if it runs), and wait until
+        the brokers have it back: a new topic gets a leader."""
+        node = self._controller_node(controller_id)
+        if is_ours(node["pid"], str(self.home)):
+            send(node["pid"], signal.SIGKILL)
+            wait_dead(node["pid"], 5.0)
+        self._spawn(node["id"])
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._fail_if_a_broker_died()
+            if not port_is_free(node["controller_port"]):  # listening again
+                return
+            time.sleep(0.1)
+        raise LabError(f"Controller {node['id']} did not come back within {timeout:.0f} s.",
+                       f"See {node['dir']}/logs/server.log.")
 
     def brokers(self) -> list[BrokerInfo]:
         out = []
@@ -363,50 +446,59 @@ class LocalCluster(Cluster):
                        f"See {self._node(broker_id)['dir']}/logs/server.log.")
 
     def stop(self) -> None:
-        """Kill every broker of this cluster and delete its run folder's data."""
-        for node in self.state["nodes"]:
+        """Kill every broker and controller of this cluster and delete its run folder's data."""
+        for node in _all_nodes(self.state):
             if is_ours(node["pid"], str(self.home)):
                 send(node["pid"], signal.SIGKILL)
-        for node in self.state["nodes"]:
+        for node in _all_nodes(self.state):
             if node["pid"]:
                 wait_dead(node["pid"], 10.0)
         self._clean()
         # A JVM's leader thread turns zombie before its other threads have closed their sockets.
         deadline = time.monotonic() + 10
-        ports = [p for n in self.state["nodes"] for p in (n["port"], n["controller_port"])]
+        ports = [p for n in _all_nodes(self.state) for p in (n["port"], n["controller_port"]) if p]
         while not all(port_is_free(p) for p in ports) and time.monotonic() < deadline:
             time.sleep(0.05)
 
     def _clean(self) -> None:
-        for node in self.state["nodes"]:
+        for node in _all_nodes(self.state):
             if is_ours(node["pid"], str(self.home)):
                 send(node["pid"], signal.SIGKILL)
                 wait_dead(node["pid"], 10.0)
         current = read_state(self.home)
         if current is None or current.get("cluster_id") == self.state.get("cluster_id"):
             (self.home / STATE_FILE).unlink(missing_ok=True)
-            for old in self.home.glob("broker-*"):
+            for old in [*self.home.glob("broker-*"), *self.home.glob("controller-*")]:
                 shutil.rmtree(old, ignore_errors=True)
 
     def describe(self) -> dict[str, Any]:
         d = super().describe()
         d.update({"home": str(self.home), "owner_pid": self.state.get("owner_pid"),
                   "kafka_version": self.state.get("kafka_version"),
+                  "topology": self.state.get("topology", "combined"),
+                  "controllers": [c.to_dict() for c in self.controllers()],
                   "settings": redact(self.state.get("settings", {}))})
         return d
 
 
+def _all_nodes(state: dict[str, Any]) -> list[dict[str, Any]]:
+    return [*state["nodes"], *state.get("controllers", [])]
+
+
 def _check_ports_free(brokers: int, base: int) -> None:
-    for node_id in range(1, brokers + 1):
-        for port in (client_port(base, node_id), controller_port(base, node_id)):
-            if not port_is_free(port):
-                raise LabError(
-                    f"Port {port} on 127.0.0.1 is already in use, and broker {node_id} of the "
-                    f"local cluster needs it (ports {base}–{base + brokers - 1} for clients, "
-                    f"{controller_port(base, 1)}–{controller_port(base, brokers)} for controllers).",
-                    "Stop the program that uses it (another Kafka? `deliverylab cluster down` stops "
-                    "ours), or pick other ports with DELIVERYLAB_PORT_BASE=29092 or "
-                    "`deliverylab cluster up --port-base 29092`.")
+    ctrl_ports = ([controller_listen_port(base, c) for c in controller_ids(brokers)]
+                  if isolated(brokers) else [controller_port(base, i) for i in range(1, brokers + 1)])
+    wanted = [(client_port(base, i), f"broker {i}") for i in range(1, brokers + 1)]
+    wanted += [(p, "a controller") for p in ctrl_ports]
+    for port, who in wanted:
+        if not port_is_free(port):
+            raise LabError(
+                f"Port {port} on 127.0.0.1 is already in use, and {who} of the "
+                f"local cluster needs it (ports {base}–{base + brokers - 1} for clients, "
+                f"{min(ctrl_ports)}–{max(ctrl_ports)} for controllers).",
+                "Stop the program that uses it (another Kafka? `deliverylab cluster down` stops "
+                "ours), or pick other ports with DELIVERYLAB_PORT_BASE=29092 or "
+                "`deliverylab cluster up --port-base 29092`.")
 
 
 def _wait_state(pid: int, state: str, timeout: float = 3.0) -> None:

@@ -67,25 +67,86 @@ def client_port(port_base: int, node_id: int) -> int:
 
 
 def controller_port(port_base: int, node_id: int) -> int:
+    """Where a combined node's controller (1 broker) or the controller process (3 brokers)
+    listens: client port of broker 1 + 100, i.e. 19192 by default."""
     return client_port(port_base, node_id) + CONTROLLER_PORT_OFFSET
 
 
+# --- topology -------------------------------------------------------------------------------
+# Three brokers run beside a KRaft controller of their own (process.roles=controller), as
+# production clusters do: a broker fault in a lesson then hits replication only, never the
+# metadata quorum, and a controller fault is its own, named fault. One controller process, not
+# three: a laptop's memory and cores go to the brokers, and a one-voter quorum makes the
+# controller fault plain (paused = no leader election, no ISR change), where a three-voter
+# quorum would need two of them stopped to show anything. A 1-broker cluster stays combined
+# (one JVM, quick to start; it has no broker faults anyway).
+CONTROLLER_ID_BASE = 100  # controller k has node.id 100 + k, so no id is shared with a broker
+CONTROLLERS = 1
+
+
+def isolated(brokers: int) -> bool:
+    """Whether a cluster of this size runs its controller(s) apart from the brokers."""
+    return brokers >= 3
+
+
+def controller_ids(brokers: int) -> list[int]:
+    if not isolated(brokers):
+        return list(range(1, brokers + 1))  # combined: every node votes
+    return [CONTROLLER_ID_BASE + k for k in range(1, CONTROLLERS + 1)]
+
+
+def controller_listen_port(port_base: int, controller_id: int) -> int:
+    """Controller k (node.id 100 + k) of an isolated cluster listens on port_base + 100 + k - 1."""
+    return controller_port(port_base, controller_id - CONTROLLER_ID_BASE)
+
+
 def quorum_voters(n: int, port_base: int) -> str:
-    return ",".join(f"{i}@127.0.0.1:{controller_port(port_base, i)}" for i in range(1, n + 1))
+    if not isolated(n):
+        return ",".join(f"{i}@127.0.0.1:{controller_port(port_base, i)}" for i in range(1, n + 1))
+    return ",".join(f"{c}@127.0.0.1:{controller_listen_port(port_base, c)}" for c in controller_ids(n))
 
 
 def node_properties(settings: BrokerSettings, node_id: int, port_base: int, log_dir: str) -> dict[str, str]:
-    """server.properties of one combined broker+controller on 127.0.0.1."""
+    """server.properties of broker `node_id` on 127.0.0.1: a broker only when the cluster has
+    its own controller (3 brokers), a combined broker+controller when it has one broker."""
     port = client_port(port_base, node_id)
-    props = {
-        "process.roles": "broker,controller",
-        "node.id": str(node_id),
-        "controller.quorum.voters": quorum_voters(settings.brokers, port_base),
-        "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port(port_base, node_id)}",
+    if isolated(settings.brokers):
+        props = {
+            "process.roles": "broker",
+            "node.id": str(node_id),
+            "controller.quorum.voters": quorum_voters(settings.brokers, port_base),
+            "listeners": f"PLAINTEXT://127.0.0.1:{port}",
+        }
+    else:
+        props = {
+            "process.roles": "broker,controller",
+            "node.id": str(node_id),
+            "controller.quorum.voters": quorum_voters(settings.brokers, port_base),
+            "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port(port_base, node_id)}",
+        }
+    props.update({
         "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port}",
         "controller.listener.names": "CONTROLLER",
         "inter.broker.listener.name": "PLAINTEXT",
         "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "log.dirs": log_dir,
+    })
+    props.update(settings.cluster_properties())
+    return props
+
+
+def controller_properties(settings: BrokerSettings, controller_id: int, port_base: int,
+                          log_dir: str) -> dict[str, str]:
+    """server.properties of a controller process (isolated layout). It gets the cluster
+    settings too: the controller applies unclean.leader.election.enable, min.insync.replicas
+    (for Eligible Leader Replicas), broker.session.timeout.ms and the topic defaults."""
+    props = {
+        "process.roles": "controller",
+        "node.id": str(controller_id),
+        "controller.quorum.voters": quorum_voters(settings.brokers, port_base),
+        "listeners": f"CONTROLLER://127.0.0.1:{controller_listen_port(port_base, controller_id)}",
+        "controller.listener.names": "CONTROLLER",
+        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT",
         "log.dirs": log_dir,
     }
     props.update(settings.cluster_properties())
