@@ -70,6 +70,59 @@ def test_idempotent_consumer_every_crash_point(cluster, point):
     assert (s["lost"], s["duplicated"]) == (0, 0)
 
 
+def mid_process(cluster, model):
+    """A crash at the end of message 5's work, which spans several auto-commit ticks."""
+    return run_consumer(ConsumerExperiment(model=model, messages=12, processing_ms=250,
+                                           auto_commit_interval_ms=50,
+                                           crash=CrashSpec("mid-process", at=(5,))), cluster)
+
+
+def test_auto_commit_loses_the_record_whose_work_a_tick_overtook(cluster):
+    # librdkafka stored offset 6 when poll() handed out message 5; a tick during its work
+    # committed it; the crash before its effect leaves message 5 lost for good.
+    r = mid_process(cluster, "auto-commit")
+    assert r.summary["crashes"] == 1
+    assert r.messages.loc[r.messages.outcome == "lost", "index"].tolist() == [5]
+    assert r.warnings == []
+
+
+def test_auto_commit_with_store_after_processing_loses_nothing(cluster):
+    r = mid_process(cluster, "auto-commit-store")
+    assert r.summary["crashes"] == 1 and r.summary["lost"] == 0
+    assert r.summary["delivered_once"] + r.summary["duplicated_messages"] == 12
+
+
+def test_auto_commit_duplicates_grow_with_the_interval(cluster):
+    # 20 ms of work per message: the crash at message 70 comes 1.4 s into the run, after at
+    # least one tick at either interval, so both restarts resume from a real commit.
+    runs = {ms: run_consumer(ConsumerExperiment(model="auto-commit", messages=80, processing_ms=20,
+                                                auto_commit_interval_ms=ms,
+                                                crash=CrashSpec("after-process", at=(70,))), cluster)
+            for ms in (100, 1000)}
+    for r in runs.values():
+        assert r.summary["lost"] == 0 and r.summary["crashes"] == 1 and r.warnings == []
+    assert runs[100].summary["duplicated"] < runs[1000].summary["duplicated"], \
+        {ms: r.summary["duplicated"] for ms, r in runs.items()}
+
+
+def test_at_least_once_time_based_commits_fall_between_crashes(cluster):
+    # With processing time, a 100 ms commit interval commits every few messages: a crash repeats
+    # only those, not everything since the start (the warning would say so).
+    r = run_consumer(ConsumerExperiment(model="at-least-once", messages=90, processing_ms=20,
+                                        commit_every=None, commit_interval_ms=100,
+                                        crash=CrashSpec("after-process", every=30)), cluster)
+    s = r.summary
+    assert s["crashes"] == 3 and s["lost"] == 0 and r.warnings == []
+    assert 0 < s["duplicated"] <= 3 * 10, s
+
+
+def test_a_crash_faster_than_every_commit_is_warned_about(cluster):
+    r = run_consumer(ConsumerExperiment(model="auto-commit", messages=40,
+                                        crash=CrashSpec("after-process", every=10)), cluster)
+    assert r.summary["crashes"] == 4
+    assert any("Nothing was committed before any crash" in w for w in r.warnings), r.warnings
+
+
 def fresh_count(cluster, topic):
     """An independent recount: plain confluent-kafka, no lab code."""
     c = Consumer({"bootstrap.servers": cluster.bootstrap_servers, "group.id": uuid.uuid4().hex,

@@ -40,7 +40,8 @@ def scenarios() -> list[Scenario]:
              "at-most-once": (NO_DUPLICATES, "never duplicates"),
              "exactly-once": (EXACTLY_ONCE, "neither loses nor duplicates (read_committed)"),
              "idempotent-consumer": (EXACTLY_ONCE, "neither loses nor duplicates (in the store)"),
-             "auto-commit": (None, "timing-dependent")}
+             "auto-commit": (None, "timing-dependent"),
+             "auto-commit-store": (NO_LOSS, "never loses (offset stored after processing)")}
     for model, (inv, text) in rules.items():
         for point in CRASH_POINTS[model]:
             out.append(Scenario(f"{model} / {point}", "consumer", {"model": model, "point": point},
