@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import ipywidgets as w
@@ -28,7 +29,7 @@ from .faults import FAULTS
 from .results import Result
 
 __all__ = ["ConsumerPanel", "ProducerPanel", "SETTINGS", "consumer_panel", "producer_panel",
-           "result_figure", "settings_table"]
+           "result_figure", "settings_table", "show_worker"]
 
 NO_CRASH = "none"
 CONSUMER_FIELDS = ("model", "crash_point", "crash_every", "commit_every", "messages")
@@ -134,6 +135,28 @@ def _show_error(out: w.Output, exc: BaseException) -> None:
                 "text/html": f'<div style="color:#c00000">{html.escape(text)}</div>'})
 
 
+def _warnings_html(warnings: Sequence[str]) -> str:
+    items = "".join(f"<li>⚠ {html.escape(x)}</li>" for x in warnings)
+    return f'<ul style="color:#9c5700">{items}</ul>'
+
+
+def show_worker(model: str) -> Any:
+    """The real loop of a delivery model's worker (its `run` function in workers/), with syntax
+    highlighting, so a notebook shows the code that ran, not a paraphrase that can drift."""
+    import inspect
+
+    from IPython.display import Markdown
+
+    from .workers.__main__ import ROLES
+    if model not in ROLES or model == "input":
+        raise LabError(f"There is no worker for {model!r}.",
+                       f"Use one of {', '.join(MODELS)} or 'producer'.")
+    func = ROLES[model]
+    path = Path(inspect.getsourcefile(func) or "").relative_to(Path(__file__).parent)
+    return Markdown(f"`deliverylab/{path.as_posix()}`, `{func.__name__}()`:\n\n"
+                    f"```python\n{inspect.getsource(func).rstrip()}\n```")
+
+
 def _summary_frame(result: Result, columns: Sequence[str]) -> pd.DataFrame:
     return pd.DataFrame([{c: result.summary[c] for c in columns if c in result.summary}])
 
@@ -197,6 +220,9 @@ class _Panel(w.VBox):
         table = _summary_frame(result, self.columns)
         _show(self.output, {"text/html": table.to_html(index=False),
                             "text/plain": table.to_string(index=False)})
+        if result.warnings:  # a degenerate run says so beside its counts
+            _show(self.output, {"text/html": _warnings_html(result.warnings),
+                                "text/plain": "\n".join(f"⚠ {x}" for x in result.warnings)})
         return result
 
 
