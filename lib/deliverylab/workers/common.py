@@ -178,18 +178,21 @@ def process(ctx: WorkerContext, store: Store, msg: Message, record: dict[str, An
          ctx.worker, time.time()))
 
 
-def commit_offsets(consumer: Consumer, ctx: WorkerContext, offsets: dict[int, int]) -> None:
-    """Commit next-offsets synchronously and record what the worker saw."""
+def commit_offsets(consumer: Consumer, ctx: WorkerContext, offsets: dict[int, int]) -> bool:
+    """Commit next-offsets synchronously and record what the worker saw; True if the broker
+    confirmed the commit (nothing to commit counts as confirmed)."""
     if not offsets:
-        return
+        return True
     tps = [TopicPartition(ctx.spec["topic"], p, o) for p, o in offsets.items()]
     try:
         consumer.commit(offsets=tps, asynchronous=False)
         for p, o in offsets.items():
             ctx.ledger.commit(ctx.worker, ctx.spec["topic"], p, o, True)
+        return True
     except Exception as exc:  # a failed commit is data for the lesson, not a reason to stop
         for p, o in offsets.items():
             ctx.ledger.commit(ctx.worker, ctx.spec["topic"], p, o, False, str(exc)[:200])
+        return False
 
 
 def commit_in_flight(consumer: Consumer, ctx: WorkerContext, offsets: dict[int, int],
