@@ -17,7 +17,8 @@ from matplotlib.ticker import MaxNLocator
 from .results import (ACKED_BUT_LOST, CONSUMER_OUTCOMES, DELIVERED_ONCE, DUPLICATED,
                       FAILED_REPORTED, LOST, PRODUCER_OUTCOMES, UNACKED_BUT_STORED, Result)
 
-__all__ = ["outcome_colors", "event_styles", "outcome_bars", "timeline", "compare", "heatmap"]
+__all__ = ["outcome_colors", "event_styles", "outcome_bars", "timeline", "compare", "heatmap",
+           "story_bars"]
 
 # One colour per outcome for the whole course, so a learner reads a colour the same way in
 # every notebook: green is good, reds are losses, orange is a duplicate.
@@ -222,4 +223,31 @@ def heatmap(frame: pd.DataFrame, index: str, columns: str, value: str,
             ax.text(col, row, _fmt(cell), ha="center", va="center",
                     color="white" if cell > threshold else "black")
     fig.colorbar(image, ax=ax, label=value)
+    return fig
+
+
+def story_bars(stories: Any, ax: Axes | None = None) -> Figure:
+    """Lost payments and double charges of one or more story runs (deliverylab.story), side by
+    side per settings, with the faults that struck in the title. A 0 bar is drawn and labelled:
+    for the recommended settings, 0 is the lesson."""
+    stories = stories if isinstance(stories, (list, tuple)) else [stories]
+    fig, ax = _axes(ax, figsize=(6.5, 3.8))
+    names = [s.summary["settings"] for s in stories]
+    x = np.arange(len(stories))
+    width = 0.38
+    for i, (key, label, color) in enumerate((
+            ("lost_payments", "lost payments", outcome_colors[LOST]),
+            ("double_charges", "double charges", outcome_colors[DUPLICATED]))):
+        heights = [int(s.summary[key]) for s in stories]
+        bars = ax.bar(x + (i - 0.5) * width, heights, width, label=label, color=color)
+        ax.bar_label(bars, labels=[str(h) for h in heights], padding=2)
+    ax.set_xticks(x, [f"{n} settings" for n in names])
+    ax.set_ylabel("payments")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.margins(y=0.2)
+    first = stories[0].summary
+    ax.set_title(f"{first['payments']} payments through the checkout, {first['charges']} through "
+                 f"charging:\n{first['broker_faults']} broker failure, "
+                 f"{first['worker_crashes']} charging-worker crashes", fontsize="medium")
+    ax.legend(fontsize="small")
     return fig

@@ -22,6 +22,7 @@ Both stages are the engine's `run_producer` and `run_consumer`: nothing here cou
 """
 from __future__ import annotations
 
+import html
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
@@ -148,7 +149,8 @@ class StoryResult:
     def _repr_html_(self) -> str:
         head = (f"<p><b>{self.summary['settings']}</b>: {self.summary['lost_payments']} lost "
                 f"payments, {self.summary['double_charges']} double charges</p>")
-        return head + self.causes.to_html(index=False)
+        notes = "".join(f"<li>⚠ {html.escape(w)}</li>" for w in self.warnings)
+        return head + self.causes.to_html(index=False) + (f"<ul>{notes}</ul>" if notes else "")
 
 
 def _payments(indices: pd.Series, times: pd.Series | None = None) -> pd.DataFrame:
