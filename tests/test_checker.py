@@ -284,3 +284,24 @@ def test_summaries_are_json_serialisable_plain_python() -> None:
         assert json.loads(json.dumps(summary)) == summary
         assert all(_plain(v) for v in summary.values()), summary
     assert consumer["reordered_keys"] == 1 and consumer["lost"] == 1
+
+
+def test_crash_table_counts_each_crash_loss_and_repeats():
+    from deliverylab.checker import crash_table
+
+    # one partition, 30 messages: crash A at t=1 after 0..9 (restart at 15: 10..14 lost),
+    # crash B at t=2 after 15..19 (restart at 17: 17..19 repeated), then 20..29.
+    order = list(range(10)) + list(range(15, 20)) + list(range(17, 30))
+    times = [0.1 * i for i in range(10)] + [1.1 + 0.1 * i for i in range(5)] + \
+        [2.1 + 0.05 * i for i in range(13)]
+    tl = pd.DataFrame({"t": times, "index": order})
+    tl["copy"] = tl.groupby("index").cumcount() + 1
+    outcomes = pd.DataFrame({"index": range(30),
+                             "outcome": ["lost" if 10 <= i < 15 else "delivered-once" for i in range(30)]})
+    events = pd.DataFrame({"t": [1.0, 2.0], "kind": ["crash", "crash"],
+                           "detail": ['{"point": "after-commit", "index": 10}',
+                                      '{"point": "after-process", "index": 19}']})
+    table = crash_table(outcomes, tl, events)
+    assert table[["index", "restart_at", "lost", "repeated"]].values.tolist() == [[10, 15, 5, 0],
+                                                                                 [19, 17, 0, 3]]
+    assert crash_table(outcomes, tl, events.iloc[0:0]).empty

@@ -14,7 +14,7 @@ from .results import (ACKED_BUT_LOST, DELIVERED_ONCE, DUPLICATED, FAILED_REPORTE
                       UNACKED_BUT_STORED)
 
 __all__ = ["consumer_outcomes", "reordered_keys", "producer_outcomes", "aborted_reads",
-           "consumer_summary", "producer_summary"]
+           "consumer_summary", "producer_summary", "crash_table"]
 
 
 def _columns(frame: pd.DataFrame | None, names: Iterable[str]) -> pd.DataFrame:
@@ -207,3 +207,40 @@ def producer_summary(outcomes: pd.DataFrame, readback: pd.DataFrame) -> dict[str
         "unacked_but_stored_rate": _rate(counts["unacked_but_stored"], sent),
         "duplicated_rate": _rate(duplicated, sent),
     }
+
+
+def crash_table(messages: pd.DataFrame, timeline: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
+    """One row per crash of a one-partition consumer run: where it struck, where processing
+    went on after it (`restart_at`: the first message processed after the crash, by any later
+    run of the worker), and what it cost — the messages it skipped for good (`lost`: lost
+    messages between the last one processed before the crash and `restart_at`, each counted at
+    the first crash that skipped it) and the copies processed again before the next crash
+    (`repeated`). The lost and repeated columns add up to the run's totals.
+
+    messages: the run's outcomes (index, outcome); timeline: effects with t, index, copy;
+    events: t, kind, detail (a crash's detail is JSON with point and index).
+    """
+    import json
+
+    columns = ["t", "point", "index", "restart_at", "lost", "repeated"]
+    crashes = events[events["kind"] == "crash"].sort_values("t") if len(events) else events
+    if crashes is None or not len(crashes):
+        return pd.DataFrame(columns=columns)
+    lost = sorted(set(messages.loc[messages["outcome"] == LOST, "index"].astype(int)))
+    counted: set[int] = set()
+    tl = timeline.sort_values("t")
+    times = [float(t) for t in crashes["t"]]
+    rows = []
+    for i, (t, detail) in enumerate(zip(times, crashes["detail"])):
+        info = json.loads(detail) if isinstance(detail, str) and detail.startswith("{") else {}
+        before, later = tl[tl["t"] <= t], tl[tl["t"] > t]
+        upto = times[i + 1] if i + 1 < len(times) else float("inf")
+        last = int(before["index"].max()) if len(before) else -1
+        restart = int(later["index"].iloc[0]) if len(later) else None
+        skipped = [j for j in lost if last < j < (restart if restart is not None else float("inf"))
+                   and j not in counted]
+        counted.update(skipped)
+        repeated = later[(later["t"] <= upto) & (later["copy"] > 1)] if "copy" in later else later[:0]
+        rows.append({"t": round(t, 3), "point": info.get("point"), "index": info.get("index"),
+                     "restart_at": restart, "lost": len(skipped), "repeated": len(repeated)})
+    return pd.DataFrame(rows, columns=columns).astype({"restart_at": "Int64"})
