@@ -57,6 +57,12 @@ class Result:
     def summary_frame(self) -> pd.DataFrame:
         return pd.DataFrame([self.summary])
 
+    def crashes(self) -> pd.DataFrame:
+        """What each crash of a one-partition consumer run cost: point, index, where processing
+        went on (restart_at), lost, repeated (see checker.crash_table)."""
+        from .checker import crash_table  # checker imports this module
+        return crash_table(self.messages, self.timeline, self.events)
+
     def _repr_html_(self) -> str:
         table = self.summary_frame().to_html(index=False)
         notes = "".join(f"<li>⚠ {html.escape(w)}</li>" for w in self.warnings)
