@@ -126,6 +126,18 @@ def _draw_producer_points(ax: Axes, tl: pd.DataFrame) -> None:
                    color=colors[value], label=value.lstrip("_"))  # matplotlib hides "_"-labels
 
 
+def _draw_lost(ax: Axes, result: Result) -> None:
+    """A lost message was never processed, so it has no time: mark it at the right edge."""
+    lost = result.messages[result.messages.get("outcome", pd.Series(dtype=object)) == LOST]
+    if not len(lost):
+        return
+    times = [s["t"].max() for s in (result.timeline, result.events)
+             if s is not None and len(s) and "t" in s]
+    end = float(max(times)) if times else 0.0
+    ax.scatter([end] * len(lost), lost["index"], marker="x", s=30, color=outcome_colors[LOST],
+               label="lost (never processed)", zorder=3)
+
+
 def timeline(result: Result, ax: Axes | None = None) -> Figure:
     """When each message was seen, against crashes and faults: cause next to effect."""
     fig, ax = _axes(ax, figsize=(9.0, 4.0))
@@ -133,6 +145,8 @@ def timeline(result: Result, ax: Axes | None = None) -> Figure:
     if not tl.empty and {"t", "index"} <= set(tl.columns):
         draw = _draw_producer_points if result.kind == "producer" else _draw_consumer_points
         draw(ax, tl)
+    if result.kind == "consumer":
+        _draw_lost(ax, result)
     _draw_events(ax, result.events)
     ax.set_xlabel("time since start (s)")
     ax.set_ylabel("message index")
@@ -157,7 +171,8 @@ def _fmt(value: float) -> str:
 
 
 def compare(frame: pd.DataFrame, by: str, metrics: Sequence[str] = ("lost", "duplicated"),
-            ax: Axes | None = None) -> Figure:
+            ax: Axes | None = None, title: str | None = None,
+            ylabel: str = "messages") -> Figure:
     """Grouped bars of run summaries; repeated runs show their mean and min–max spread.
 
     Groups keep the order of first appearance in ``frame`` (the course's order of models or
@@ -183,9 +198,14 @@ def compare(frame: pd.DataFrame, by: str, metrics: Sequence[str] = ("lost", "dup
         ax.bar_label(bars, labels=[_fmt(m) for m in mean], padding=2, fontsize="small")
     ax.set_xticks(x, groups)
     ax.set_xlabel(by)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
     ax.margins(y=0.15)
     if metrics:
-        ax.legend(fontsize="small")
+        ax.legend(fontsize="small",
+                  title="bar: mean, whisker: min–max over runs" if repeated else None,
+                  title_fontsize="x-small")
     return fig
 
 
