@@ -72,6 +72,7 @@ def home(tmp_path, monkeypatch) -> Path:
         c.stop()
 
 
+@pytest.mark.kafka
 def test_one_broker_produce_consume(home, topic):
     t0 = time.monotonic()
     c = LocalCluster.start(brokers=1, home=home)
@@ -89,6 +90,7 @@ def test_one_broker_produce_consume(home, topic):
     print(f"1-broker ready in {ready_s:.1f} s")
 
 
+@pytest.mark.kafka
 def test_acks_all_survives_leader_kill(cluster, topic):
     cluster.create_topic(topic, 1, 3, {"min.insync.replicas": "2"})
     assert cluster.wait_for_full_isr(topic), "a new topic's replicas never all joined the ISR"
@@ -108,6 +110,7 @@ def test_acks_all_survives_leader_kill(cluster, topic):
     assert {b.state for b in cluster.brokers()} == {"running"}
 
 
+@pytest.mark.kafka
 def test_pause_and_resume(cluster, topic):
     cluster.create_topic(topic, 1, 3)
     follower = cluster.wait_for_leader(topic).followers()[0]
@@ -122,6 +125,7 @@ def test_pause_and_resume(cluster, topic):
     assert sorted(produce(cluster.bootstrap_servers, topic, 20)) == list(range(20))
 
 
+@pytest.mark.kafka
 def test_brokers_listen_on_loopback_only(cluster):
     nodes = cluster.state["nodes"] + cluster.state.get("controllers", [])
     ports = {p for n in nodes for p in (n["port"], n["controller_port"]) if p}
@@ -138,6 +142,7 @@ def test_brokers_listen_on_loopback_only(cluster):
     assert set(listening.values()) <= loopback, listening
 
 
+@pytest.mark.kafka
 def test_cli_up_status_down(home):
     up = subprocess.run([*CLI, "cluster", "up", "--brokers", "3", "--json"], capture_output=True,
                         text=True, timeout=120)
@@ -155,6 +160,7 @@ def test_cli_up_status_down(home):
     assert json.loads(st.stdout) == {"running": False} and st.returncode == 1
 
 
+@pytest.mark.kafka
 def test_sigkill_of_owner_never_duplicates_brokers(home):
     script = textwrap.dedent(f"""
         from pathlib import Path
@@ -215,10 +221,12 @@ def test_unreachable_external_bootstrap():
                 "127.0.0.1:1", "DELIVERYLAB_CLUSTER")
 
 
+@pytest.mark.kafka
 def test_unknown_broker_id(cluster):
     fails_clearly(lambda: cluster.kill(7), "7", "1, 2, 3")
 
 
+@pytest.mark.kafka
 def test_external_cluster_has_no_faults(cluster):
     ext = ExternalCluster({"bootstrap.servers": cluster.bootstrap_servers})
     assert len(ext.brokers()) == 3
@@ -232,6 +240,8 @@ def _properties(node_dir: str) -> dict[str, str]:
     return dict(line.split("=", 1) for line in lines if "=" in line)
 
 
+@pytest.mark.kafka
+@pytest.mark.kafka
 def test_controller_is_its_own_process_and_brokers_are_not_voters(cluster):
     ctrls = cluster.controllers()
     assert len(ctrls) == 1 and ctrls[0].state == "running"
@@ -250,6 +260,8 @@ def test_controller_is_its_own_process_and_brokers_are_not_voters(cluster):
     assert cluster.describe()["topology"] == "isolated"
 
 
+@pytest.mark.kafka
+@pytest.mark.kafka
 def test_one_broker_cluster_stays_combined(home):
     c = LocalCluster.start(brokers=1, home=home)
     try:
@@ -260,6 +272,8 @@ def test_one_broker_cluster_stays_combined(home):
         c.stop()
 
 
+@pytest.mark.kafka
+@pytest.mark.kafka
 def test_paused_controller_elects_no_leader_until_resumed(cluster, topic):
     """Without the controller no leader is elected: a killed leader's partition stays without
     one (acks=all writes fail), and resuming the controller brings a new leader."""
@@ -292,6 +306,8 @@ def test_paused_controller_elects_no_leader_until_resumed(cluster, topic):
     assert {b.state for b in cluster.brokers() + cluster.controllers()} == {"running"}
 
 
+@pytest.mark.kafka
+@pytest.mark.kafka
 def test_killed_controller_restarts(cluster, topic):
     cluster.kill_controller()
     assert cluster.controllers()[0].state == "dead"

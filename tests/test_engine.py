@@ -211,3 +211,62 @@ def test_crash_to_resumed_processing_is_fast(cluster):
     gaps = [ev.t[i + 1] - ev.t[i] for i in range(len(ev) - 1)
             if ev.kind[i] == "crash" and ev.kind[i + 1] == "restart"]
     assert len(gaps) == 4 and max(gaps) < 1.0, gaps
+
+
+# --- producer faults on the isolated topology (controller apart from the brokers) ------------
+
+def _errors(r) -> dict[str, int]:
+    return r.messages["error"].replace("", "ok").value_counts().to_dict()
+
+
+def test_two_paused_followers_make_the_leader_refuse_acks_all(cluster):
+    """The controller lives, so the paused followers leave the ISR; below min.insync.replicas=2
+    the leader refuses acks=all writes with NOT_ENOUGH_REPLICAS. With retries off, that is what
+    the application is told (failed-reported), and nothing acknowledged is lost."""
+    r = run_producer(ProducerExperiment(
+        messages=1600, rate=200, config={"acks": "all", "message.send.max.retries": 0,
+                                         "message.timeout.ms": 3000},
+        topic_config={"min.insync.replicas": "2"},
+        fault=FaultSpec("pause-followers", at_index=50, heal_after_s=8.0)), cluster)
+    s, errors = r.summary, _errors(r)
+    assert errors.get("NOT_ENOUGH_REPLICAS", 0) > 0, errors
+    assert s["failed_reported"] >= errors["NOT_ENOUGH_REPLICAS"] and s["acked_but_lost"] == 0
+    assert not any("cut" in w or "never struck" in w for w in r.warnings), r.warnings
+
+
+def test_paused_controller_elects_no_new_leader_for_a_killed_one(cluster):
+    """While the controller is paused, a killed leader is not replaced: acks=all writes fail.
+    Once it is resumed, a new leader is elected and writes are acknowledged again."""
+    r = run_producer(ProducerExperiment(
+        messages=1400, rate=200, config={"acks": "all", "message.timeout.ms": 2000},
+        fault=FaultSpec("pause-controller-kill-leader", at_index=50, heal_after_s=4.0)), cluster)
+    s = r.summary
+    fault_t = float(r.events.loc[r.events.kind == "fault", "t"].iloc[0])
+    heal_t = float(r.events.loc[r.events.kind == "heal", "t"].iloc[0])
+    acks = r.timeline
+    ok_during = acks[(acks.outcome == "ok") & (acks.t > fault_t + 0.5) & (acks.t < heal_t)]
+    assert len(ok_during) == 0, f"{len(ok_during)} writes acknowledged with no leader"
+    assert s["failed_reported"] > 0 and s["acked_but_lost"] == 0
+    assert ((acks.outcome == "ok") & (acks.t > heal_t)).sum() > 0, "no write acknowledged after the heal"
+
+
+def test_producer_warnings_name_a_fault_that_never_struck_or_was_cut_short():
+    import pandas as pd
+    from deliverylab import diagnose
+
+    spec = {"fault": {"kind": "pause-followers", "at_index": 5000, "heal_after_s": 9.0}}
+    timeline = pd.DataFrame({"t": [0.1, 0.2], "index": [0, 1], "outcome": ["ok", "ok"]})
+    none = pd.DataFrame(columns=["t", "kind", "detail"])
+    assert any("never struck" in w for w in diagnose.producer_warnings(spec, {}, timeline, none))
+    events = pd.DataFrame({"t": [1.0, 2.0], "kind": ["fault", "heal"], "detail": [
+        "{}", json.dumps({"kind": "pause-followers", "planned_s": 9.0, "lasted_s": 1.0,
+                          "cut_short": True})]})
+    ws = diagnose.producer_warnings(spec, {}, timeline, events)
+    assert any("after the last delivery report" in w for w in ws), ws
+    assert any("planned for 9.0 s" in w for w in ws), ws
+    ok = pd.DataFrame({"t": [0.5, 1.5, 2.5], "index": [0, 1, 2], "outcome": ["ok"] * 3})
+    healed = events.assign(detail=["{}", json.dumps({"cut_short": False})])
+    assert diagnose.producer_warnings(spec, {}, ok, healed) == []
+    frame = pd.DataFrame({"label": ["a", "b"], "lost": [3, 3]})
+    assert diagnose.comparison_warnings(frame, ["lost"], "label")
+    assert not diagnose.comparison_warnings(frame.assign(lost=[3, 4]), ["lost"], "label")

@@ -9,6 +9,7 @@ to its section as a small function and call it from that section's entry point.
 """
 from __future__ import annotations
 
+import json
 from typing import Any, Mapping, Sequence
 
 import pandas as pd
@@ -103,7 +104,73 @@ def tick_outside_the_work(spec: Mapping[str, Any], summary: Mapping[str, Any],
 
 
 # --- producer runs -----------------------------------------------------------------------------
-# (rules for producer runs go here: a fault that struck after the last record, …)
+def producer_warnings(spec: Mapping[str, Any], summary: Mapping[str, Any],
+                      timeline: pd.DataFrame, events: pd.DataFrame) -> list[str]:
+    """All producer rules. spec: the ProducerExperiment as a dict; timeline: one row per delivery
+    report (t, index, outcome); events: t, kind ('fault', 'heal', …), detail (JSON)."""
+    return [w for rule in (fault_never_struck, fault_hit_nothing_in_flight, fault_cut_short)
+            for w in rule(spec, summary, timeline, events)]
+
+
+def _fault_kind(spec: Mapping[str, Any]) -> str | None:
+    fault = spec.get("fault") or {}
+    kind = fault.get("kind") if isinstance(fault, Mapping) else getattr(fault, "kind", None)
+    return None if kind in (None, "none") else kind
+
+
+def _event_rows(events: pd.DataFrame | None, kind: str) -> pd.DataFrame:
+    if events is None or events.empty or "kind" not in events.columns:
+        return pd.DataFrame(columns=["t", "kind", "detail"])
+    return events[events["kind"] == kind]
+
+
+def fault_never_struck(spec: Mapping[str, Any], summary: Mapping[str, Any],
+                       timeline: pd.DataFrame, events: pd.DataFrame) -> list[str]:
+    kind = _fault_kind(spec)
+    if kind is None or len(_event_rows(events, "fault")):
+        return []
+    fault = spec.get("fault") or {}
+    when = (f"after {fault.get('at_index')} delivery reports" if fault.get("at_index") is not None
+            else f"at {fault.get('at_s')} s")
+    return [f"The fault {kind!r} never struck (it was due {when}, and the run ended first): this "
+            f"run shows the settings without a fault."]
+
+
+def fault_hit_nothing_in_flight(spec: Mapping[str, Any], summary: Mapping[str, Any],
+                                timeline: pd.DataFrame, events: pd.DataFrame) -> list[str]:
+    """A fault after the last delivery report met no record in flight: nothing could be lost,
+    failed or retried because of it."""
+    faults = _event_rows(events, "fault")
+    if _fault_kind(spec) is None or not len(faults) or timeline is None or "t" not in timeline:
+        return []
+    t_fault = float(faults["t"].min())
+    after = int((timeline["t"] >= t_fault).sum())
+    if after:
+        return []
+    return [f"The fault {_fault_kind(spec)!r} struck at {t_fault:.2f} s, after the last delivery "
+            f"report: no record was in flight, so nothing in this run could be lost, failed or "
+            f"retried because of it. Send more messages, or a slower rate, so the run outlasts "
+            f"the fault."]
+
+
+def fault_cut_short(spec: Mapping[str, Any], summary: Mapping[str, Any],
+                    timeline: pd.DataFrame, events: pd.DataFrame) -> list[str]:
+    """The nemesis heals when a run ends: a fault planned longer than the run was cut short."""
+    out = []
+    for detail in _event_rows(events, "heal").get("detail", []):
+        try:
+            d = json.loads(detail)
+        except (TypeError, ValueError):
+            continue
+        if d.get("cut_short"):
+            out.append(f"The run ended {d.get('lasted_s', 0):.1f} s into the {d.get('kind')!r} "
+                       f"fault planned for {d.get('planned_s')} s, so the lab healed it then: "
+                       f"whatever a longer fault does (e.g. the ISR shrinking after "
+                       f"replica.lag.time.max.ms) is not in this run. Send for longer than the "
+                       f"fault lasts.")
+    return out
+
+
 
 
 # --- throughput runs ---------------------------------------------------------------------------
@@ -119,4 +186,16 @@ def comparison_warnings(frame: pd.DataFrame, metrics: Sequence[str], by: str) ->
     if (frame[present].fillna(0) == 0).all().all():
         return [f"Every {' and '.join(present)} count is 0 for every {by}: this comparison shows no "
                 f"difference; say why zero is the lesson, or change the runs."]
-    return []
+    return identical_outcomes(frame, present, by)
+
+
+def identical_outcomes(frame: pd.DataFrame, metrics: Sequence[str], by: str) -> list[str]:
+    """Runs compared side by side with the very same counts show no difference between them."""
+    if len(frame) < 2 or by not in frame.columns:
+        return []
+    values = frame[list(metrics)].fillna(0)
+    if len(values.drop_duplicates()) > 1:
+        return []
+    shown = ", ".join(f"{m}={values.iloc[0][m]:g}" for m in metrics)
+    return [f"Every {by} ({', '.join(map(str, frame[by]))}) has the same counts ({shown}): this "
+            f"comparison shows no difference between them; say why, or change the runs."]

@@ -358,21 +358,28 @@ def producer_result(run_dir: Path, spec: ProducerExperiment, bootstrap: str,
         "fault": spec.fault.kind if spec.fault else "none",
         **{k: str(v) for k, v in spec.config.items()},
     })
-    return Result("producer", asdict(spec), messages, acks[["t", "index", "msg_id", "outcome"]],
-                  events, summary, run_dir)
+    timeline = acks[["t", "index", "msg_id", "outcome"]]
+    return Result("producer", asdict(spec), messages, timeline, events, summary, run_dir,
+                  warnings=diagnose.producer_warnings(asdict(spec), summary, timeline, events))
 
 
 def _producer_label(config: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in config.items()) or "defaults"
 
 
-def seeded_fault(kind: str, messages: int, seed: int, heal_after_s: float = 3.0) -> FaultSpec | None:
-    """A fault somewhere in the second quarter of the run, placed by the seed."""
+def seeded_fault(kind: str, messages: int, seed: int,
+                 heal_after_s: float | tuple[float, float] = 3.0) -> FaultSpec | None:
+    """A fault somewhere in the second quarter of the run, placed by the seed. It is armed by
+    delivery reports (producers) or processed messages (consumers), so it strikes while records
+    are in flight. heal_after_s=(low, high) draws the fault's length from the same seed."""
     if kind == "none":
         return None
     rng = random.Random(seed)
-    return FaultSpec(kind, at_index=messages // 4 + rng.randrange(max(1, messages // 4)),
-                     heal_after_s=heal_after_s)
+    at = messages // 4 + rng.randrange(max(1, messages // 4))
+    if isinstance(heal_after_s, tuple):
+        low, high = heal_after_s
+        heal_after_s = round(rng.uniform(low, high), 2)
+    return FaultSpec(kind, at_index=at, heal_after_s=heal_after_s)
 
 
 def run(spec: ConsumerExperiment | ProducerExperiment, **kwargs: Any) -> Result:

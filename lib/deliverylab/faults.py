@@ -1,7 +1,10 @@
 """Broker-side faults during a run (the nemesis): kill, pause or restart the leader or the
-followers of the experiment's partition at a message index or a time, then heal after a delay.
+followers of the experiment's partition, or the KRaft controller, at a message index or a time,
+then heal after a delay.
 
-The nemesis always heals: a run never leaves a broker paused or dead behind it.
+The nemesis always heals: a run never leaves a broker or the controller paused or dead behind
+it. When the run ends before the planned heal, the heal happens then, and the ledger's heal event
+says so (cut_short), so a Result can warn that the fault was shorter than planned.
 """
 from __future__ import annotations
 
@@ -17,7 +20,11 @@ from .errors import LabError
 from .ledger import Ledger
 
 FAULTS = ("none", "kill-leader", "pause-leader", "pause-followers", "kill-follower",
-          "restart-leader", "kill-leader-lagging-followers")
+          "restart-leader", "kill-leader-lagging-followers",
+          # The KRaft controller, a process of its own on the 3-broker cluster: without it no
+          # leader is elected, no ISR change is committed, no broker is fenced.
+          "pause-controller", "kill-controller", "pause-controller-kill-leader")
+CONTROLLER_FAULTS = ("pause-controller", "kill-controller", "pause-controller-kill-leader")
 LAG_BEFORE_KILL_S = 1.0  # followers fall this far behind (still in the ISR) before the leader dies
 
 
@@ -39,6 +46,13 @@ class FaultSpec:
             raise LabError(f"heal_after_s={self.heal_after_s!r} is negative.", "Use 0 or more seconds.")
         if cluster is not None and self.kind != "none" and cluster.kind == "external":
             raise cluster._no_faults(self.kind)
+        if cluster is not None and self.kind in CONTROLLER_FAULTS and cluster.kind == "local" \
+                and not cluster.controllers():
+            raise LabError(f"Fault {self.kind!r} needs a KRaft controller of its own, and the "
+                           f"cluster at {cluster.bootstrap_servers} runs its controller inside "
+                           "its broker (combined mode, an older or 1-broker cluster).",
+                           "Restart it with the current lab: `deliverylab cluster down && "
+                           "deliverylab cluster up --brokers 3`.")
         if cluster is not None and self.kind != "none" and cluster.size < 3:
             raise LabError(f"Broker fault {self.kind!r} needs a cluster of 3 brokers; the "
                            f"{cluster.kind} cluster at {cluster.bootstrap_servers} has "
@@ -59,6 +73,7 @@ class Nemesis(threading.Thread):
         self.t0 = time.monotonic()
         self.halt = threading.Event()
         self.struck: list[int] = []
+        self.struck_at: float | None = None
         self.healed = False
         self.error: Exception | None = None
         self._heal_actions: list[Callable[[], None]] = []
@@ -76,6 +91,7 @@ class Nemesis(threading.Thread):
             if self.halt.is_set():
                 return
             self._strike(ledger)
+            self.struck_at = time.monotonic()
             self.halt.wait(self.spec.heal_after_s)
         except Exception as exc:  # surfaced by the experiment after the run
             self.error = exc
@@ -85,6 +101,7 @@ class Nemesis(threading.Thread):
 
     def _strike(self, ledger: Ledger) -> None:
         kind = self.spec.kind
+        started = time.time()  # the fault event's time: when the first action began
         state = self.cluster.partition_state(self.topic, 0)
         c = self.cluster
         if kind == "kill-leader":
@@ -108,6 +125,18 @@ class Nemesis(threading.Thread):
             targets, act, heal = [state.leader], lambda b: None, c.restart
         elif kind == "restart-leader":
             targets, act, heal = [state.leader], lambda b: c.restart(b), lambda b: None
+        elif kind == "pause-controller":
+            targets, act, heal = ["controller"], lambda _: c.pause_controller(), lambda _: c.resume_controller()
+        elif kind == "kill-controller":
+            targets, act, heal = ["controller"], lambda _: c.kill_controller(), lambda _: c.restart_controller()
+        elif kind == "pause-controller-kill-leader":
+            # The leader dies while no controller can elect another: the partition keeps a dead
+            # leader until the controller is back. Heal order: the controller first (it elects
+            # a new leader from the ISR), then the old leader rejoins as a follower.
+            c.pause_controller()
+            c.kill(state.leader)
+            self._heal_actions.append(c.resume_controller)
+            targets, act, heal = [state.leader], lambda b: None, c.restart
         else:
             return
         for b in targets:
@@ -115,15 +144,24 @@ class Nemesis(threading.Thread):
             self._heal_actions.append(lambda b=b: heal(b))
         self.struck = targets
         ledger.event("fault", -1, 0, json.dumps({"kind": kind, "brokers": targets,
-                                                  "leader": state.leader, "isr": list(state.isr)}))
+                                                  "leader": state.leader, "isr": list(state.isr),
+                                                  "took_s": round(time.time() - started, 3)}),
+                     t=started)
 
     def _heal(self, ledger: Ledger) -> None:
         if not self._heal_actions or self.healed:
             return
+        lasted = time.monotonic() - self.struck_at if self.struck_at else 0.0
+        # Recorded when healing begins (a resume is instant; a restarted JVM serves a few
+        # seconds later). cut_short: the run ended before the planned heal, so the fault
+        # lasted less than asked and a Result warns about it.
+        ledger.event("heal", -1, 0, json.dumps({
+            "kind": self.spec.kind, "brokers": self.struck, "planned_s": self.spec.heal_after_s,
+            "lasted_s": round(lasted, 3),
+            "cut_short": bool(self.struck_at and lasted < self.spec.heal_after_s - 0.05)}))
         for action in self._heal_actions:
             action()
         self.healed = True
-        ledger.event("heal", -1, 0, json.dumps({"kind": self.spec.kind, "brokers": self.struck}))
 
     def stop(self) -> None:
         """End the run's fault: heal now if still broken, and wait for the heal to finish."""
