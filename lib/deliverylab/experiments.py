@@ -8,7 +8,6 @@ producer settings under a broker fault.
 from __future__ import annotations
 
 import json
-import os
 import random
 import shutil
 import tempfile
@@ -24,25 +23,18 @@ from . import checker, diagnose
 from .cluster import Cluster, connect
 from .config_check import check_consumer_config, check_producer_config
 from .crash import CRASH_POINTS, CrashSpec
-from .errors import LabError
+from .errors import LabError, require_whole
 from .faults import FaultSpec, Nemesis
+from .ids import check_messages, index_of
 from .ledger import Ledger, Store, read_tables
 from .paths import home_dir
 from .readback import read_topic
-from .results import Result
+from .results import Progress, Result
 from .supervisor import Supervision, supervise
 from .topics import unique_topic
 
 MODELS = ("at-most-once", "at-least-once", "auto-commit", "auto-commit-store", "exactly-once",
           "idempotent-consumer")
-Progress = Callable[[int, int], None]
-
-
-def _positive(name: str, value: Any, fix: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise LabError(f"{name}={value!r} must be a whole number ≥ 1.", fix)
-
-
 @dataclass
 class ConsumerExperiment:
     """A delivery model, a crash schedule and the knobs of its loop."""
@@ -71,12 +63,12 @@ class ConsumerExperiment:
             raise LabError(f"Unknown delivery model {self.model!r}.",
                            (f"Did you mean {close[0]!r}? " if close else "") +
                            f"Use one of {', '.join(MODELS)}.")
-        _positive("messages", self.messages, "Use e.g. messages=200.")
-        _positive("partitions", self.partitions, "Use 1 (ordering is per partition) or a few.")
-        _positive("keys", self.keys, "Use e.g. keys=8.")
+        check_messages(self.messages, "Use e.g. messages=200.")
+        require_whole("partitions", self.partitions, "Use 1 (ordering is per partition) or a few.")
+        require_whole("keys", self.keys, "Use e.g. keys=8.")
         if self.commit_every is not None:
-            _positive("commit_every", self.commit_every, "Use e.g. commit_every=10, or None.")
-        _positive("transaction_size", self.transaction_size, "Use e.g. transaction_size=10.")
+            require_whole("commit_every", self.commit_every, "Use e.g. commit_every=10, or None.")
+        require_whole("transaction_size", self.transaction_size, "Use e.g. transaction_size=10.")
         if self.crash is not None:
             self.crash.check(self.model)
         if self.fault is not None:
@@ -106,9 +98,9 @@ class ProducerExperiment:
     label: str | None = None
 
     def check(self) -> "ProducerExperiment":
-        _positive("messages", self.messages, "Use e.g. messages=1000.")
-        _positive("partitions", self.partitions, "Use 1 (ordering is per partition) or a few.")
-        _positive("keys", self.keys, "Use e.g. keys=8.")
+        check_messages(self.messages, "Use e.g. messages=1000.")
+        require_whole("partitions", self.partitions, "Use 1 (ordering is per partition) or a few.")
+        require_whole("keys", self.keys, "Use e.g. keys=8.")
         if not isinstance(self.rate, (int, float)) or self.rate < 0:
             raise LabError(f"rate={self.rate!r} must be ≥ 0 messages per second.",
                            "Use e.g. rate=1000, or 0 for as fast as possible.")
@@ -132,10 +124,14 @@ class _Run:
         self.ledger = Ledger(self.dir / "ledger.sqlite")
         self.topics: list[str] = []
         self.t0 = time.time()
-        self._env_before = os.environ.get("DELIVERYLAB_CLIENT_JSON")
-        # Workers get the client settings (which may hold a SASL password) through their
-        # environment, never through a file in the run folder.
-        os.environ["DELIVERYLAB_CLIENT_JSON"] = json.dumps(cluster.client_config())
+        # Workers get the client settings (which may hold a SASL password) through the
+        # environment of their own process (supervise's env=), never through a file in the run
+        # folder, and without touching the notebook's os.environ.
+        self.worker_env = {"DELIVERYLAB_CLIENT_JSON": json.dumps(cluster.client_config())}
+
+    def supervise_plain(self, role: str, deadline: float) -> Supervision:
+        """A worker that needs no fault and no progress (the input writer)."""
+        return supervise(role, self.dir, self.ledger, deadline, env=self.worker_env)
 
     def topic(self, prefix: str, partitions: int, rf: int | None = None,
               config: dict[str, str] | None = None) -> str:
@@ -154,7 +150,7 @@ class _Run:
             nemesis.start()
         try:
             report = supervise(role, self.dir, self.ledger, deadline,
-                               tick=_progress_ticker(done, total, progress))
+                               tick=_progress_ticker(done, total, progress), env=self.worker_env)
         finally:
             if nemesis:
                 nemesis.stop()
@@ -170,10 +166,6 @@ class _Run:
 
     def close(self) -> None:
         self.ledger.close()
-        if self._env_before is None:
-            os.environ.pop("DELIVERYLAB_CLIENT_JSON", None)
-        else:
-            os.environ["DELIVERYLAB_CLIENT_JSON"] = self._env_before
         if not self.keep:
             try:
                 self.cluster.delete_topics(self.topics)
@@ -205,14 +197,14 @@ def _events(tables: dict[str, pd.DataFrame], t0: float) -> pd.DataFrame:
 
 def _sent_frame(sends: pd.DataFrame) -> pd.DataFrame:
     sent = sends.drop_duplicates("msg_id").copy()
-    sent["index"] = sent["msg_id"].str[1:].astype(int)
+    sent["index"] = sent["msg_id"].map(index_of).astype(int)
     return sent.sort_values("index").reset_index(drop=True)
 
 
 def _copies_timeline(rows: pd.DataFrame, t0: float) -> pd.DataFrame:
     tl = rows.sort_values("t").copy() if len(rows) else rows.copy()
     tl["t"] = tl["t"] - t0
-    tl["index"] = tl["msg_id"].str[1:].astype(int) if len(tl) else pd.Series(dtype=int)
+    tl["index"] = tl["msg_id"].map(index_of).astype(int) if len(tl) else pd.Series(dtype=int)
     tl["copy"] = tl.groupby("msg_id").cumcount() + 1 if len(tl) else pd.Series(dtype=int)
     return tl
 
@@ -233,7 +225,7 @@ def run_consumer(spec: ConsumerExperiment, cluster: Cluster | None = None,
                         "group_id": f"{topic}-group", "transactional_id": f"{topic}-txn",
                         "deadline": deadline, "crash": asdict(spec.crash) if spec.crash else None})
         run.ledger.set_meta(kind="consumer", model=spec.model, topic=topic, t0=run.t0)
-        supervise("input", run.dir, run.ledger, deadline)
+        run.supervise_plain("input", deadline)
 
         with closing(Store(run.dir / "store.sqlite")) as store:
             def processed() -> int:
@@ -242,11 +234,15 @@ def run_consumer(spec: ConsumerExperiment, cluster: Cluster | None = None,
                                    spec.messages, progress)
         if spec.fault:
             cluster.wait_for_full_isr(topic, spec.partitions)
-        readbacks = {"input": read_topic(cluster.client_config(), topic, spec.partitions)}
+        faulted = bool(spec.fault and spec.fault.kind != "none")  # a leader may have moved
+        readbacks = {"input": read_topic(cluster.client_config(), topic, spec.partitions,
+                                         after_fault=faulted)}
         if output:
-            readbacks["output-committed"] = read_topic(cluster.client_config(), output, spec.partitions)
+            readbacks["output-committed"] = read_topic(cluster.client_config(), output, spec.partitions,
+                                                       after_fault=faulted)
             readbacks["output-uncommitted"] = read_topic(cluster.client_config(), output,
-                                                         spec.partitions, "read_uncommitted")
+                                                         spec.partitions, "read_uncommitted",
+                                                         after_fault=faulted)
         for reader, rows in readbacks.items():
             run.ledger.readback(reader, rows)
         return consumer_result(run.dir, spec, cluster.bootstrap_servers, report.timed_out)
@@ -330,7 +326,9 @@ def run_producer(spec: ProducerExperiment, cluster: Cluster | None = None,
                                spec.messages, progress)
         cluster.wait_for_leader(topic)
         cluster.wait_for_full_isr(topic, spec.partitions)
-        run.ledger.readback("topic", read_topic(cluster.client_config(), topic, spec.partitions))
+        run.ledger.readback("topic", read_topic(
+            cluster.client_config(), topic, spec.partitions,
+            after_fault=bool(spec.fault and spec.fault.kind != "none")))
         return producer_result(run.dir, spec, cluster.bootstrap_servers, report.timed_out)
     finally:
         run.close()
@@ -348,7 +346,7 @@ def producer_result(run_dir: Path, spec: ProducerExperiment, bootstrap: str,
     events = _events(tables, t0)
     acks = tables["acks"].copy()
     acks["t"] = acks["t"] - t0
-    acks["index"] = acks["msg_id"].str[1:].astype(int)
+    acks["index"] = acks["msg_id"].map(index_of).astype(int)
     acks["outcome"] = acks["error"].fillna("ok")
     summary.update({
         "topic": meta["topic"], "bootstrap": bootstrap,

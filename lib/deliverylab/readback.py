@@ -1,59 +1,125 @@
-"""Read a topic back from the beginning with a fresh consumer: the evidence of what is stored."""
+"""Read a topic back from the beginning with a fresh consumer: the evidence of what is stored.
+
+Where the read ends is decided before it starts: each partition's high watermark, asked of its
+leader. A partition is read when the consumer reports end-of-partition at or past that offset
+(for a read_committed reader the end it reports is the last stable offset, which reaches the
+high watermark once every transaction's marker is written). No fixed sleeps: a read of a few
+hundred records takes milliseconds, as it does for any consumer.
+"""
 from __future__ import annotations
 
 import json
 import time
 import uuid
-from typing import Any
+from typing import Any, Callable
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+from confluent_kafka import (OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message,
+                             TopicPartition)
 
 from .cluster.base import quiet
 from .errors import LabError
 
+POLL_S = 0.05  # consume() waits for a full batch or this long: short, so the last wait is short
 
-def _settled_end(consumer: Consumer, eof) -> bool:
+
+def _high_watermark(probe: Consumer, topic: str, partition: int, deadline: float) -> int:
+    """The partition's high watermark, asked of its leader; asked again while a leader is being
+    elected or the client's metadata still names the old one (NOT_LEADER_FOR_PARTITION)."""
+    while True:
+        try:
+            return probe.get_watermark_offsets(TopicPartition(topic, partition), timeout=2,
+                                               cached=False)[1]
+        except KafkaException:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def _leader_moved(consumer: Consumer, topic: str) -> set[int]:
+    """Partitions led by a broker other than their preferred replica: a leader change happened
+    (a fault, or the election after one). Asking for the metadata also lets the assign() below
+    fetch at once instead of on the client's next 1-second topic scan."""
+    try:
+        meta = consumer.list_topics(topic, timeout=5).topics[topic].partitions
+    except (KafkaException, KeyError):
+        return set()
+    return {p for p, m in meta.items() if m.replicas and m.leader != m.replicas[0]}
+
+
+def _settled(probe: Consumer, topic: str, partition: int, end: int) -> bool:
     """Right after a leader change the new leader's high watermark can lag its log for a moment,
-    so an EOF may come early. Trust it only if the watermark, asked again, has not moved."""
-    tp = TopicPartition(eof.topic(), eof.partition())
+    so an end reached early may not be the end. Trust it only if the watermark, asked again
+    after a pause, has not moved. Used only where a leader change happened."""
     for _ in range(2):
         time.sleep(0.3)
         try:
-            _, high = consumer.get_watermark_offsets(tp, timeout=5, cached=False)
-        except Exception:
+            _, high = probe.get_watermark_offsets(TopicPartition(topic, partition), timeout=2,
+                                                  cached=False)
+        except KafkaException:
             return False
-        if high > eof.offset():
+        if high > end:
             return False
     return True
 
 
 def read_topic(client: dict[str, Any], topic: str, partitions: int,
-               isolation: str = "read_committed", timeout: float = 30.0) -> list[tuple]:
-    """(topic, partition, offset, msg_id, key, seq) for every record, in log order per partition."""
-    consumer = Consumer(quiet({**client, "group.id": f"deliverylab-readback-{uuid.uuid4().hex[:8]}",
-                               "enable.auto.commit": False, "enable.partition.eof": True,
-                               "isolation.level": isolation}))
-    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
-    rows: list[tuple] = []
-    at_eof: set[int] = set()
+               isolation: str = "read_committed", timeout: float = 30.0,
+               after_fault: bool = False,
+               row: Callable[[Message, dict[str, Any]], Any] | None = None) -> list:
+    """(topic, partition, offset, msg_id, key, seq) for every record, in log order per partition.
+
+    row: builds each row from the message and its decoded record instead (the retry pipeline
+    keeps the whole record and the log time).
+
+    after_fault: the run changed a partition leader (a broker fault); the end of each partition
+    is then checked once more against a possibly stale high watermark. A leader change the read
+    itself observes (a leader that is not the preferred replica, a record from a later leader
+    epoch) turns the same check on.
+    """
+    conf = quiet({**client, "group.id": f"deliverylab-readback-{uuid.uuid4().hex[:8]}",
+                  "enable.auto.commit": False, "enable.partition.eof": True,
+                  # The end-of-partition event comes when a fetch returns empty, and the broker
+                  # holds an empty fetch up to this long (default 500 ms) waiting for data.
+                  "fetch.wait.max.ms": 10})
     deadline = time.monotonic() + timeout
+    consumer = Consumer({**conf, "isolation.level": isolation})
+    # The ends are asked with read_uncommitted: a read_committed client is told the last stable
+    # offset, and the read must go on until every transaction's marker is in.
+    probe = Consumer({**conf, "isolation.level": "read_uncommitted"})
+    rows: list = []
+    done: set[int] = set()
+    eof_at: dict[int, int] = {}  # partition -> where the consumer last reported its end
     try:
-        while len(at_eof) < partitions and time.monotonic() < deadline:
-            for msg in consumer.consume(500, timeout=0.5):
-                err = msg.error()
+        unsure = set(range(partitions)) if after_fault else _leader_moved(consumer, topic)
+        ends = {p: _high_watermark(probe, topic, p, deadline) for p in range(partitions)}
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
+        while len(done) < partitions and time.monotonic() < deadline:
+            for msg in consumer.consume(1000, timeout=POLL_S):
+                err, p = msg.error(), msg.partition()
                 if err is not None:
-                    if err.code() == KafkaError._PARTITION_EOF and _settled_end(consumer, msg):
-                        at_eof.add(msg.partition())
+                    if err.code() == KafkaError._PARTITION_EOF:
+                        eof_at[p] = msg.offset()
                     continue
-                at_eof.discard(msg.partition())
+                eof_at.pop(p, None)
+                done.discard(p)
+                if (msg.leader_epoch() or 0) > 0:
+                    unsure.add(p)  # written after a leader change
                 rec = json.loads(msg.value())
-                rows.append((topic, msg.partition(), msg.offset(), rec["id"], rec["key"], rec["seq"]))
+                rows.append(row(msg, rec) if row else
+                            (topic, p, msg.offset(), rec["id"], rec["key"], rec["seq"]))
+            for p, at in eof_at.items():
+                if p not in done and at >= ends[p] and (p not in unsure or
+                                                        _settled(probe, topic, p, at)):
+                    done.add(p)
+    except KafkaException:
+        pass  # no leader answered in time: reported below as a partition not read to its end
     finally:
         consumer.close()
-    if len(at_eof) < partitions:
+        probe.close()
+    if len(done) < partitions:
         # Counting a half-read topic would report its unread records as lost.
         raise LabError(f"The read-back of topic {topic!r} did not reach the end of "
-                       f"{partitions - len(at_eof)} partition(s) within {timeout:.0f} s, so its "
+                       f"{partitions - len(done)} partition(s) within {timeout:.0f} s, so its "
                        "records cannot be counted.",
                        "Check `deliverylab cluster status` (a partition without a leader cannot be "
                        "read) and run the experiment again.")
