@@ -432,12 +432,16 @@ class LocalCluster(Cluster):
         self._wait_registered(broker_id, timeout)
 
     def _wait_registered(self, broker_id: int, timeout: float) -> None:
+        """The new process listens on its client port and the cluster lists it. The metadata
+        alone is not enough: a broker killed less than broker.session.timeout.ms ago is still
+        listed, although its new JVM is not serving yet."""
         deadline = time.monotonic() + timeout
         admin = self.admin()
+        port = self._node(broker_id)["port"]
         while time.monotonic() < deadline:
             self._fail_if_a_broker_died()
             try:
-                if broker_id in admin.list_topics(timeout=1.0).brokers:
+                if not port_is_free(port) and broker_id in admin.list_topics(timeout=1.0).brokers:
                     return
             except KafkaException:
                 pass
