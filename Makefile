@@ -27,8 +27,10 @@ run: setup  ## the whole course, headless, on the embedded cluster -> out/course
 	$(LAB) cluster up --brokers 3
 	$(PY) -m deliverylab.tools.course --size $(SIZE) --out $(OUT); rc=$$?; $(LAB) cluster down; exit $$rc
 
+# Two pytest-xdist workers, each with its own session cluster: most of a Kafka test is waiting
+# (timeouts, restarts, heals), and a broker fault in one worker's test never reaches the other's.
 test: setup browser  ## unit + integration tests on real brokers, notebooks at CI size, browser tests
-	$(VENV)/bin/pytest -q -ra
+	$(VENV)/bin/pytest -q -ra -n 2 --durations=20
 
 # The browser tests drive Debian's Chromium (Playwright never downloads a browser here).
 browser:  ## Debian's chromium for tests/test_browser.py (apt-get, as root)
