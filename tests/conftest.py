@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import random
+import signal
 import tempfile
+import uuid
 from pathlib import Path
 
 import pytest
@@ -44,3 +46,54 @@ def topic(request) -> str:
     from deliverylab.topics import unique_topic
 
     return unique_topic(f"test-{request.node.name}")
+
+
+# --- `pytest -m "not kafka"` starts no broker ------------------------------------------------------
+# Every test that starts brokers carries @pytest.mark.kafka. Two guards keep it so:
+# 1. a test that asks for the session's `cluster` fixture without the marker is a collection error;
+# 2. an unmarked test runs with a token in its environment, which every process it starts
+#    inherits (a CLI subprocess, and the broker JVMs that one starts); a Kafka server process
+#    carrying the token afterwards fails the test (and is stopped).
+UNMARKED_ENV = "DELIVERYLAB_UNMARKED_TEST"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    unmarked = [i.nodeid for i in items
+                if "cluster" in getattr(i, "fixturenames", ()) and i.get_closest_marker("kafka") is None]
+    if unmarked:
+        raise pytest.UsageError("These tests use the `cluster` fixture without @pytest.mark.kafka: "
+                                + ", ".join(unmarked))
+
+
+def kafka_servers_with(token: str) -> list[int]:
+    """Pids of Kafka server processes (class kafka.Kafka) whose environment holds `token`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if b"kafka.Kafka" in (entry / "cmdline").read_bytes() and \
+                    token.encode() in (entry / "environ").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+@pytest.fixture(autouse=True)
+def _no_brokers_unless_marked(request, monkeypatch):
+    if request.node.get_closest_marker("kafka") is not None:
+        yield
+        return
+    token = f"{os.getpid()}-{uuid.uuid4().hex}"
+    monkeypatch.setenv(UNMARKED_ENV, token)
+    yield
+    started = kafka_servers_with(token)
+    for pid in started:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    if started:
+        pytest.fail(f"{request.node.nodeid} started Kafka server process(es) {started} without "
+                    "@pytest.mark.kafka", pytrace=False)

@@ -67,6 +67,7 @@ def test_cli_fault_without_a_cluster(tmp_path):
     assert_clear(out.stderr, ("No local cluster is running", "cluster up"))
 
 
+@pytest.mark.kafka
 def test_cli_unknown_broker_id(cluster):
     out = subprocess.run([*CLI, "cluster", "pause", "9"], capture_output=True, text=True, timeout=30)
     assert out.returncode == 2
@@ -124,12 +125,14 @@ def test_unreachable_bootstrap_from_env(monkeypatch):
     fails_clearly(lambda: connect(), "127.0.0.1:9", "Check the host and port")
 
 
+@pytest.mark.kafka
 def test_broker_fault_on_external_cluster(cluster):
     ext = ExternalCluster({"bootstrap.servers": cluster.bootstrap_servers})
     spec = ProducerExperiment(messages=50, fault=FaultSpec("kill-leader", at_index=10))
     fails_clearly(lambda: run_producer(spec, ext), "kill-leader", "external", "embedded")
 
 
+@pytest.mark.kafka
 def test_bad_config_fails_before_any_worker_starts(cluster):
     before = workers_alive()
     fails_clearly(lambda: run_consumer(ConsumerExperiment(consumer_config={"fetch.min.bytez": 1}), cluster),

@@ -270,12 +270,14 @@ def test_make_tls_files(tmp_path, use_openssl):
 
 # --- a real broker with a SASL_PLAINTEXT listener ---------------------------------------------------
 @pytest.mark.parametrize("mechanism", ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"])
+@pytest.mark.kafka
 def test_env_vars_connect_and_deliver(home, monkeypatch, mechanism):
     with secure_broker(home) as broker:
         use_env(monkeypatch, broker, mechanism)
         check_cluster_and_run(broker)
 
 
+@pytest.mark.kafka
 def test_client_config_file(home, monkeypatch, tmp_path):
     with secure_broker(home) as broker:
         conf = tmp_path / "client.properties"
@@ -287,6 +289,7 @@ def test_client_config_file(home, monkeypatch, tmp_path):
         check_cluster_and_run(broker)
 
 
+@pytest.mark.kafka
 def test_wrong_password_fails_fast_and_names_the_fix(home, monkeypatch):
     with secure_broker(home) as broker:
         for mechanism in ("PLAIN", "SCRAM-SHA-256"):
@@ -311,6 +314,7 @@ def test_wrong_password_fails_fast_and_names_the_fix(home, monkeypatch):
         assert_no_secret(cli.stdout + cli.stderr)
 
 
+@pytest.mark.kafka
 def test_cli_status_and_run_print_no_password(home, monkeypatch):
     with secure_broker(home) as broker:
         use_env(monkeypatch, broker, "SCRAM-SHA-512")
@@ -335,6 +339,7 @@ def test_cli_status_and_run_print_no_password(home, monkeypatch):
 
 
 # --- a real broker with a SASL_SSL listener (a throwaway CA, hostname verified) ----------------------
+@pytest.mark.kafka
 def test_sasl_ssl(home, monkeypatch, tmp_path):
     tls = make_tls_files(tmp_path / "tls")
     with secure_broker(home, tls=tls) as broker:

@@ -4,23 +4,15 @@ from __future__ import annotations
 
 import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import pandas as pd
 
+from .catalog import PRODUCER_CONFIGS  # also importable from here (notebook 10 does)
 from .crash import CRASH_POINTS
 from .experiments import (MODELS, ConsumerExperiment, CrashSpec, ProducerExperiment,
                           run_consumer, run_producer, seeded_fault)
 
-PRODUCER_CONFIGS: dict[str, dict[str, Any]] = {
-    "acks=0": {"acks": "0"},
-    "acks=1": {"acks": "1"},
-    "acks=all": {"acks": "all", "enable.idempotence": False},
-    "acks=all, retries, 5 in flight, no idempotence": {
-        "acks": "all", "enable.idempotence": False, "max.in.flight.requests.per.connection": 5,
-        "request.timeout.ms": 1000},
-    "idempotent": {"acks": "all", "enable.idempotence": True, "request.timeout.ms": 1000},
-}
 PRODUCER_FAULTS = ("kill-leader", "pause-followers", "kill-leader-lagging-followers")
 COLUMNS = ("kind", "scenario", "model", "crash_point", "config", "fault", "seed", "sent", "lost",
            "duplicated", "reordered_keys", "acked_but_lost", "unacked_but_stored",
@@ -69,7 +61,3 @@ def write_matrix(frame: pd.DataFrame, out: str | Path, command: str) -> None:
     with out.open("w") as f:
         f.write(f"# made by: {command}  ({stamp})\n")
         frame.to_csv(f, index=False)
-
-
-def read_matrix(path: str | Path) -> pd.DataFrame:
-    return pd.read_csv(path, comment="#")

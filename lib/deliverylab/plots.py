@@ -271,3 +271,48 @@ def story_bars(stories: Any, ax: Axes | None = None) -> Figure:
                  f"{first['worker_crashes']} charging-worker crashes", fontsize="medium")
     ax.legend(fontsize="small")
     return fig
+
+
+# --- the retry pipeline (notebook 08) --------------------------------------------------------------
+# A retry result is duck-typed here (messages, places, label): plots never imports the module
+# that runs pipelines, so drawing stays free of Kafka.
+retry_kind_colors: dict[str, str] = {"ok": "#2ca02c", "transient": "#ff7f0e", "poison": "#8b0000"}
+
+
+def plot_places(result: Any, ax: Axes | None = None) -> Figure:
+    """Bars: how many messages ended in each place (in the result's pipeline order), stacked by
+    kind of message (ok / transient / poison)."""
+    fig, ax = _axes(ax, (8, 3.8))
+    table = pd.crosstab(result.messages["place"], result.messages["kind"])
+    table = table.reindex(result.places).reindex(
+        columns=[k for k in retry_kind_colors if k in table.columns]).fillna(0)
+    bottom = None
+    for kind in table.columns:
+        ax.bar(table.index, table[kind], bottom=bottom, label=kind, color=retry_kind_colors[kind])
+        bottom = table[kind] if bottom is None else bottom + table[kind]
+    if bottom is not None:
+        for x, total in enumerate(bottom):
+            ax.text(x, total, str(int(total)), ha="center", va="bottom")
+    ax.set_ylabel("messages")
+    ax.tick_params(axis="x", labelrotation=15)
+    ax.set_title(f"where every message ended — {result.label}")
+    ax.legend(title="message kind", fontsize="small")
+    ax.margins(y=0.15)
+    return _root_figure(ax)
+
+
+def plot_latency(results: Sequence[Any], ax: Axes | None = None) -> Figure:
+    """Per message: time from the main stage's first read of it to its final topic (processed or
+    DLT), by input index, one colour per run. Worker start-up is not part of it."""
+    fig, ax = _axes(ax, (8, 3.6))
+    for r in results:
+        m = r.messages.dropna(subset=["latency_s"])
+        ax.scatter(m["index"], m["latency_s"], s=8, label=r.label)
+    ax.set_xlabel("input message index")
+    ax.set_ylabel("first read → processed / DLT (s)")
+    ax.set_title("latency per message")
+    ax.legend(fontsize="small")
+    return _root_figure(ax)
+
+
+__all__ += ["retry_kind_colors", "plot_places", "plot_latency"]

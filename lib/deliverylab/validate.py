@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 import pandas as pd
 
+from .catalog import PRODUCER_CONFIGS
 from .crash import CRASH_POINTS
 from .errors import LabError
 from .experiments import (ConsumerExperiment, CrashSpec, ProducerExperiment, run_consumer,
@@ -46,7 +47,7 @@ def scenarios() -> list[Scenario]:
         for point in CRASH_POINTS[model]:
             out.append(Scenario(f"{model} / {point}", "consumer", {"model": model, "point": point},
                                 inv, text))
-    idem = {"acks": "all", "enable.idempotence": True, "request.timeout.ms": 1000}
+    idem = PRODUCER_CONFIGS["idempotent"]
     for fault in ("kill-leader", "pause-leader", "pause-followers"):
         out.append(Scenario(f"idempotent producer / {fault}", "producer",
                             {"config": idem, "fault": fault}, IDEMPOTENT_PRODUCER,
@@ -57,12 +58,11 @@ def scenarios() -> list[Scenario]:
                              "topic_config": {"min.insync.replicas": "2"}},
                             NO_ACKED_LOSS, "never loses an acked message"))
     out.append(Scenario("no idempotence, 5 in flight / pause-followers", "producer",
-                        {"config": {"acks": "all", "enable.idempotence": False,
-                                    "max.in.flight.requests.per.connection": 5,
-                                    "request.timeout.ms": 1000}, "fault": "pause-followers"},
+                        {"config": PRODUCER_CONFIGS["acks=all, retries, 5 in flight, no idempotence"],
+                         "fault": "pause-followers"},
                         None, "timing-dependent"))
     out.append(Scenario("acks=1 / kill-leader-lagging-followers", "producer",
-                        {"config": {"acks": "1"}, "fault": "kill-leader-lagging-followers"},
+                        {"config": PRODUCER_CONFIGS["acks=1"], "fault": "kill-leader-lagging-followers"},
                         None, "timing-dependent"))
     return out
 

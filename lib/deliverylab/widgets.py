@@ -20,6 +20,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from . import plots
+from .catalog import SETTINGS, settings_table  # re-exported: notebooks import settings_table from here
 from .cluster import Cluster
 from .crash import CRASH_POINTS, CrashSpec
 from .errors import LabError
@@ -27,6 +28,8 @@ from .experiments import (MODELS, ConsumerExperiment, ProducerExperiment, run_co
                           run_producer, seeded_fault)
 from .faults import FAULTS
 from .results import Result
+from .retry_topics import MODES as RETRY_MODES
+from .retry_topics import RetryPipeline, run_retry_pipeline
 
 __all__ = ["ConsumerPanel", "ProducerPanel", "SETTINGS", "consumer_panel", "producer_panel",
            "result_figure", "settings_table", "show_worker"]
@@ -42,70 +45,6 @@ PRODUCER_COLUMNS = ("label", "fault", "sent", "acked", "delivered_once", "duplic
                     "elapsed_s")
 _LAYOUT = {"description_width": "160px"}
 _WIDE = w.Layout(width="520px")  # room for the slider track beside the 160 px description
-
-
-# --- the settings map (documentation: REFERENCE.md's table) --------------------------------------
-SETTINGS: tuple[tuple[str, str, str, str], ...] = (
-    ("acks", "Acks (None / Leader / All)", "all (-1)",
-     "How many replicas must have a write before the leader acknowledges it: 0, 1 or all in-sync."),
-    ("message.send.max.retries", "MessageSendMaxRetries", "2147483647",
-     "How often the producer retries a failed send (alias: retries)."),
-    ("retry.backoff.ms", "RetryBackoffMs", "100 (growing to retry.backoff.max.ms 1000)",
-     "Pause before a retry; it grows exponentially up to retry.backoff.max.ms."),
-    ("enable.idempotence", "EnableIdempotence", "false",
-     "Producer sequence numbers: the broker drops a retried batch it already has; forces acks=all "
-     "and at most 5 requests in flight. Does not catch a message the application sends twice."),
-    ("max.in.flight.requests.per.connection", "MaxInFlight", "1000000",
-     "Requests sent but not yet answered, per broker; above 1 without idempotence a retry can "
-     "reorder (alias: max.in.flight)."),
-    ("message.timeout.ms", "MessageTimeoutMs", "300000",
-     "How long a message may take in total (queue, sends, retries) before it is reported failed "
-     "(alias: delivery.timeout.ms)."),
-    ("request.timeout.ms", "RequestTimeoutMs", "30000",
-     "How long the producer waits for the broker's answer to one request."),
-    ("linger.ms", "LingerMs", "5",
-     "How long the producer waits to fill a batch before sending it."),
-    ("transactional.id", "TransactionalId", "—",
-     "A stable name for a transactional producer; a new instance with the same id fences the old "
-     "one."),
-    ("enable.auto.commit", "EnableAutoCommit", "true",
-     "Commit the stored offsets in the background, every auto.commit.interval.ms."),
-    ("auto.commit.interval.ms", "AutoCommitIntervalMs", "5000",
-     "The period of the background auto-commit."),
-    ("enable.auto.offset.store", "EnableAutoOffsetStore", "true",
-     "Store a message's offset for the next commit as soon as poll() returns it (before it is "
-     "processed)."),
-    ("isolation.level", "IsolationLevel", "read_committed",
-     "read_committed hides records of open and aborted transactions; read_uncommitted shows "
-     "everything."),
-    ("group.instance.id", "GroupInstanceId", "—",
-     "Static membership: a restarted consumer with the same id takes its partitions back without "
-     "a rebalance."),
-    ("session.timeout.ms", "SessionTimeoutMs", "45000",
-     "How long the group coordinator waits for a silent consumer before it gives its partitions "
-     "to others."),
-)
-_SETTING_COLUMNS = ["librdkafka key", ".NET property", "librdkafka default", "meaning"]
-
-
-def settings_table(keys: Sequence[str] | str | None = None) -> pd.DataFrame:
-    """librdkafka key, .NET property, librdkafka default and meaning, for `keys` (default: all).
-
-    A key may be given as the librdkafka key (``"acks"``) or the .NET name (``"Acks"``).
-    """
-    table = pd.DataFrame(list(SETTINGS), columns=_SETTING_COLUMNS)
-    if keys is None:
-        return table
-    keys = [keys] if isinstance(keys, str) else list(keys)
-    dotnet = {row[1].split(" ")[0].lower(): row[0] for row in SETTINGS}
-    rows = []
-    for key in keys:
-        name = dotnet.get(str(key).lower(), str(key))
-        if name not in set(table["librdkafka key"]):
-            raise LabError(f"{key!r} is not in the course's settings table.",
-                           f"Use one of {', '.join(table['librdkafka key'])} (or its .NET name).")
-        rows.append(table[table["librdkafka key"] == name])
-    return pd.concat(rows, ignore_index=True)
 
 
 # --- output helpers ----------------------------------------------------------------------------
@@ -215,15 +154,22 @@ class _Panel(w.VBox):
         finally:
             self.button.disabled = False
         self.results.append(result)
-        _show(self.output, {"image/png": _png(result_figure(result)),
+        self._show_result(result)
+        return result
+
+    def _figure(self, result: Any) -> Figure:
+        return result_figure(result)
+
+    def _show_result(self, result: Any) -> None:
+        _show(self.output, {"image/png": _png(self._figure(result)),
                             "text/plain": f"<figure: {result.label}>"})
         table = _summary_frame(result, self.columns)
         _show(self.output, {"text/html": table.to_html(index=False),
                             "text/plain": table.to_string(index=False)})
-        if result.warnings:  # a degenerate run says so beside its counts
-            _show(self.output, {"text/html": _warnings_html(result.warnings),
-                                "text/plain": "\n".join(f"⚠ {x}" for x in result.warnings)})
-        return result
+        warnings = getattr(result, "warnings", [])
+        if warnings:  # a degenerate run says so beside its counts
+            _show(self.output, {"text/html": _warnings_html(warnings),
+                                "text/plain": "\n".join(f"⚠ {x}" for x in warnings)})
 
 
 def _slider(description: str, value: Any, low: int, high: int, step: int = 1) -> w.IntSlider:
@@ -390,3 +336,64 @@ def producer_panel(config: dict[str, Any] | None = None, fault: str = "kill-lead
     if config is None:
         config = {"acks": "all", "enable.idempotence": True}
     return ProducerPanel(config, fault, messages, show, cluster, seed, **spec_kwargs)
+
+
+# --- the retry pipeline (notebook 08) --------------------------------------------------------------
+RETRY_COLUMNS = ("mode", "sent", "processed", "dead_lettered", "lost", "duplicated",
+                 "reordered_keys", "crashes", "elapsed_s", "latency_max_s")
+
+
+class RetryPanel(_Panel):
+    """A retry pipeline panel; see `retry_panel`."""
+
+    columns = RETRY_COLUMNS
+
+    def __init__(self, messages: int, delays_ms: Sequence[int], cluster: Cluster | None,
+                 **spec_kwargs: Any) -> None:
+        self.values = {"messages": messages, "delays_ms": tuple(delays_ms)}
+        self.spec_kwargs = spec_kwargs
+        fields: dict[str, w.Widget] = {
+            "mode": w.Dropdown(options=RETRY_MODES, value="retry-topics", description="mode",
+                               style=_LAYOUT),
+            "transient_rate": w.FloatSlider(value=0.10, min=0, max=0.5, step=0.01,
+                                            description="transient share", style=_LAYOUT,
+                                            layout=_WIDE, continuous_update=False),
+            "poison_rate": w.FloatSlider(value=0.02, min=0, max=0.2, step=0.01,
+                                         description="poison share", style=_LAYOUT, layout=_WIDE,
+                                         continuous_update=False),
+            "crash": w.Checkbox(value=False, description="crash the main stage halfway",
+                                style=_LAYOUT),
+        }
+        super().__init__(fields, run_retry_pipeline, cluster)
+        self._check_start()
+
+    def spec(self, raw: bool = False) -> RetryPipeline:
+        f = self.fields
+        messages = self.values["messages"]
+        crash_at = messages // 2 if (not raw and f["crash"].value and isinstance(messages, int)) \
+            else None
+        return RetryPipeline(messages=messages, mode=f["mode"].value,
+                             transient_rate=f["transient_rate"].value,
+                             poison_rate=f["poison_rate"].value,
+                             delays_ms=self.values["delays_ms"], crash_at=crash_at,
+                             **self.spec_kwargs)
+
+    def _figure(self, result: Any) -> Figure:
+        return plots.plot_places(result)
+
+    def _show_result(self, result: Any) -> None:
+        super()._show_result(result)
+        if result.errors:  # a stage that stopped with an error: its counts are not the whole story
+            text = "Stage errors: " + "; ".join(result.errors)
+            _show(self.output, {"text/plain": text,
+                                "text/html": f'<div style="color:#c00000">{html.escape(text)}</div>'})
+
+
+def retry_panel(messages: int = 200, delays_ms: Sequence[int] = (200, 500),
+                cluster: Cluster | None = None, **spec_kwargs: Any) -> RetryPanel:
+    """Mode, transient and poison shares, a crash switch, Run: shows where every message ended
+    (and any stage errors). Every run's RetryResult is appended to `panel.results`."""
+    return RetryPanel(messages, delays_ms, cluster, **spec_kwargs)
+
+
+__all__ += ["RetryPanel", "retry_panel"]

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import sys
+from functools import partial
 from pathlib import Path
 
+from ..cluster.processes import die_with_parent
 from . import (at_least_once, at_most_once, auto_commit, exactly_once, idempotent_consumer,
-               input_producer, producer)
-from .common import WorkerContext, die_with_parent
+               input_producer, producer, retry_stage)
+from .common import WorkerContext
 
 ROLES = {
     "input": input_producer.run,
@@ -17,6 +19,8 @@ ROLES = {
     "auto-commit-store": auto_commit.run_store,
     "exactly-once": exactly_once.run,
     "idempotent-consumer": idempotent_consumer.run,
+    "retry-blocking": retry_stage.run_blocking,
+    **{f"retry-stage-{n}": partial(retry_stage.run_stage, n) for n in range(retry_stage.MAX_STAGES)},
 }
 
 

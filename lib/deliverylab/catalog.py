@@ -1,0 +1,92 @@
+"""The course's catalog: the .NET ↔ librdkafka settings map the notebooks show, and the named
+producer configurations that the matrix, the validation and the cheat sheet run.
+
+    settings_table(["acks", "EnableIdempotence"])   # librdkafka key, .NET name, default, meaning
+    PRODUCER_CONFIGS["idempotent"]                  # librdkafka keys, verbatim
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import pandas as pd
+
+from .errors import LabError
+
+__all__ = ["SETTINGS", "settings_table", "PRODUCER_CONFIGS"]
+
+# Named producer configurations (librdkafka keys verbatim). request.timeout.ms=1000 makes a
+# request to a paused broker time out (and be retried) within a run's fault window.
+PRODUCER_CONFIGS: dict[str, dict[str, Any]] = {
+    "acks=0": {"acks": "0"},
+    "acks=1": {"acks": "1"},
+    "acks=all": {"acks": "all", "enable.idempotence": False},
+    "acks=all, retries, 5 in flight, no idempotence": {
+        "acks": "all", "enable.idempotence": False, "max.in.flight.requests.per.connection": 5,
+        "request.timeout.ms": 1000},
+    "idempotent": {"acks": "all", "enable.idempotence": True, "request.timeout.ms": 1000},
+}
+
+
+# The settings map: librdkafka key, its Confluent.Kafka (.NET) property, librdkafka's default and
+# what it does. Defaults as in librdkafka's CONFIGURATION.md.
+SETTINGS: tuple[tuple[str, str, str, str], ...] = (
+    ("acks", "Acks (None / Leader / All)", "all (-1)",
+     "How many replicas must have a write before the leader acknowledges it: 0, 1 or all in-sync."),
+    ("message.send.max.retries", "MessageSendMaxRetries", "2147483647",
+     "How often the producer retries a failed send (alias: retries)."),
+    ("retry.backoff.ms", "RetryBackoffMs", "100 (growing to retry.backoff.max.ms 1000)",
+     "Pause before a retry; it grows exponentially up to retry.backoff.max.ms."),
+    ("enable.idempotence", "EnableIdempotence", "false",
+     "Producer sequence numbers: the broker drops a retried batch it already has; forces acks=all "
+     "and at most 5 requests in flight. Does not catch a message the application sends twice."),
+    ("max.in.flight.requests.per.connection", "MaxInFlight", "1000000",
+     "Requests sent but not yet answered, per broker; above 1 without idempotence a retry can "
+     "reorder (alias: max.in.flight)."),
+    ("message.timeout.ms", "MessageTimeoutMs", "300000",
+     "How long a message may take in total (queue, sends, retries) before it is reported failed "
+     "(alias: delivery.timeout.ms)."),
+    ("request.timeout.ms", "RequestTimeoutMs", "30000",
+     "How long the producer waits for the broker's answer to one request."),
+    ("linger.ms", "LingerMs", "5",
+     "How long the producer waits to fill a batch before sending it."),
+    ("transactional.id", "TransactionalId", "—",
+     "A stable name for a transactional producer; a new instance with the same id fences the old "
+     "one."),
+    ("enable.auto.commit", "EnableAutoCommit", "true",
+     "Commit the stored offsets in the background, every auto.commit.interval.ms."),
+    ("auto.commit.interval.ms", "AutoCommitIntervalMs", "5000",
+     "The period of the background auto-commit."),
+    ("enable.auto.offset.store", "EnableAutoOffsetStore", "true",
+     "Store a message's offset for the next commit as soon as poll() returns it (before it is "
+     "processed)."),
+    ("isolation.level", "IsolationLevel", "read_committed",
+     "read_committed hides records of open and aborted transactions; read_uncommitted shows "
+     "everything."),
+    ("group.instance.id", "GroupInstanceId", "—",
+     "Static membership: a restarted consumer with the same id takes its partitions back without "
+     "a rebalance."),
+    ("session.timeout.ms", "SessionTimeoutMs", "45000",
+     "How long the group coordinator waits for a silent consumer before it gives its partitions "
+     "to others."),
+)
+_SETTING_COLUMNS = ["librdkafka key", ".NET property", "librdkafka default", "meaning"]
+
+
+def settings_table(keys: Sequence[str] | str | None = None) -> pd.DataFrame:
+    """librdkafka key, .NET property, librdkafka default and meaning, for `keys` (default: all).
+
+    A key may be given as the librdkafka key (``"acks"``) or the .NET name (``"Acks"``).
+    """
+    table = pd.DataFrame(list(SETTINGS), columns=_SETTING_COLUMNS)
+    if keys is None:
+        return table
+    keys = [keys] if isinstance(keys, str) else list(keys)
+    dotnet = {row[1].split(" ")[0].lower(): row[0] for row in SETTINGS}
+    rows = []
+    for key in keys:
+        name = dotnet.get(str(key).lower(), str(key))
+        if name not in set(table["librdkafka key"]):
+            raise LabError(f"{key!r} is not in the course's settings table.",
+                           f"Use one of {', '.join(table['librdkafka key'])} (or its .NET name).")
+        rows.append(table[table["librdkafka key"] == name])
+    return pd.concat(rows, ignore_index=True)
