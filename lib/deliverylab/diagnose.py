@@ -171,10 +171,46 @@ def fault_cut_short(spec: Mapping[str, Any], summary: Mapping[str, Any],
     return out
 
 
-
-
 # --- throughput runs ---------------------------------------------------------------------------
-# (rules for benchmarks go here: too few samples for a percentile, runs too short, …)
+MIN_PERCENTILE_SAMPLES = 20  # below this a percentile is one of a handful of values, not a tail
+MIN_THROUGHPUT_RUN_S = 1.0  # shorter, and a throughput run measures start-up and flush, not the setting
+
+
+def benchmark_warnings(spec: Mapping[str, Any], summary: Mapping[str, Any]) -> list[str]:
+    """One benchmark run (deliverylab.throughput): too few samples for its percentiles, too
+    short to measure a throughput."""
+    out = []
+    delivered = int(summary.get("delivered") or 0)
+    if delivered < MIN_PERCENTILE_SAMPLES:
+        out.append(f"Only {delivered} messages were delivered: p50/p99 from fewer than "
+                   f"{MIN_PERCENTILE_SAMPLES} samples are guesses. Send more messages.")
+    if spec.get("transactional"):
+        txns = int(summary.get("transactions") or 0)
+        if txns < MIN_PERCENTILE_SAMPLES:
+            out.append(f"Only {txns} transactions: the visible-latency percentiles rest on fewer "
+                       f"than {MIN_PERCENTILE_SAMPLES} commits. Send at least "
+                       f"{MIN_PERCENTILE_SAMPLES} × commit_every messages.")
+    if not spec.get("rate") and float(summary.get("elapsed_s") or 0) < MIN_THROUGHPUT_RUN_S:
+        out.append(f"The run took {float(summary.get('elapsed_s') or 0):.2f} s: a throughput "
+                   f"measured over less than {MIN_THROUGHPUT_RUN_S:g} s is mostly start-up and the "
+                   f"final flush. Use duration_s of a few seconds.")
+    return out
+
+
+def benchmark_comparison_warnings(frame: pd.DataFrame, by: str = "label") -> list[str]:
+    """Several benchmark runs compared: fewer than 3 repeats, or no control pair to show the
+    noise (a label ending in ' (control)')."""
+    if not len(frame):
+        return []
+    out = []
+    runs = frame.groupby(by).size()
+    if runs.min() < 3:
+        out.append(f"Some settings ran only {runs.min()} time(s): a median and a spread need 3 "
+                   f"repeats or more.")
+    if not frame[by].astype(str).str.endswith(" (control)").any():
+        out.append("No control pair (the same setting run twice): nothing shows how far noise "
+                   "alone moves the numbers, so no difference can be told from it.")
+    return out
 
 
 # --- comparisons of several runs ---------------------------------------------------------------

@@ -18,7 +18,7 @@ from .results import (ACKED_BUT_LOST, CONSUMER_OUTCOMES, DELIVERED_ONCE, DUPLICA
                       FAILED_REPORTED, LOST, PRODUCER_OUTCOMES, UNACKED_BUT_STORED, Result)
 
 __all__ = ["outcome_colors", "event_styles", "outcome_bars", "timeline", "compare", "heatmap",
-           "story_bars"]
+           "story_bars", "plot_benchmarks"]
 
 # One colour per outcome for the whole course, so a learner reads a colour the same way in
 # every notebook: green is good, reds are losses, orange is a duplicate.
@@ -270,6 +270,59 @@ def story_bars(stories: Any, ax: Axes | None = None) -> Figure:
                  f"charging:\n{first['broker_faults']} broker failure, "
                  f"{first['worker_crashes']} charging-worker crashes", fontsize="medium")
     ax.legend(fontsize="small")
+    return fig
+
+
+def plot_benchmarks(frame: pd.DataFrame, by: str = "label", title: str | None = None,
+                    throughput: bool = True, latency: bool = True, visible: bool = False) -> Figure:
+    """Throughput (messages/s) and p50/p99 delivery latency (ms) per setting, from the runs of
+    ``deliverylab.throughput.run_benchmarks``: each bar is the **median** over a setting's runs,
+    its whisker the **min–max** over those runs (said in the legend). A setting labelled
+    '… (control)' is the same setting run again: its gap to its twin is the noise.
+
+    throughput=False draws the latency panel only (runs at a fixed rate, whose throughput is just
+    the rate); latency=False the throughput panel only (as fast as possible, where latency mostly
+    measures the producer's own queue). visible=True draws transactional runs' visible latency
+    (produce() → the transaction committed) instead of the delivery latency."""
+    if visible:
+        frame = frame.assign(p50_ms=frame["visible_p50_ms"], p99_ms=frame["visible_p99_ms"])
+    groups = frame.groupby(by, sort=False)
+    med = groups[["msgs_per_s", "p50_ms", "p99_ms"]].median()
+    low = groups[["msgs_per_s", "p50_ms", "p99_ms"]].min()
+    high = groups[["msgs_per_s", "p50_ms", "p99_ms"]].max()
+    runs = groups.size()
+    panels = [p for p, on in (("throughput", throughput), ("latency", latency)) if on]
+    fig = Figure(figsize=(5.5 * len(panels) + 1, 1.6 + 0.5 * len(med)), layout="constrained")
+    axes = fig.subplots(1, len(panels), sharey=True, squeeze=False)[0]
+    y = np.arange(len(med))
+
+    def whisker(col: str) -> np.ndarray:
+        return np.vstack([med[col] - low[col], high[col] - med[col]])
+    n = f"{runs.min()}" if runs.min() == runs.max() else f"{runs.min()}–{runs.max()}"
+    for ax, panel in zip(axes, panels):
+        if panel == "throughput":
+            bars = ax.barh(y, med["msgs_per_s"], xerr=whisker("msgs_per_s"), color="#1f77b4",
+                           capsize=3, label=f"median of {n} runs; whisker: min–max")
+            ax.bar_label(bars, labels=[f"{v:,.0f}" for v in med["msgs_per_s"]], padding=3,
+                         fontsize="small")
+            ax.set_xlabel("throughput (messages/s, higher is better)")
+        else:
+            h = 0.38
+            b50 = ax.barh(y - h / 2, med["p50_ms"], h, xerr=whisker("p50_ms"), capsize=2,
+                          label=f"p50 (median of {n} runs; whisker: min–max)", color="#2ca02c")
+            b99 = ax.barh(y + h / 2, med["p99_ms"], h, xerr=whisker("p99_ms"), capsize=2,
+                          label="p99 (same)", color="#d62728")
+            ax.bar_label(b50, labels=[f"{v:.1f}" for v in med["p50_ms"]], padding=3, fontsize="small")
+            ax.bar_label(b99, labels=[f"{v:.1f}" for v in med["p99_ms"]], padding=3, fontsize="small")
+            ax.set_xlabel("visible latency, produce() → transaction committed (ms, lower is better)"
+                          if visible else
+                          "delivery latency, produce() → delivery report (ms, lower is better)")
+        ax.legend(fontsize="small", loc="lower right")
+        ax.margins(x=0.3)
+    axes[0].set_yticks(y, [str(i) for i in med.index])
+    axes[0].invert_yaxis()
+    if title:
+        fig.suptitle(title)
     return fig
 
 

@@ -1,50 +1,71 @@
-"""The cost of reliability, measured: a small producer benchmark on the real cluster.
+"""The cost of reliability, measured soundly: a producer benchmark on the real cluster.
 
-    spec = Benchmark(messages=5000, config={"acks": "all", "linger.ms": 5})
-    result = run_benchmark(spec)          # result.summary: msgs_per_s, p50_ms, p99_ms, ...
-    frame = run_benchmarks([spec_a, spec_b, ...])   # one summary row per spec
+    spec = Benchmark(duration_s=3, config={"acks": "all", "enable.idempotence": True})
+    result = run_benchmark(spec)                 # result.summary: msgs_per_s, p50_ms, p99_ms, ...
+    specs = with_control([spec_a, spec_b])       # spec_a twice: the control pair shows the noise
+    frame = run_benchmarks(specs, repeat=3)      # warm-up, interleaved order, one row per run
+    table = summarize(frame)                     # median, min, max and spread per setting
+    verdict = compare(frame, "acks=1", "acks=all")   # is the difference larger than the noise?
 
-Each run sends N messages (as fast as the producer takes them, or at `rate` per second) to a
-fresh topic with the learner's librdkafka settings (keys verbatim), and times every message from
-produce() to its delivery report (librdkafka's own ``Message.latency()``). With
-``transactional=True`` it commits a transaction every ``commit_every`` messages and also times
-each message until its transaction committed, which is when a ``read_committed`` consumer can
-first see it. Afterwards the topic is read back, so "delivered" is counted, not believed.
+Each run sends messages to a fresh topic with the learner's librdkafka settings (keys verbatim),
+as fast as the producer takes them or at `rate` per second, for `duration_s` seconds (or
+`messages` messages, whichever comes first), and times every message from produce() to its
+delivery report (librdkafka's own ``Message.latency()``). With ``transactional=True`` it commits
+a transaction every ``commit_every`` messages and also times each message until its transaction
+committed, which is when a ``read_committed`` consumer can first see it. Afterwards the topic is
+read back, so "delivered" is counted, not believed.
+
+What makes the numbers worth comparing (issue 12): a warm-up run that is thrown away (the first
+run after start pays for connections, metadata and JIT in the brokers); runs of seconds, not
+milliseconds; settings run in interleaved order, so a slow minute of the machine hits all of them;
+≥ 3 repeats, reported as median and min–max; and a *control*: one setting run twice under two
+names. Two settings differ only when their ranges do not overlap and their medians differ by more
+than the two halves of the control pair do.
 
 This is a teaching benchmark on a laptop cluster that shares its CPUs with everything else:
 compare settings against each other in one sitting, never against numbers from elsewhere.
+
+A recording for notebook 09 is made with ``python -m deliverylab.throughput --out FILE`` (see
+data/README.md); ``read_recording(FILE)`` reads it back.
 """
 from __future__ import annotations
 
-import json
+import argparse
+import datetime
+import random
+import shlex
+import sys
 import time
-import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
 from confluent_kafka import Producer
 
-from .clients import produce
 from .cluster import Cluster, connect
 from .cluster.base import quiet
 from .config_check import check_producer_config
-from .errors import LabError, require_whole
-from .ids import check_messages, key_for, msg_id, seq_for
+from .errors import LabError
 from .readback import read_topic
-from .results import Progress
 from .topics import unique_topic
 
-__all__ = ["Benchmark", "BenchmarkResult", "run_benchmark", "run_benchmarks", "plot_benchmarks"]
+__all__ = ["Benchmark", "BenchmarkResult", "CONTROL", "compare", "read_recording", "record",
+           "run_benchmark", "run_benchmarks", "summarize", "with_control"]
+
+CONTROL = " (control)"  # suffix of the second copy of a setting: the control pair
+MIN_SAMPLES = 20  # fewer samples than this make a percentile a guess (diagnose.py warns)
+MIN_RUN_S = 1.0  # a throughput run shorter than this measures start-up, not the setting
 
 
 @dataclass
 class Benchmark:
-    """N messages with one producer configuration (librdkafka keys, verbatim)."""
+    """A producer configuration (librdkafka keys, verbatim) and how long to send with it."""
 
-    messages: int = 5000
+    messages: int = 200_000  # the most to send; with duration_s the run usually stops earlier
     config: dict[str, Any] = field(default_factory=lambda: {"acks": "all"})
+    duration_s: float | None = None  # send for this long (then flush); None = send all messages
     value_bytes: int = 200  # size of each message value (JSON with padding)
     rate: float = 0.0  # messages per second; 0 = as fast as the producer accepts them
     transactional: bool = False
@@ -56,14 +77,22 @@ class Benchmark:
     label: str | None = None
 
     def check(self) -> "Benchmark":
-        check_messages(self.messages, "E.g. messages=5000.")
-        for name in ("partitions", "keys", "commit_every"):
-            require_whole(name, getattr(self, name), "E.g. keys=8.")
+        for name in ("messages", "partitions", "keys", "commit_every"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise LabError(f"{name}={value!r} must be a whole number ≥ 1.", "E.g. messages=5000.")
+        if self.messages > 1_000_000:
+            raise LabError(f"messages={self.messages:,} is more than the lab's limit of 1,000,000.",
+                           "Use duration_s to measure for longer instead.")
         if not isinstance(self.value_bytes, int) or self.value_bytes < 60:
             raise LabError(f"value_bytes={self.value_bytes!r} is too small.",
                            "Use 60 bytes or more (the value carries an id, key and sequence).")
         if not isinstance(self.rate, (int, float)) or self.rate < 0:
             raise LabError(f"rate={self.rate!r} must be ≥ 0.", "0 means as fast as possible.")
+        if self.duration_s is not None and not (isinstance(self.duration_s, (int, float))
+                                                and 0 < self.duration_s <= self.time_limit_s):
+            raise LabError(f"duration_s={self.duration_s!r} must be a positive number of seconds "
+                           f"within time_limit_s={self.time_limit_s}.", "E.g. duration_s=3.")
         if "transactional.id" in self.config:
             raise LabError("Set transactional=True instead of a transactional.id.",
                            "The benchmark gives every run its own transactional.id.")
@@ -81,27 +110,36 @@ class Benchmark:
 @dataclass
 class BenchmarkResult:
     """summary: msgs_per_s, MB_per_s, p50_ms / p99_ms / max_ms (produce → delivery report),
-    for transactions also visible_p50_ms / visible_p99_ms (produce → commit); delivered, failed,
-    stored. latencies: one row per message — index, latency_ms, error (and visible_ms)."""
+    for transactions also visible_p50_ms / visible_p99_ms (produce → commit) and commit_p50_ms;
+    delivered, failed, stored. latencies: one row per message — index, latency_ms, error (and
+    visible_ms). warnings: why this run cannot support what it was meant to (diagnose.py)."""
 
     spec: dict[str, Any]
     summary: dict[str, Any]
     latencies: pd.DataFrame
     extra: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     def summary_frame(self) -> pd.DataFrame:
         return pd.DataFrame([self.summary])
 
     def _repr_html_(self) -> str:
-        return self.summary_frame().to_html(index=False)
+        import html
+        notes = "".join(f"<li>⚠ {html.escape(w)}</li>" for w in self.warnings)
+        return self.summary_frame().to_html(index=False) + (f"<ul>{notes}</ul>" if notes else "")
 
 
-def _value(index: int, keys: int, size: int) -> tuple[bytes, bytes]:
-    key = key_for(index, keys)
-    body = {"id": msg_id(index), "key": key, "seq": seq_for(index, keys), "pad": ""}
-    raw = json.dumps(body)
-    body["pad"] = "x" * max(0, size - len(raw))
-    return key.encode(), json.dumps(body).encode()
+class _Values:
+    """Message values built on demand from a template: json.dumps per message would make the
+    benchmark measure Python instead of the producer."""
+
+    def __init__(self, keys: int, size: int) -> None:
+        self.keys, self.size = keys, size
+
+    def __call__(self, index: int) -> tuple[bytes, bytes]:
+        key = f"customer-{index % self.keys:03d}"
+        head = f'{{"id":"m{index:06d}","key":"{key}","seq":{index // self.keys},"pad":"'
+        return key.encode(), (head + "x" * max(0, self.size - len(head) - 2) + '"}').encode()
 
 
 def _ms(values: np.ndarray, q: float) -> float:
@@ -109,9 +147,11 @@ def _ms(values: np.ndarray, q: float) -> float:
 
 
 def run_benchmark(spec: Benchmark, cluster: Cluster | None = None,
-                  progress: Progress | None = None,
+                  progress: Callable[[int, int], None] | None = None,
                   keep: bool = False) -> BenchmarkResult:
-    """Send spec.messages with spec.config, time every delivery report, count what is stored."""
+    """Send with spec.config, time every delivery report, count what is stored."""
+    from .diagnose import benchmark_warnings
+
     spec.check()
     cluster = cluster or connect()
     topic = unique_topic("lab-bench")
@@ -126,6 +166,7 @@ def run_benchmark(spec: Benchmark, cluster: Cluster | None = None,
     errors: list[str | None] = [None] * n
     sent_at = np.zeros(n)
     visible = np.full(n, np.nan)
+    commits: list[float] = []
     delivered = [0]
 
     def report(index: int) -> Callable:
@@ -137,38 +178,49 @@ def run_benchmark(spec: Benchmark, cluster: Cluster | None = None,
                 errors[index] = err.name()
         return on_delivery
 
-    values = [_value(i, spec.keys, spec.value_bytes) for i in range(n)]
+    value = _Values(spec.keys, spec.value_bytes)
     deadline = time.monotonic() + spec.time_limit_s
-    transactions = 0
+    transactions = sent = 0
     try:
         if spec.transactional:
             producer.init_transactions(15)
         t0 = time.perf_counter()
-        open_from = sent = 0
+        stop_at = t0 + spec.duration_s if spec.duration_s else float("inf")
+        open_from = 0
         for i in range(n):
-            if time.monotonic() > deadline:
+            now = time.perf_counter()
+            if now >= stop_at or time.monotonic() > deadline:
                 break
-            sent = i + 1
             if spec.rate:
-                wait = t0 + i / spec.rate - time.perf_counter()
+                wait = t0 + i / spec.rate - now
                 if wait > 0:
                     producer.poll(wait)
             if spec.transactional and i == open_from:
                 producer.begin_transaction()
-            key, value = values[i]
+            key, val = value(i)
             sent_at[i] = time.perf_counter()
-            produce(producer, topic, key, value, report(i), wait_s=0.01)
+            while True:
+                try:
+                    producer.produce(topic, key=key, value=val, on_delivery=report(i))
+                    break
+                except BufferError:
+                    producer.poll(0.01)
+            sent = i + 1
             producer.poll(0)
             if spec.transactional and (i + 1 - open_from == spec.commit_every or i == n - 1):
+                started = time.perf_counter()
                 producer.commit_transaction(30)
                 done = time.perf_counter()
+                commits.append((done - started) * 1000)
                 visible[open_from:i + 1] = (done - sent_at[open_from:i + 1]) * 1000
                 transactions += 1
                 open_from = i + 1
-            if progress and i % 500 == 0:
+            if progress and i % 1000 == 0:
                 progress(i, n)
-        if spec.transactional and open_from < sent:  # stopped by the time limit mid-transaction
+        if spec.transactional and open_from < sent:  # stopped by the clock mid-transaction
             producer.commit_transaction(30)
+            done = time.perf_counter()
+            visible[open_from:sent] = (done - sent_at[open_from:sent]) * 1000
             transactions += 1
         left = producer.flush(max(1.0, deadline - time.monotonic()))
         elapsed = time.perf_counter() - t0
@@ -181,77 +233,211 @@ def run_benchmark(spec: Benchmark, cluster: Cluster | None = None,
                 cluster.delete_topics([topic])
             except Exception:
                 pass
-    lat = pd.DataFrame({"index": range(n), "latency_ms": latency, "error": errors})
+    lat = pd.DataFrame({"index": range(sent), "latency_ms": latency[:sent], "error": errors[:sent]})
     if spec.transactional:
-        lat["visible_ms"] = visible
+        lat["visible_ms"] = visible[:sent]
     ok = lat.loc[lat["error"].isna(), "latency_ms"].dropna().to_numpy()
     failed = int(lat["error"].notna().sum())
     summary: dict[str, Any] = {
-        "label": spec.name, "messages": n, "delivered": delivered[0], "failed": failed,
+        "label": spec.name, "messages": sent, "delivered": delivered[0], "failed": failed,
         "undelivered": int(left), "stored": stored,
         "elapsed_s": round(elapsed, 3),
         "msgs_per_s": round(delivered[0] / elapsed, 1) if elapsed > 0 else float("nan"),
         "MB_per_s": round(delivered[0] * spec.value_bytes / elapsed / 1e6, 3) if elapsed > 0 else float("nan"),
         "p50_ms": _ms(ok, 50), "p99_ms": _ms(ok, 99), "max_ms": _ms(ok, 100),
+        "rate": spec.rate,
         "transactional": spec.transactional,
         "commit_every": spec.commit_every if spec.transactional else None,
         "transactions": transactions,
     }
     if spec.transactional:
         vis = lat["visible_ms"].dropna().to_numpy()
-        summary.update({"visible_p50_ms": _ms(vis, 50), "visible_p99_ms": _ms(vis, 99)})
+        summary.update({"visible_p50_ms": _ms(vis, 50), "visible_p99_ms": _ms(vis, 99),
+                        "commit_p50_ms": _ms(np.array(commits), 50)})
     summary.update({k: str(v) for k, v in spec.config.items() if k not in summary})
     spec_dict = asdict(spec)
-    return BenchmarkResult(spec_dict, summary, lat, {"topic": topic})
+    return BenchmarkResult(spec_dict, summary, lat, {"topic": topic},
+                           benchmark_warnings(spec_dict, summary))
 
 
-def run_benchmarks(specs: Sequence[Benchmark], cluster: Cluster | None = None, repeat: int = 1,
-                   progress: Progress | None = None) -> pd.DataFrame:
-    """One summary row per spec and repetition (column `run`), in the order given."""
+def with_control(specs: Sequence[Benchmark], index: int = 0) -> list[Benchmark]:
+    """The specs plus a second copy of specs[index] labelled '<label> (control)': the same
+    setting twice, so the difference between the two is what noise alone does."""
+    specs = list(specs)
+    base = specs[index]
+    return specs + [replace(base, label=base.name + CONTROL)]
+
+
+def _warm_up(specs: Sequence[Benchmark], cluster: Cluster) -> None:
+    """One short run that nobody counts: connections, metadata, the brokers' JIT and page
+    cache, so the first measured setting does not pay for them."""
+    first = specs[0]
+    run_benchmark(replace(first, duration_s=min(1.0, first.duration_s or 1.0),
+                          messages=min(first.messages, 20_000), verify=False, transactional=False,
+                          label="warm-up"), cluster)
+
+
+def run_benchmarks(specs: Sequence[Benchmark], cluster: Cluster | None = None, repeat: int = 3,
+                   warmup: bool = True, interleave: bool = True, seed: int = 1,
+                   progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
+    """One summary row per spec and repetition (columns `run` and `order`, the position in the
+    sitting). Each repetition runs every spec once; with interleave=True each repetition's order
+    is shuffled (seeded), so a slow moment of the machine is spread over all settings."""
+    if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
+        raise LabError(f"repeat={repeat!r} must be a whole number ≥ 1.", "Use repeat=3 or more.")
+    for spec in specs:
+        spec.check()
+    names = [s.name for s in specs]
+    if len(set(names)) < len(names):
+        raise LabError(f"Two settings have the same label ({names}).",
+                       "Give each Benchmark its own label=..., e.g. with_control() for the copy.")
     cluster = cluster or connect()
-    rows = []
-    total = len(specs) * repeat
+    if warmup and specs:
+        _warm_up(specs, cluster)
+    rng = random.Random(seed)
+    rows, done, total = [], 0, len(specs) * repeat
     for r in range(repeat):
-        for j, spec in enumerate(specs):
-            result = run_benchmark(spec, cluster)
-            rows.append({**result.summary, "run": r + 1})
+        order = list(range(len(specs)))
+        if interleave:
+            rng.shuffle(order)
+        for j in order:
+            result = run_benchmark(specs[j], cluster)
+            done += 1
+            rows.append({**result.summary, "run": r + 1, "order": done,
+                         "warnings": " ".join(result.warnings)})
             if progress:
-                progress(r * len(specs) + j + 1, total)
-    return pd.DataFrame(rows)
+                progress(done, total)
+    frame = pd.DataFrame(rows)
+    # Back in the order given, so tables and plots list settings as the notebook named them.
+    frame["_spec"] = frame["label"].map({n: i for i, n in enumerate(names)})
+    return frame.sort_values(["_spec", "run"], kind="stable").drop(columns="_spec").reset_index(drop=True)
 
 
-def plot_benchmarks(frame: pd.DataFrame, by: str = "label", title: str | None = None,
-                    throughput: bool = True):
-    """Throughput (msgs/s) and p50/p99 delivery latency (ms) per setting, mean over runs, with
-    the min–max spread of throughput when a setting ran several times. throughput=False draws the
-    latency panel only (for runs at a fixed rate, whose throughput is just the rate)."""
-    from matplotlib.figure import Figure
-    agg = frame.groupby(by, sort=False)[["msgs_per_s", "p50_ms", "p99_ms"]].mean()
-    fig = Figure(figsize=(11 if throughput else 7, 1.4 + 0.5 * len(agg)), layout="constrained")
-    axes = fig.subplots(1, 2, sharey=True) if throughput else [fig.subplots()]
-    y = np.arange(len(agg))
-    if throughput:
-        ax1 = axes[0]
-        spread = frame.groupby(by, sort=False)["msgs_per_s"].agg(["min", "max"])
-        repeated = frame.groupby(by, sort=False).size().max() > 1
-        xerr = np.vstack([agg["msgs_per_s"] - spread["min"], spread["max"] - agg["msgs_per_s"]]) \
-            if repeated else None
-        bars = ax1.barh(y, agg["msgs_per_s"], xerr=xerr, color="#1f77b4", capsize=3)
-        ax1.bar_label(bars, labels=[f"{v:,.0f}" for v in agg["msgs_per_s"]], padding=3,
-                      fontsize="small")
-        ax1.set_xlabel("throughput (messages/s, higher is better)")
-        ax1.margins(x=0.25)
-    ax2 = axes[-1]
-    h = 0.38
-    b50 = ax2.barh(y - h / 2, agg["p50_ms"], h, label="p50", color="#2ca02c")
-    b99 = ax2.barh(y + h / 2, agg["p99_ms"], h, label="p99", color="#d62728")
-    ax2.bar_label(b50, labels=[f"{v:.1f}" for v in agg["p50_ms"]], padding=3, fontsize="small")
-    ax2.bar_label(b99, labels=[f"{v:.1f}" for v in agg["p99_ms"]], padding=3, fontsize="small")
-    ax2.set_xlabel("delivery latency (ms, lower is better)")
-    ax2.legend(fontsize="small")
-    ax2.margins(x=0.25)
-    axes[0].set_yticks(y, [str(i) for i in agg.index])
-    axes[0].invert_yaxis()
-    if title:
-        fig.suptitle(title)
-    return fig
+def summarize(frame: pd.DataFrame, by: str = "label",
+              metrics: Sequence[str] = ("msgs_per_s", "p50_ms", "p99_ms")) -> pd.DataFrame:
+    """Per setting: runs, and for each metric its median, min and max over the runs, and the
+    spread (max − min) as a share of the median."""
+    metrics = [m for m in metrics if m in frame.columns]
+    groups = frame.groupby(by, sort=False)
+    out = pd.DataFrame({"runs": groups.size()})
+    for m in metrics:
+        stats = groups[m].agg(["median", "min", "max"])
+        out[f"{m}_median"] = stats["median"]
+        out[f"{m}_min"] = stats["min"]
+        out[f"{m}_max"] = stats["max"]
+        out[f"{m}_spread"] = ((stats["max"] - stats["min"]) / stats["median"]).round(3)
+    return out
+
+
+def _control_pair(frame: pd.DataFrame, by: str) -> tuple[str, str] | None:
+    for name in frame[by].unique():
+        if str(name).endswith(CONTROL):
+            return str(name)[: -len(CONTROL)], str(name)
+    return None
+
+
+def compare(frame: pd.DataFrame, a: str, b: str, metric: str = "msgs_per_s",
+            by: str = "label") -> dict[str, Any]:
+    """Is the difference between settings a and b in `metric` larger than the noise?
+
+    noise: the difference between the medians of the control pair (the same setting run under
+    two names), as a share of their mean; 0 when the frame has no control pair (then `clear`
+    rests on the ranges alone). clear: the min–max ranges of a and b do not overlap, and their
+    medians differ by more than the control pair's do. ratio: median(b) / median(a)."""
+    runs = {name: frame.loc[frame[by] == name, metric].dropna() for name in (a, b)}
+    for name, values in runs.items():
+        if values.empty:
+            raise LabError(f"No runs of {name!r} with a {metric} in this frame.",
+                           f"Use one of {', '.join(map(repr, frame[by].unique()))}.")
+    ma, mb = float(runs[a].median()), float(runs[b].median())
+    noise = 0.0
+    pair = _control_pair(frame, by)
+    if pair is not None:
+        c1 = float(frame.loc[frame[by] == pair[0], metric].median())
+        c2 = float(frame.loc[frame[by] == pair[1], metric].median())
+        noise = abs(c1 - c2) / ((c1 + c2) / 2) if c1 + c2 else 0.0
+    difference = abs(mb - ma) / ((ma + mb) / 2) if ma + mb else 0.0
+    apart = runs[a].max() < runs[b].min() or runs[b].max() < runs[a].min()
+    return {"a": a, "b": b, "metric": metric, "median_a": ma, "median_b": mb,
+            "ratio": mb / ma if ma else float("nan"), "difference": round(difference, 3),
+            "noise": round(noise, 3), "control": pair[0] if pair else None,
+            "runs_a": int(len(runs[a])), "runs_b": int(len(runs[b])),
+            "clear": bool(apart and difference > noise)}
+
+
+# --- the recording shown by notebook 09 ----------------------------------------------------------
+SAFE = {"acks": "all", "enable.idempotence": True}
+
+
+def recorded_experiments(duration_s: float = 3.0, rate: float = 2000.0,
+                         txn_rate: float = 1000.0) -> dict[str, list[Benchmark]]:
+    """The sitting notebook 09 shows: each experiment's settings, with a control pair each."""
+    acks = [Benchmark(config={"acks": "0"}, label="acks=0"),
+            Benchmark(config={"acks": "1"}, label="acks=1"),
+            Benchmark(config={"acks": "all", "enable.idempotence": False}, label="acks=all"),
+            Benchmark(config=dict(SAFE), label="acks=all + idempotence")]
+    fast = [replace(b, duration_s=duration_s) for b in acks]
+    at_rate = [replace(b, duration_s=duration_s, rate=rate) for b in acks]
+    batching = [Benchmark(config={**SAFE, "linger.ms": ms}, rate=rate, duration_s=duration_s,
+                          label=f"linger.ms={ms}") for ms in (5, 0, 50)]
+    tiny = [Benchmark(config={**SAFE, "linger.ms": 5}, duration_s=duration_s, label="batch.size default"),
+            Benchmark(config={**SAFE, "linger.ms": 5, "batch.size": 1000}, duration_s=duration_s,
+                      label="batch.size=1000")]
+    # Transactions at a fixed input rate; ≥ 20 transactions per size, so visible_p99 rests on
+    # enough transactions (a percentile of fewer is a guess).
+    txn = [Benchmark(config=dict(SAFE), transactional=True, commit_every=k, rate=txn_rate,
+                     messages=max(int(txn_rate * duration_s), 20 * k), label=f"commit every {k}")
+           for k in (10, 100, 200)]
+    return {"acks, as fast as possible": with_control(fast, 3),
+            f"acks, at {rate:g} msg/s": with_control(at_rate, 3),
+            f"linger.ms, at {rate:g} msg/s": with_control(batching, 0),
+            "batch.size, as fast as possible": with_control(tiny, 0),
+            f"transactions, at {txn_rate:g} msg/s": with_control(txn, 1)}
+
+
+def record(out: str | Path, repeat: int = 3, duration_s: float = 3.0, command: str = "",
+           cluster: Cluster | None = None, log: Callable[[str], None] = print) -> pd.DataFrame:
+    """Run every experiment of `recorded_experiments` and write one CSV row per run, with the
+    command that made it on the first line."""
+    cluster = cluster or connect(min_brokers=3)
+    frames = []
+    for name, specs in recorded_experiments(duration_s).items():
+        t = time.monotonic()
+        frame = run_benchmarks(specs, cluster, repeat=repeat).assign(experiment=name)
+        frames.append(frame)
+        log(f"{name}: {len(frame)} runs in {time.monotonic() - t:.0f} s")
+    frame = pd.concat(frames, ignore_index=True)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    with out.open("w") as f:
+        f.write(f"# made by: {command}  ({stamp}, {cluster.kind} cluster of {cluster.size} brokers)\n")
+        frame.to_csv(f, index=False)
+    return frame
+
+
+def read_recording(path: str | Path) -> tuple[pd.DataFrame, str]:
+    """The recorded frame and the first line (the command that made it, and when)."""
+    path = Path(path)
+    if not path.is_file():
+        raise LabError(f"The recorded benchmark {path} is missing.",
+                       "Make it again with the command in data/README.md.")
+    first = path.open().readline().lstrip("# ").strip()
+    return pd.read_csv(path, comment="#"), first
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m deliverylab.throughput",
+                                     description="Record notebook 09's benchmark sitting as CSV.")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--duration", type=float, default=3.0, help="seconds per run")
+    args = parser.parse_args(argv)
+    command = "python -m deliverylab.throughput " + " ".join(shlex.quote(a) for a in
+                                                             (argv if argv is not None else sys.argv[1:]))
+    record(args.out, args.repeat, args.duration, command)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
