@@ -1,4 +1,5 @@
-"""Run every benchmark and print one JSON line per measurement (numbers, not pass/fail)."""
+"""Run every benchmark: cluster start-up, the engine, and the latency budget of one Run
+(printed as a table, lab against its bare-client floor measured in the same run)."""
 from __future__ import annotations
 
 import subprocess
@@ -6,6 +7,6 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
-for script in ("cluster_start.py", "engine.py"):
+for script in ("cluster_start.py", "engine.py", "budget.py"):
     print(f"# {script}", flush=True)
     subprocess.run([sys.executable, str(HERE / script)], check=True)
