@@ -305,3 +305,10 @@ def test_crash_table_counts_each_crash_loss_and_repeats():
     assert table[["index", "restart_at", "lost", "repeated"]].values.tolist() == [[10, 15, 5, 0],
                                                                                  [19, 17, 0, 3]]
     assert crash_table(outcomes, tl, events.iloc[0:0]).empty
+
+
+def test_commit_counts_from_the_ledger_commits_table():
+    from deliverylab.checker import commit_counts
+    assert commit_counts(pd.DataFrame()) == {"commits": 0, "failed_commits": 0}
+    rows = pd.DataFrame({"worker": [0, 0, 1], "ok": [1, 0, 1], "error": [None, "REBALANCE", None]})
+    assert commit_counts(rows) == {"commits": 2, "failed_commits": 1}

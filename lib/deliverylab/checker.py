@@ -244,3 +244,12 @@ def crash_table(messages: pd.DataFrame, timeline: pd.DataFrame, events: pd.DataF
         rows.append({"t": round(t, 3), "point": info.get("point"), "index": info.get("index"),
                      "restart_at": restart, "lost": len(skipped), "repeated": len(repeated)})
     return pd.DataFrame(rows, columns=columns).astype({"restart_at": "Int64"})
+
+
+def commit_counts(commits: pd.DataFrame) -> dict[str, int]:
+    """Offset commits the workers made and saw answered, from the ledger's commits table: ok
+    ones and refused ones. (Auto-commit's background commits are librdkafka's own and are not
+    in the table: 0 there means "none recorded", not "none made".)"""
+    commits = _columns(commits, ("ok",))
+    ok = pd.to_numeric(commits["ok"], errors="coerce").fillna(0).astype(int)
+    return {"commits": int((ok == 1).sum()), "failed_commits": int((ok == 0).sum())}

@@ -189,6 +189,14 @@ def _run_meta(run_dir: Path) -> dict[str, str]:
         return led.meta()
 
 
+def _recorded(run_dir: Path, store: Path | None = None) -> tuple[dict[str, str], float,
+                                                                 dict[str, pd.DataFrame], pd.DataFrame]:
+    """A finished run as the checker reads it: its meta, t0, every table, and what was sent."""
+    meta = _run_meta(run_dir)
+    tables = read_tables(run_dir / "ledger.sqlite", store)
+    return meta, float(meta["t0"]), tables, _sent_frame(tables["sends"])
+
+
 def _events(tables: dict[str, pd.DataFrame], t0: float) -> pd.DataFrame:
     ev = tables["events"].copy()
     ev["t"] = ev["t"] - t0
@@ -253,10 +261,7 @@ def run_consumer(spec: ConsumerExperiment, cluster: Cluster | None = None,
 def consumer_result(run_dir: Path, spec: ConsumerExperiment, bootstrap: str,
                     timed_out: bool = False) -> Result:
     """Count a consumer run from its ledger, its store and its read-backs (no Kafka I/O)."""
-    meta = _run_meta(run_dir)
-    t0 = float(meta["t0"])
-    tables = read_tables(run_dir / "ledger.sqlite", run_dir / "store.sqlite")
-    sent = _sent_frame(tables["sends"])
+    meta, t0, tables, sent = _recorded(run_dir, run_dir / "store.sqlite")
     effects = tables.get("effects", pd.DataFrame(columns=["msg_id", "key", "seq", "t"]))
     rb = tables["readback"]
     if spec.model == "exactly-once":
@@ -278,6 +283,7 @@ def consumer_result(run_dir: Path, spec: ConsumerExperiment, bootstrap: str,
         "crash_point": spec.crash.point if spec.crash else None,
         "commit_every": spec.commit_every,
     })
+    summary.update(checker.commit_counts(tables["commits"]))  # the ledger's commits table
     input_rb = rb[rb.reader == "input"]
     summary["input_records"] = int(len(input_rb))
     if spec.model == "exactly-once":
@@ -336,10 +342,7 @@ def run_producer(spec: ProducerExperiment, cluster: Cluster | None = None,
 
 def producer_result(run_dir: Path, spec: ProducerExperiment, bootstrap: str,
                     timed_out: bool = False) -> Result:
-    meta = _run_meta(run_dir)
-    t0 = float(meta["t0"])
-    tables = read_tables(run_dir / "ledger.sqlite")
-    sent = _sent_frame(tables["sends"])
+    meta, t0, tables, sent = _recorded(run_dir)
     readback = tables["readback"].sort_values(["partition", "offset"])
     messages = checker.producer_outcomes(sent, tables["acks"], readback)
     summary = checker.producer_summary(messages, readback)

@@ -52,15 +52,23 @@ def _open(path: Path, schema: str) -> sqlite3.Connection:
     return conn
 
 
-class Ledger:
-    """Append-only writer and reader of one run's ledger file."""
+class _SQLiteFile:
+    """One SQLite file of a run, opened with its schema (see _open)."""
+
+    schema = ""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.conn = _open(self.path, SCHEMA)
+        self.conn = _open(self.path, self.schema)
 
     def close(self) -> None:
         self.conn.close()
+
+
+class Ledger(_SQLiteFile):
+    """Append-only writer and reader of one run's ledger file."""
+
+    schema = SCHEMA
 
     # --- writing ---------------------------------------------------------------------------
     def _many(self, sql: str, rows: list[tuple]) -> None:
@@ -108,15 +116,10 @@ class Ledger:
         return dict(self.conn.execute("SELECT key, value FROM meta").fetchall())
 
 
-class Store:
+class Store(_SQLiteFile):
     """The external system the consumer's processing writes to (the learner's database)."""
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self.conn = _open(self.path, STORE_SCHEMA)
-
-    def close(self) -> None:
-        self.conn.close()
+    schema = STORE_SCHEMA
 
     def effects(self) -> "pd.DataFrame":
         import pandas as pd

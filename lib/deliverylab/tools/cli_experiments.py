@@ -112,6 +112,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_options(parser: argparse.ArgumentParser, faults: tuple[str, ...]) -> None:
+    """What `run` and `produce` share: the broker fault, the seed and the output format."""
+    parser.add_argument("--fault", default="none", help=" | ".join(faults))
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+
 def add_commands(sub: argparse._SubParsersAction) -> None:
     from ..crash import ALL_POINTS
     from ..experiments import MODELS
@@ -125,9 +132,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--crash-every", type=int, metavar="K")
     r.add_argument("--crash-prob", type=float, metavar="P")
     r.add_argument("--commit-every", type=int, default=10, metavar="K")
-    r.add_argument("--fault", default="none", help=" | ".join(FAULTS))
-    r.add_argument("--seed", type=int, default=1)
-    r.add_argument("--json", action="store_true", help="print one JSON object")
+    _run_options(r, FAULTS)
     r.set_defaults(func=cmd_run)
 
     p = sub.add_parser("produce", help="a producer experiment: settings under a broker fault")
@@ -138,9 +143,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-in-flight", type=int)
     p.add_argument("--request-timeout-ms", type=int)
     p.add_argument("--rate", type=float, default=1000.0, help="messages per second (0: unlimited)")
-    p.add_argument("--fault", default="none", help=" | ".join(FAULTS))
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    _run_options(p, FAULTS)
     p.set_defaults(func=cmd_produce)
 
     m = sub.add_parser("matrix", help="the scenario matrix, headless, to a CSV file")

@@ -7,6 +7,8 @@ from .common import (EndOfInput, WorkerContext, check_message, commit_in_flight,
                      decode, new_consumer, process)
 
 
+# Parallel to the other models' loops on purpose (see workers/__init__.py): the
+# order of poll, process and commit is the lesson, shown as it runs.
 def run(ctx: WorkerContext) -> None:
     spec = ctx.spec
     store = ctx.store()

@@ -39,6 +39,8 @@ def run(ctx: WorkerContext) -> None:
     consumer.close()  # close() commits the stored offsets one last time
 
 
+# Parallel to the other models' loops on purpose (see workers/__init__.py): the
+# order of poll, process and commit is the lesson, shown as it runs.
 def run_store(ctx: WorkerContext) -> None:
     spec = ctx.spec
     store = ctx.store()

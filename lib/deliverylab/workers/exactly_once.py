@@ -16,6 +16,8 @@ def transform(record: dict) -> bytes:
     return json.dumps({**record, "processed": True}).encode()
 
 
+# Parallel to the other models' loops on purpose (see workers/__init__.py): the
+# order of poll, process and commit is the lesson, shown as it runs.
 def run(ctx: WorkerContext) -> None:
     spec = ctx.spec
     store = ctx.store()

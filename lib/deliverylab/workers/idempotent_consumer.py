@@ -17,6 +17,8 @@ def _stored_offsets(store, topic: str) -> dict[int, int]:
         "SELECT partition, next_offset FROM offsets WHERE topic = ?", (topic,)).fetchall())
 
 
+# Parallel to the other models' loops on purpose (see workers/__init__.py): the
+# order of poll, process and commit is the lesson, shown as it runs.
 def run(ctx: WorkerContext) -> None:
     spec = ctx.spec
     topic = spec["topic"]
