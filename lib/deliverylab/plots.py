@@ -138,8 +138,21 @@ def _draw_lost(ax: Axes, result: Result) -> None:
                label="lost (never processed)", zorder=3)
 
 
-def timeline(result: Result, ax: Axes | None = None) -> Figure:
-    """When each message was seen, against crashes and faults: cause next to effect."""
+def _draw_acked_but_lost(ax: Axes, result: Result) -> None:
+    """A producer's acked-but-lost message, marked where its (successful) delivery report came."""
+    m = result.messages
+    if "outcome" not in m or result.timeline is None or "msg_id" not in result.timeline:
+        return
+    lost = set(m.loc[m["outcome"] == ACKED_BUT_LOST, "msg_id"])
+    rows = result.timeline[result.timeline["msg_id"].isin(lost)]
+    if len(rows):
+        ax.scatter(rows["t"], rows["index"], marker="x", s=30, color=outcome_colors[ACKED_BUT_LOST],
+                   label="acked-but-lost (reported ok, not in the log)", zorder=3)
+
+
+def timeline(result: Result, ax: Axes | None = None, title: str | None = None) -> Figure:
+    """When each message was seen, against crashes and faults: cause next to effect. Fault and
+    heal lines sit at their real times (a heal line: when healing began)."""
     fig, ax = _axes(ax, figsize=(9.0, 4.0))
     tl = result.timeline if result.timeline is not None else pd.DataFrame()
     if not tl.empty and {"t", "index"} <= set(tl.columns):
@@ -147,11 +160,13 @@ def timeline(result: Result, ax: Axes | None = None) -> Figure:
         draw(ax, tl)
     if result.kind == "consumer":
         _draw_lost(ax, result)
+    else:
+        _draw_acked_but_lost(ax, result)
     _draw_events(ax, result.events)
     ax.set_xlabel("time since start (s)")
     ax.set_ylabel("message index")
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_title(result.label)
+    ax.set_title(title or result.label)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(loc="upper left", fontsize="small", markerscale=1.5)
     return fig
