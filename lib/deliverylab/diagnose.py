@@ -80,8 +80,8 @@ def no_commit_between_crashes(spec: Mapping[str, Any], summary: Mapping[str, Any
     interval = (f"auto.commit.interval.ms={spec.get('auto_commit_interval_ms')}"
                 if spec.get("model") in AUTO_COMMIT_MODELS else "the commit interval")
     if all(all(o == first.get(p) for p, o in s.items()) for s in starts if s is not None):
-        return [f"Nothing was committed before any crash: all {len(crash_times)} restarts began at "
-                f"the first message. The crashes come faster than {interval} (add processing_ms, "
+        return [f"Nothing was committed before any of the {len(crash_times)} crashes: every restart "
+                f"began at the first message. The crashes come faster than {interval} (add processing_ms, "
                 f"more messages or rarer crashes), so this run shows a replay from the start, not "
                 f"the commit interval's effect."]
     return [f"{len(same)} of {len(restarts)} restarts began where the previous run of the worker "
