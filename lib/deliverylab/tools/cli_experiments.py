@@ -38,9 +38,14 @@ def cmd_run(args: argparse.Namespace) -> int:
                        "Add --crash POINT, e.g. --crash after-process.")
     spec = ConsumerExperiment(model=args.model, messages=args.messages, partitions=args.partitions,
                               crash=crash, commit_every=args.commit_every, seed=args.seed,
+                              processing_ms=args.processing_ms,
+                              auto_commit_interval_ms=args.auto_commit_interval_ms,
                               fault=seeded_fault(args.fault, args.messages, args.seed))
     result = run_consumer(spec, progress=_stderr_progress)
-    _emit(result.summary, CONSUMER_KEYS, args.json)
+    _emit({**result.summary, "warnings": result.warnings} if args.json else result.summary,
+          CONSUMER_KEYS, args.json)
+    for warning in [] if args.json else result.warnings:  # a degenerate run says so
+        print(f"warning: {warning}", file=sys.stderr)
     return 0
 
 
@@ -132,6 +137,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--crash-every", type=int, metavar="K")
     r.add_argument("--crash-prob", type=float, metavar="P")
     r.add_argument("--commit-every", type=int, default=10, metavar="K")
+    r.add_argument("--processing-ms", type=float, default=0.0, metavar="MS",
+                   help="work per message, so commits and auto-commit ticks fall between crashes")
+    r.add_argument("--auto-commit-interval-ms", type=int, default=1000, metavar="MS",
+                   help="auto.commit.interval.ms of the auto-commit models")
     _run_options(r, FAULTS)
     r.set_defaults(func=cmd_run)
 
