@@ -109,6 +109,33 @@ def test_settings_table():
         settings_table(["ackz"])
 
 
+def test_show_worker_shows_the_real_loop():
+    from deliverylab.widgets import show_worker
+
+    text = show_worker("auto-commit-store").data
+    assert "workers/auto_commit.py" in text and "def run_store(" in text
+    assert "consumer.store_offsets(message=msg)" in text  # the line the lesson is about
+    assert "def run(" in show_worker("at-least-once").data
+    with pytest.raises(LabError, match="no worker for 'input'"):
+        show_worker("input")
+
+
+def test_a_runs_warnings_are_shown_under_its_counts():
+    from deliverylab.results import Result
+
+    def fake_run(spec, **_):  # no Kafka: the panel's display is under test, not the engine
+        messages = pd.DataFrame({"msg_id": ["m000000"], "index": [0], "outcome": ["delivered-once"]})
+        timeline = pd.DataFrame({"t": [0.1], "index": [0], "copy": [1]})
+        events = pd.DataFrame({"t": [0.0], "kind": ["start"], "worker": [0], "detail": [""]})
+        return Result("consumer", {"label": "fake"}, messages, timeline, events,
+                      {"label": "fake", "sent": 1}, warnings=["Nothing was committed before any of the 2 crashes"])
+
+    panel = consumer_panel(messages=10, crash_every=5)
+    panel._runner = fake_run
+    panel.run()
+    assert any("⚠ Nothing was committed" in t for t in _texts(panel)), _texts(panel)
+
+
 @pytest.mark.kafka
 def test_run_button_runs_an_experiment(cluster):
     panel = consumer_panel(messages=60, crash_every=20, cluster=cluster)
