@@ -1,4 +1,48 @@
-"""Kafka Delivery Lab: see what each delivery model and producer setting does when things fail."""
+"""Kafka Delivery Lab: see what each delivery model and producer setting does when things fail.
+
+The layers, from the foundations up (each layer imports only from itself and the layers listed before it):
+
+Foundations
+    errors        LabError: one clear paragraph for everything a learner can get wrong
+    paths         where the lab keeps its files (jar cache, cluster home)
+    ids           a message's identity: msg_id, key_for, index_of; the messages cap
+    secrets       which settings are secrets; redact and scrub them from what is shown
+    clients       what every Kafka client does alike: produce under back-pressure, error text
+    java, kafka_dist   a Java runtime and the official Kafka jars
+    topics        topic names, checked before a request
+    config_check  a learner's librdkafka settings, checked before a worker starts
+    catalog       the .NET ↔ librdkafka settings map and the named producer configurations
+    payloads      the sample payments sent as message values
+Brokers
+    cluster/      where brokers come from: local JVMs, docker compose, an external cluster
+Running a run
+    crash         named crash points (a worker SIGKILLs itself) and their schedules
+    workers/      the apps under test, each its own OS process: one loop per delivery model,
+                  the producers, the retry pipeline's stages
+    supervisor    starts a worker, restarts it after each crash, bounds the run in time
+    faults        the nemesis: kill, pause or restart brokers during a run
+    ledger        the run's durable record (SQLite), written by every process
+    readback      a topic read back to its end: the evidence of what is stored
+Counting (pure, no Kafka)
+    checker       every message classified from the ledger and the read-back
+    diagnose      warnings for degenerate runs
+    outcomes      the outcome vocabulary: delivered-once, lost, duplicated, acked-but-lost, …
+    results       the Result a run returns (DataFrames)
+Experiments (Spec → run → Result)
+    experiments   consumer and producer experiments: the one API a notebook needs
+    retry_topics  retrying failed processing: retry topics + DLT vs blocking retries
+    fencing       zombie fencing of a transactional producer
+    throughput    the cost of reliability, benchmarked
+    story         the whole game in one run (notebook 00)
+    matrix, validate   every scenario headless; repeated runs checked against invariants
+Showing
+    plots         Matplotlib figures of results (no Kafka)
+    widgets       ipywidgets panels (Run buttons) and the real worker loop, shown
+    claims        a notebook's claims, checked against its own run
+Around the course (never imported by notebooks)
+    tools/        the `deliverylab` command, `deliverylab lab`, the headless course runner
+    testing/      test aids: a SASL/TLS broker, Kafka's console consumer as witness, free ports
+"""
 from __future__ import annotations
 
 from .cluster import connect

@@ -10,8 +10,8 @@ from typing import Any, Iterable
 
 import pandas as pd
 
-from .results import (ACKED_BUT_LOST, DELIVERED_ONCE, DUPLICATED, FAILED_REPORTED, LOST,
-                      UNACKED_BUT_STORED)
+from .outcomes import (ACKED_BUT_LOST, DELIVERED_ONCE, DUPLICATED, FAILED_REPORTED, LOST,
+                       UNACKED_BUT_STORED)
 
 __all__ = ["consumer_outcomes", "reordered_keys", "producer_outcomes", "aborted_reads",
            "consumer_summary", "producer_summary", "crash_table"]

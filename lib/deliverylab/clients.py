@@ -1,10 +1,20 @@
-"""What every Kafka client of the lab does the same way: produce under back-pressure, and turn
-a Kafka exception into the text a learner reads."""
+"""What every Kafka client of the lab does the same way: keep librdkafka's log lines out of the
+notebook, produce under back-pressure, and turn a Kafka exception into the text a learner reads."""
 from __future__ import annotations
 
+import logging
 from typing import Any, Callable
 
 from confluent_kafka import Producer
+
+_QUIET = logging.getLogger("deliverylab.librdkafka")
+_QUIET.addHandler(logging.NullHandler())
+_QUIET.propagate = False  # librdkafka's connection chatter must never reach a notebook
+
+
+def quiet(conf: dict[str, Any]) -> dict[str, Any]:
+    """A client config whose librdkafka log lines go to a silent logger instead of stderr."""
+    return {**conf, "logger": _QUIET}
 
 
 def produce(producer: Producer, topic: str, key: bytes | None, value: bytes,
@@ -26,4 +36,4 @@ def error_text(exc: BaseException) -> str:
     return err.str() if hasattr(err, "str") else str(exc)
 
 
-__all__ = ["produce", "error_text"]
+__all__ = ["quiet", "produce", "error_text"]

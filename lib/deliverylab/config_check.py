@@ -7,8 +7,7 @@ from typing import Any
 
 from confluent_kafka import KafkaException, Producer, Consumer
 
-from .cluster.base import quiet
-from .clients import error_text
+from .clients import error_text, quiet
 from .secrets import is_secret
 from .errors import LabError
 

@@ -8,19 +8,13 @@ from typing import Any, Callable
 
 import pandas as pd
 
+from .checker import crash_table
+# The outcome names, re-exported: plots, widgets and notebooks read them from here.
+from .outcomes import (ACKED_BUT_LOST, CONSUMER_OUTCOMES, DELIVERED_ONCE, DUPLICATED,  # noqa: F401
+                       FAILED_REPORTED, LOST, PRODUCER_OUTCOMES, UNACKED_BUT_STORED)
+
 # A run reports progress as progress(done, total): panels draw a bar, the CLI prints a line.
 Progress = Callable[[int, int], None]
-
-# Outcome names of the course vocabulary (DESIGN.md), used in code, tables and plots alike.
-DELIVERED_ONCE = "delivered-once"
-LOST = "lost"
-DUPLICATED = "duplicated"
-ACKED_BUT_LOST = "acked-but-lost"
-FAILED_REPORTED = "failed-reported"
-UNACKED_BUT_STORED = "unacked-but-stored"
-CONSUMER_OUTCOMES = (DELIVERED_ONCE, LOST, DUPLICATED)
-PRODUCER_OUTCOMES = (DELIVERED_ONCE, DUPLICATED, ACKED_BUT_LOST, FAILED_REPORTED,
-                     UNACKED_BUT_STORED, LOST)
 
 
 @dataclass
@@ -60,7 +54,6 @@ class Result:
     def crashes(self) -> pd.DataFrame:
         """What each crash of a one-partition consumer run cost: point, index, where processing
         went on (restart_at), lost, repeated (see checker.crash_table)."""
-        from .checker import crash_table  # checker imports this module
         return crash_table(self.messages, self.timeline, self.events)
 
     def _repr_html_(self) -> str:

@@ -40,9 +40,8 @@ import pandas as pd
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from .checker import reordered_keys
-from .clients import produce
+from .clients import produce, quiet
 from .cluster import Cluster, connect
-from .cluster.base import quiet
 from .crash import CrashSpec
 from .errors import LabError, require_whole
 from .ids import check_messages, key_for, msg_id, seq_for

@@ -1,7 +1,6 @@
 """What every cluster offers, wherever its brokers come from."""
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -9,16 +8,8 @@ from typing import Any
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from ..clients import quiet  # noqa: F401  (re-exported: cluster.base.quiet, cluster.quiet)
 from ..errors import FaultUnavailable, LabError
-
-_QUIET = logging.getLogger("deliverylab.librdkafka")
-_QUIET.addHandler(logging.NullHandler())
-_QUIET.propagate = False  # librdkafka's connection chatter must never reach a notebook
-
-
-def quiet(conf: dict[str, Any]) -> dict[str, Any]:
-    """A client config whose librdkafka log lines go to a silent logger instead of stderr."""
-    return {**conf, "logger": _QUIET}
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,13 @@
+"""The outcome vocabulary of the course: what can become of a message, in code, tables and plots
+alike (the README's first paragraph names them)."""
+from __future__ import annotations
+
+DELIVERED_ONCE = "delivered-once"
+LOST = "lost"
+DUPLICATED = "duplicated"
+ACKED_BUT_LOST = "acked-but-lost"
+FAILED_REPORTED = "failed-reported"
+UNACKED_BUT_STORED = "unacked-but-stored"
+CONSUMER_OUTCOMES = (DELIVERED_ONCE, LOST, DUPLICATED)
+PRODUCER_OUTCOMES = (DELIVERED_ONCE, DUPLICATED, ACKED_BUT_LOST, FAILED_REPORTED,
+                     UNACKED_BUT_STORED, LOST)
