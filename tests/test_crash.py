@@ -27,7 +27,8 @@ def test_listed_indices():
 
 @pytest.mark.parametrize("model, point, needle", [
     ("at-most-once", "mid-transaction", "has no crash point"),
-    ("auto-commit", "after-commit", "after-poll, after-process"),
+    ("auto-commit", "after-commit", "after-poll, mid-process, after-process"),
+    ("at-least-once", "mid-process", "has no crash point"),
     ("at-least-once", "after-comit", "Did you mean 'after-commit'"),
     ("exactly-once", "before-flush", "has no crash point"),
     ("at_least_once", "after-process", "Unknown delivery model"),
