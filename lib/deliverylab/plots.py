@@ -370,14 +370,14 @@ def plot_places(result: Any, ax: Axes | None = None) -> Figure:
 
 
 def plot_latency(results: Sequence[Any], ax: Axes | None = None) -> Figure:
-    """Per message: time from the main stage's first read of it to its final topic (processed or
-    DLT), by input index, one colour per run. Worker start-up is not part of it."""
+    """Per message: time from the pipeline's first read to the message's final topic (processed
+    or DLT), by input index, one colour per run. Worker start-up is not part of it."""
     fig, ax = _axes(ax, (8, 3.6))
     for r in results:
         m = r.messages.dropna(subset=["latency_s"])
         ax.scatter(m["index"], m["latency_s"], s=8, label=r.label)
     ax.set_xlabel("input message index")
-    ax.set_ylabel("first read → processed / DLT (s)")
+    ax.set_ylabel("pipeline's first read → processed / DLT (s)")
     ax.set_title("latency per message")
     ax.legend(fontsize="small")
     return _root_figure(ax)

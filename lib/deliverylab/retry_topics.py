@@ -132,8 +132,8 @@ class RetryResult:
     messages: one row per input message — msg_id, index, key, seq, kind (ok/transient/poison),
               final (processed/dead-lettered/lost/duplicated), attempts (of the processed copy),
               place ('processed (attempt n)' / 'dead-lettered' / 'lost' / 'duplicated'),
-              retry_hops (records of it in retry topics), latency_s (main stage's first read of
-              it → its first record in processed or the DLT; worker start-up not included).
+              retry_hops (records of it in retry topics), latency_s (the pipeline's first read →
+              the message's first record in processed or the DLT; worker start-up not included).
     records:  every record read back — stage (input/retry-n/processed/dlt), partition, offset,
               msg_id, key, seq, attempt, t (s since the run started).
     topics:   records per topic, in pipeline order.
@@ -353,8 +353,9 @@ def run_retry_pipeline(spec: RetryPipeline, cluster: Cluster | None = None,
 
 def count_places(plan: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
     """Final place of every planned message from the read-back records (pure, no Kafka).
-    Latency: from the main stage's first read of the message (consumed_at) to its first record
-    in processed or the DLT (at), so the workers' start-up is not counted."""
+    Latency: from the pipeline's first read (the earliest consumed_at: every input message is
+    there from the start) to the message's first record in processed or the DLT (at). So it
+    counts the wait behind other messages and retries, and not the workers' start-up."""
     out = plan.reset_index()[["msg_id", "index", "key", "seq", "kind"]].copy()
     recs = records if len(records) else pd.DataFrame(columns=["stage", "msg_id", "attempt", "at",
                                                               "consumed_at"])
@@ -374,7 +375,7 @@ def count_places(plan: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
     out["place"] = [f"processed (attempt {a})" if f == PROCESSED else f
                     for f, a in zip(out["final"], out["attempts"])]
     if len(first):
-        out["latency_s"] = out["msg_id"].map(first["at"] - first["consumed_at"])
+        out["latency_s"] = out["msg_id"].map(first["at"] - recs["consumed_at"].min())
     else:
         out["latency_s"] = float("nan")
     return out
