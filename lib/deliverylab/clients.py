@@ -17,6 +17,11 @@ def quiet(conf: dict[str, Any]) -> dict[str, Any]:
     return {**conf, "logger": _QUIET}
 
 
+# The lab's own producers (the input writer, the retry pipeline's stages): idempotent, every
+# replica — so what they write is exactly what was sent, and only the settings under test vary.
+RELIABLE_PRODUCER: dict[str, Any] = {"enable.idempotence": True, "acks": "all", "linger.ms": 5}
+
+
 def produce(producer: Producer, topic: str, key: bytes | None, value: bytes,
             on_delivery: Callable[[Any, Any], None] | None = None, wait_s: float = 0.05) -> None:
     """produce(), and while librdkafka's local queue is full (BufferError) serve delivery
@@ -36,4 +41,4 @@ def error_text(exc: BaseException) -> str:
     return err.str() if hasattr(err, "str") else str(exc)
 
 
-__all__ = ["quiet", "produce", "error_text"]
+__all__ = ["quiet", "RELIABLE_PRODUCER", "produce", "error_text"]

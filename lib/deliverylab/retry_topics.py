@@ -40,7 +40,7 @@ import pandas as pd
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from .checker import reordered_keys
-from .clients import produce, quiet
+from .clients import RELIABLE_PRODUCER, produce, quiet
 from .cluster import Cluster, connect
 from .crash import CrashSpec
 from .errors import LabError, require_whole
@@ -217,8 +217,7 @@ class _Pipeline:
 
     def write_input(self) -> float:
         """The input, with an idempotent producer; returns when every record is acknowledged."""
-        producer = Producer(quiet({**self.cluster.client_config(), "enable.idempotence": True,
-                                   "acks": "all", "linger.ms": 5}))
+        producer = Producer(quiet({**self.cluster.client_config(), **RELIABLE_PRODUCER}))
         failed: list[str] = []
 
         def on_delivery(err, msg) -> None:

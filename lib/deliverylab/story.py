@@ -24,17 +24,17 @@ from __future__ import annotations
 
 import html
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import pandas as pd
 
 from .cluster import Cluster, connect
 from .crash import CrashSpec
-from .errors import LabError
+from .errors import LabError, require_whole
 from .experiments import (ConsumerExperiment, ProducerExperiment, run_consumer, run_producer,
                           seeded_fault)
 from .payloads import load_payments
-from .results import ACKED_BUT_LOST, DUPLICATED, LOST, Result
+from .results import ACKED_BUT_LOST, DUPLICATED, LOST, Progress, Result
 
 __all__ = ["SETTINGS", "Story", "StoryResult", "StorySettings", "run_story"]
 
@@ -94,10 +94,8 @@ class Story:
                            f"Use one of {', '.join(map(repr, SETTINGS))}.")
         limit = len(load_payments())
         for name in ("payments", "charges", "crash_every"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise LabError(f"{name}={value!r} must be a whole number ≥ 1.",
-                               "E.g. Story(payments=500, charges=300, crash_every=100).")
+            require_whole(name, getattr(self, name),
+                          "E.g. Story(payments=500, charges=300, crash_every=100).")
         for name in ("payments", "charges"):
             if getattr(self, name) > limit:
                 raise LabError(f"{name}={getattr(self, name)} is more than the {limit} payments "
@@ -193,7 +191,7 @@ def _causes(settings: str, p: dict[str, Any], c: dict[str, Any]) -> pd.DataFrame
 
 
 def run_story(spec: Story, cluster: Cluster | None = None,
-              progress: Callable[[int, int], None] | None = None) -> StoryResult:
+              progress: Progress | None = None) -> StoryResult:
     """Run both stages under their faults and count lost payments and double charges."""
     spec.check()
     cluster = cluster or connect(min_brokers=3)

@@ -6,7 +6,7 @@ import sys
 
 from confluent_kafka import Producer
 
-from ..clients import produce
+from ..clients import RELIABLE_PRODUCER, produce
 from ..ids import id_of_value, key_for, msg_id, seq_for
 from ..payloads import payment_for
 from .common import WorkerContext
@@ -27,7 +27,7 @@ def encode(record: dict, payment: bytes) -> bytes:
 
 def run(ctx: WorkerContext) -> None:
     spec = ctx.spec
-    producer = Producer(ctx.client(**{"enable.idempotence": True, "acks": "all", "linger.ms": 5}))
+    producer = Producer(ctx.client(**RELIABLE_PRODUCER))
     records = [message(i, spec["keys"]) for i in range(spec["messages"])]
     ctx.ledger.sends((r["id"], r["key"], r["seq"], spec["topic"]) for r in records)
     reports: list[tuple] = []

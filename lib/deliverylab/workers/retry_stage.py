@@ -25,7 +25,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from ..clients import produce
+from ..clients import RELIABLE_PRODUCER, produce
 from .common import WorkerContext, check_message, prime_metadata
 
 
@@ -57,8 +57,7 @@ class _Stage:
         # assign() without offsets: librdkafka starts from the group's committed offsets, so a
         # restarted stage resumes where its last commit left it.
         self.consumer.assign(self.parts)
-        self.producer = Producer(ctx.client(**{"enable.idempotence": True, "acks": "all",
-                                               "linger.ms": 5}))
+        self.producer = Producer(ctx.client(**RELIABLE_PRODUCER))
         self.next_offset: dict[int, int] = {}
         self.pending: list[int] = []  # input indices forwarded since the last commit
         self.errors: list[str] = []
