@@ -52,7 +52,7 @@ def scenarios() -> list[Scenario]:
         out.append(Scenario(f"idempotent producer / {fault}", "producer",
                             {"config": idem, "fault": fault}, IDEMPOTENT_PRODUCER,
                             "no duplicates, no reordering, no acked loss"))
-    for fault in ("kill-leader", "kill-leader-lagging-followers"):
+    for fault in ("kill-leader", "kill-leader-lagging-followers", "pause-controller-kill-leader"):
         out.append(Scenario(f"acks=all, min ISR 2 / {fault}", "producer",
                             {"config": {"acks": "all"}, "fault": fault,
                              "topic_config": {"min.insync.replicas": "2"}},
