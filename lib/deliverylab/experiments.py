@@ -11,6 +11,7 @@ import json
 import random
 import shutil
 import tempfile
+import threading
 import time
 from contextlib import closing
 from dataclasses import asdict, dataclass, field
@@ -167,11 +168,16 @@ class _Run:
     def close(self) -> None:
         self.ledger.close()
         if not self.keep:
-            try:
-                self.cluster.delete_topics(self.topics)
-            except Exception:
-                pass  # a run's cleanup must not hide its result
-            shutil.rmtree(self.dir, ignore_errors=True)
+            # Off the learner's wait: nothing in the Result depends on the cleanup. A non-daemon
+            # thread, so a process that exits right after (the CLI) still finishes it.
+            threading.Thread(target=self._clean, name="deliverylab-run-cleanup").start()
+
+    def _clean(self) -> None:
+        try:
+            self.cluster.delete_topics(self.topics)
+        except Exception:
+            pass  # a run's cleanup must not hide its result
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def _progress_ticker(count: Callable[[], int], total: int, progress: Progress | None) -> Callable[[], None]:

@@ -12,7 +12,7 @@ from typing import Any
 from confluent_kafka import KafkaException, Producer
 
 from .cluster import Cluster, connect
-from .cluster.base import quiet
+from .clients import quiet
 from .readback import read_topic
 from .topics import unique_topic
 

@@ -16,7 +16,7 @@ from typing import Any, Callable
 from confluent_kafka import (OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message,
                              TopicPartition)
 
-from .cluster.base import quiet
+from .clients import quiet
 from .errors import LabError
 
 POLL_S = 0.05  # consume() waits for a full batch or this long: short, so the last wait is short

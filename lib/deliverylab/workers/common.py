@@ -11,7 +11,7 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
 
-from ..cluster.base import quiet
+from ..clients import quiet
 from ..crash import CrashPoints, CrashSpec
 from ..ledger import Ledger, Store
 
