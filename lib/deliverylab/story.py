@@ -79,12 +79,12 @@ class Story:
 
     settings: str = "typical"
     payments: int = 500
-    rate: float = 250.0  # payments per second from the checkout
+    rate: float = 100.0  # payments per second: the checkout sends for longer than the fault lasts
     charges: int = 300
     crash_every: int = 100  # the charging worker is killed after every K-th charge
     processing_ms: float = 20.0  # the work of one charge (a payment API call)
     auto_commit_interval_ms: int = 1000  # typical consumer: librdkafka's default is 5000
-    heal_after_s: float = 3.0  # the dead broker comes back this long after the fault
+    heal_after_s: float = 1.0  # the dead broker comes back this long after the fault
     seed: int = 1
     time_limit_s: float = 90.0
 
@@ -106,7 +106,7 @@ class Story:
                            "Use e.g. crash_every = charges // 3.")
         if not isinstance(self.rate, (int, float)) or self.rate <= 0:
             raise LabError(f"rate={self.rate!r} must be a positive number of payments per second.",
-                           "Use e.g. rate=250.")
+                           "Use e.g. rate=100.")
         return self
 
     @property
