@@ -20,11 +20,14 @@ Running a run
     workers/      the apps under test, each its own OS process: one loop per delivery model,
                   the producers, the retry pipeline's stages
     supervisor    starts a worker, restarts it after each crash, bounds the run in time
+    members       N members of one consumer group, each a supervised process
     faults        the nemesis: kill, pause or restart brokers during a run
+    coordinator   the group coordinator as a fault target (commit sent, crash before the answer)
     ledger        the run's durable record (SQLite), written by every process
     readback      a topic read back to its end: the evidence of what is stored
 Counting (pure, no Kafka)
     checker       every message classified from the ledger and the read-back
+    group_result  a consumer-group run counted: assignments, rebalances, refused commits
     diagnose      warnings for degenerate runs
     outcomes      the outcome vocabulary: delivered-once, lost, duplicated, acked-but-lost, …
     results       the Result a run returns (DataFrames)

@@ -23,10 +23,10 @@ import random
 import time
 from typing import Any
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 from ..clients import RELIABLE_PRODUCER, produce
-from .common import WorkerContext, check_message, prime_metadata
+from .common import WorkerContext, check_message, committed_offsets, prime_metadata
 
 
 def failing_attempts(seed: int, index: int, transient_rate: float, poison_rate: float,
@@ -54,9 +54,13 @@ class _Stage:
             "group.id": f"{self.topic}-group", "auto.offset.reset": "earliest",
             "enable.auto.commit": False, "enable.partition.eof": True}))
         prime_metadata(self.consumer, self.topic)
-        # assign() without offsets: librdkafka starts from the group's committed offsets, so a
-        # restarted stage resumes where its last commit left it.
-        self.consumer.assign(self.parts)
+        # Start where the group's last commit left off (asked explicitly: a bare assign() can
+        # stall on a fresh cluster, see common.committed_offsets), so a restarted stage resumes
+        # after its last commit.
+        self.start = {t.partition: max(t.offset, 0)
+                      for t in committed_offsets(self.consumer, self.parts)}
+        self.consumer.assign([TopicPartition(self.topic, p, o if o > 0 else OFFSET_BEGINNING)
+                              for p, o in self.start.items()])
         self.producer = Producer(ctx.client(**RELIABLE_PRODUCER))
         self.next_offset: dict[int, int] = {}
         self.pending: list[int] = []  # input indices forwarded since the last commit
@@ -114,10 +118,7 @@ class _Stage:
         """Every partition handled up to its high watermark, asked of the leader now."""
         for tp in self.parts:
             _, high = self.consumer.get_watermark_offsets(tp, timeout=5, cached=False)
-            done = self.next_offset.get(tp.partition)
-            if done is None:  # nothing read in this life: where did the last one commit?
-                committed = self.consumer.committed([tp], timeout=5)[0].offset
-                done = max(committed, 0)
+            done = self.next_offset.get(tp.partition, self.start[tp.partition])
             if done < high:
                 return False
         return True
