@@ -94,15 +94,19 @@ class CrashPoints:
     """A worker's view of its crash schedule. `hit()` does not return when it fires."""
 
     def __init__(self, spec: CrashSpec | None, already_crashed: Iterable[int],
-                 before_death: Callable[[str, int], None]) -> None:
+                 before_death: Callable[[str, int], None],
+                 crashed_elsewhere: Callable[[int], bool] = lambda index: False) -> None:
         self.spec = spec
         self.done = set(already_crashed)
         self.before_death = before_death  # records the crash durably, then we die
+        # Another process (a group member) may have crashed at this index since we started.
+        self.crashed_elsewhere = crashed_elsewhere
 
     def hit(self, point: str, indices: int | Iterable[int]) -> None:
         if self.spec is None or point != self.spec.point:
             return
         for index in ([indices] if isinstance(indices, int) else sorted(indices)):
-            if index not in self.done and self.spec.scheduled(index):
+            if index not in self.done and self.spec.scheduled(index) \
+                    and not self.crashed_elsewhere(index):
                 self.before_death(point, index)
                 os.kill(os.getpid(), signal.SIGKILL)

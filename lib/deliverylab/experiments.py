@@ -28,6 +28,9 @@ from .errors import LabError, require_whole
 from .faults import FaultSpec, Nemesis
 from .ids import check_messages, index_of
 from .ledger import Ledger, Store, read_tables
+from .members import check_group, supervise_members
+from .coordinator import Scenario2
+from . import group_result
 from .paths import home_dir
 from .readback import read_topic
 from .results import Progress, Result
@@ -54,6 +57,22 @@ class ConsumerExperiment:
     fault: FaultSpec | None = None
     consumer_config: dict[str, Any] = field(default_factory=dict)
     in_flight_ms: float = 2.0  # commit-in-flight: how long the request travels before the kill
+    # --- group membership (see workers/membership.py) ---
+    membership: str = "assign"  # "assign": one worker owns every partition; "group": subscribe()
+    members: int = 1  # group mode: this many members, each its own supervised OS process
+    group_protocol: str = "classic"  # group.protocol: "classic" or "consumer" (KIP-848)
+    assignor: str | None = None  # partition.assignment.strategy (classic only)
+    static: bool = False  # group.instance.id per member: a restart keeps its partitions
+    session_timeout_ms: int | None = None  # session.timeout.ms (classic only)
+    max_poll_interval_ms: int | None = None  # max.poll.interval.ms
+    commit_on_revoke: bool = False  # on_revoke commits the processed tail of what is going
+    leaving_member: int | None = None  # scale-in: this member leaves cleanly mid-run …
+    leave_after: int | None = None  # … once the group processed this many records
+    joining_member: int | None = None  # scale-out: this member starts only …
+    join_after: int | None = None  # … once the group processed this many records
+    stall_at: int | None = None  # too slow: processing this input record takes stall_ms more
+    stall_ms: float = 0.0
+    scenario: str | None = None  # "scenario-2-applied" / "scenario-2-lost" (coordinator nemesis)
     time_limit_s: float = 90.0
     seed: int = 1
     label: str | None = None
@@ -78,6 +97,12 @@ class ConsumerExperiment:
             raise LabError(f"time_limit_s={self.time_limit_s!r} must be a positive number of seconds.",
                            "Use e.g. time_limit_s=60.")
         check_consumer_config(self.consumer_config)
+        check_group(self)
+        if self.scenario is not None and self.crash is None:
+            # In the middle of a commit batch past the run's middle: earlier commits have set
+            # up the connection to the coordinator (REFERENCE: a cold one never sends).
+            every = self.commit_every or 10
+            self.crash = CrashSpec("commit-in-flight", at=((self.messages // 2 // every) * every + every // 2,))
         return self
 
 
@@ -143,15 +168,17 @@ class _Run:
 
     def supervise(self, role: str, fault: FaultSpec | None, topic: str, deadline: float,
                   fault_clock: Callable[[], int], done: Callable[[], int], total: int,
-                  progress: Progress | None) -> Supervision:
+                  progress: Progress | None,
+                  start: Callable[[Callable[[], None]], Supervision] | None = None) -> Supervision:
         """Run the worker (restarting it after crashes) while the nemesis strikes and heals."""
         nemesis = None
         if fault and fault.kind != "none":
             nemesis = Nemesis(self.cluster, fault, topic, self.ledger.path, fault_clock)
             nemesis.start()
         try:
-            report = supervise(role, self.dir, self.ledger, deadline,
-                               tick=_progress_ticker(done, total, progress), env=self.worker_env)
+            tick = _progress_ticker(done, total, progress)
+            report = start(tick) if start else supervise(role, self.dir, self.ledger, deadline,
+                                                         tick=tick, env=self.worker_env)
         finally:
             if nemesis:
                 nemesis.stop()
@@ -244,11 +271,28 @@ def run_consumer(spec: ConsumerExperiment, cluster: Cluster | None = None,
         with closing(Store(run.dir / "store.sqlite")) as store:
             def processed() -> int:
                 return store.conn.execute("SELECT COUNT(*) FROM effects").fetchone()[0]
-            report = run.supervise(spec.model, spec.fault, topic, deadline, processed, processed,
-                                   spec.messages, progress)
+            start = None
+            if spec.membership == "group":
+                def start(tick: Callable[[], None]) -> Supervision:
+                    return supervise_members(spec.model, run.dir, run.ledger.path, deadline,
+                                             spec.members, run.worker_env, tick, processed,
+                                             spec.joining_member, spec.join_after)
+            s2 = Scenario2(cluster, spec.scenario, f"{topic}-group", topic, spec.partitions,
+                           run.ledger.path) if spec.scenario else None
+            if s2:
+                s2.start()
+            try:
+                report = run.supervise(spec.model, spec.fault, topic, deadline, processed, processed,
+                                       spec.messages, progress, start)
+            finally:
+                if s2:
+                    s2.stop()
+            if s2 and s2.error:
+                raise LabError(f"{spec.scenario}: the coordinator fault could not be applied: {s2.error}",
+                               "Check `deliverylab cluster status`.")
         if spec.fault:
             cluster.wait_for_full_isr(topic, spec.partitions)
-        faulted = bool(spec.fault and spec.fault.kind != "none")  # a leader may have moved
+        faulted = bool(spec.fault and spec.fault.kind != "none") or bool(spec.scenario)  # a leader may have moved
         readbacks = {"input": read_topic(cluster.client_config(), topic, spec.partitions,
                                          after_fault=faulted)}
         if output:
@@ -290,6 +334,11 @@ def consumer_result(run_dir: Path, spec: ConsumerExperiment, bootstrap: str,
         "commit_every": spec.commit_every,
     })
     summary.update(checker.commit_counts(tables["commits"]))  # the ledger's commits table
+    extra = {}
+    if spec.membership == "group" or spec.scenario:
+        group = group_result.summarise(asdict(spec), tables, effects, t0)
+        summary.update(group.pop("summary"))
+        extra.update(group)
     input_rb = rb[rb.reader == "input"]
     summary["input_records"] = int(len(input_rb))
     if spec.model == "exactly-once":
@@ -303,6 +352,7 @@ def consumer_result(run_dir: Path, spec: ConsumerExperiment, bootstrap: str,
         })
     timeline = _copies_timeline(effects, t0)
     return Result("consumer", asdict(spec), messages, timeline, events, summary, run_dir,
+                  extra=extra,
                   warnings=diagnose.consumer_warnings(asdict(spec), summary, timeline, events))
 
 

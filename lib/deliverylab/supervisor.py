@@ -46,11 +46,12 @@ def _stop(proc: subprocess.Popen) -> None:
 
 def supervise(role: str, run_dir: Path, ledger: Ledger, deadline: float,
               tick: Callable[[], None] | None = None, max_starts: int = 10_000,
-              env: dict[str, str] | None = None) -> Supervision:
+              env: dict[str, str] | None = None, first_worker: int = 0) -> Supervision:
     """Run `role` until it exits cleanly; restart it (same group / transactional.id) after crashes.
 
     env: extra environment for the worker only (e.g. DELIVERYLAB_CLIENT_JSON, the client
-    settings, which may hold a SASL password): the caller's own os.environ is never changed."""
+    settings, which may hold a SASL password): the caller's own os.environ is never changed.
+    first_worker: the number of the first start (a group member's starts are numbered apart)."""
     report = Supervision(role)
     t0 = time.monotonic()
     env = {**os.environ, **(env or {}), "PYTHONPATH": _pythonpath()}
@@ -59,14 +60,14 @@ def supervise(role: str, run_dir: Path, ledger: Ledger, deadline: float,
             report.timed_out = True
             ledger.event("timeout", report.starts, 0, role)
             break
-        worker = report.starts
+        worker = first_worker + report.starts
         err_path = run_dir / f"{role}-{worker}.stderr"
         with err_path.open("w") as err:
             proc = subprocess.Popen([sys.executable, "-m", "deliverylab.workers", role,
                                      str(run_dir), str(worker)],
                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                     stderr=err, env=env)
-        ledger.event("restart" if worker else "start", worker, proc.pid, role)
+        ledger.event("restart" if report.starts else "start", worker, proc.pid, role)
         report.starts += 1
         try:
             while proc.poll() is None:

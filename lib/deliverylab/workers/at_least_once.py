@@ -5,6 +5,7 @@ import time
 
 from .common import (EndOfInput, WorkerContext, check_message, commit_in_flight, commit_offsets,
                      decode, new_consumer, process)
+from .membership import commit_or_forget, membership
 
 
 # Parallel to the other models' loops on purpose (see workers/__init__.py): the
@@ -18,6 +19,9 @@ def run(ctx: WorkerContext) -> None:
     pending: dict[int, int] = {}  # partition -> next offset to commit
     pending_indices: list[int] = []
     last_commit = time.monotonic()
+    group = membership(consumer)  # None in assign mode
+    if group:  # partitions taken away: commit their tail (commit-on-revoke) or forget it
+        group.on_revoke = commit_or_forget(consumer, ctx, pending, commit_offsets)
 
     while not end.done and not ctx.deadline_passed():
         msg = check_message(consumer.poll(0.5))
@@ -36,7 +40,12 @@ def run(ctx: WorkerContext) -> None:
             commit_in_flight(consumer, ctx, pending, pending_indices)
             commit_offsets(consumer, ctx, pending)
             ctx.crash.hit("after-commit", pending_indices)
-            pending, pending_indices, last_commit = {}, [], time.monotonic()
+            pending.clear()
+            pending_indices, last_commit = [], time.monotonic()
+        if end.group and end.group.leave_due(bool(pending)):
+            break  # scale-in: this member leaves; close() revokes its partitions
 
-    commit_offsets(consumer, ctx, pending)  # a clean shutdown commits what it processed
+    if not (end.group and end.group.left):
+        commit_offsets(consumer, ctx, pending)  # a clean shutdown commits what it processed
+        pending.clear()
     consumer.close()

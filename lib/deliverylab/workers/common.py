@@ -14,6 +14,8 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 from ..clients import quiet
 from ..crash import CrashPoints, CrashSpec
 from ..ledger import Ledger, Store
+from . import scenario2
+from .membership import GROUP_ENDS, group_settings, join, member_of, stall_if_due
 
 
 @dataclass
@@ -33,12 +35,16 @@ class WorkerContext:
         crash_spec = CrashSpec(**{**spec["crash"], "at": tuple(spec["crash"].get("at") or ())}) \
             if spec.get("crash") else None
         ctx = cls(run_dir, worker, spec, ledger, None)  # type: ignore[arg-type]
-        ctx.crash = CrashPoints(crash_spec, crashed, ctx._record_crash)
+        ctx.crash = CrashPoints(crash_spec, crashed, ctx._record_crash, ctx._crashed_at)
         return ctx
 
     def _record_crash(self, point: str, index: int) -> None:
         self.before_crash()
         self.ledger.event("crash", self.worker, os.getpid(), json.dumps({"point": point, "index": index}))
+
+    def _crashed_at(self, index: int) -> bool:
+        return any(json.loads(d).get("index") == index for (d,) in self.ledger.conn.execute(
+            "SELECT detail FROM events WHERE kind = 'crash'"))
 
     def before_crash(self) -> None:
         """Workers that buffer ledger rows override this to write them out first."""
@@ -75,6 +81,7 @@ class EndOfInput:
     def __init__(self, partitions: int, consumer: Consumer | None = None) -> None:
         self.partitions = partitions
         self.consumer = consumer
+        self.group = GROUP_ENDS.get(id(consumer))  # a group member ends with the group
         ends, starts = _KNOWN_ENDS.get(id(consumer), ({}, {}))
         self.ends: dict[int, int | None] = ends
         self.at_eof: set[int] = {p for p, e in ends.items()
@@ -83,6 +90,8 @@ class EndOfInput:
     def saw(self, msg: Message) -> bool:
         """True when msg is an EOF event (and records it when it is the true end); False for a
         record (and records its partition as done when it is the partition's last record)."""
+        if self.group is not None:
+            return self.group.saw(msg)
         err, p = msg.error(), msg.partition()
         end = self.ends.get(p)
         if err is not None and err.code() == KafkaError._PARTITION_EOF:
@@ -107,6 +116,8 @@ class EndOfInput:
 
     @property
     def done(self) -> bool:
+        if self.group is not None:
+            return self.group.done
         return len(self.at_eof) >= self.partitions
 
 
@@ -149,18 +160,28 @@ def check_message(msg: Message | None) -> Message | None:
 
 
 def new_consumer(ctx: WorkerContext, **overrides: Any) -> Consumer:
+    group = ctx.spec.get("membership") == "group"
     conf = ctx.client(**{
         "group.id": ctx.spec["group_id"],
         "auto.offset.reset": "earliest",
         "enable.auto.commit": False,
         "enable.partition.eof": True,
+        **(group_settings(ctx.spec, member_of(ctx.worker)) if group else {}),
         **ctx.spec.get("consumer_config", {}),
         **overrides,
     })
     consumer = Consumer(conf)
+    if group:  # subscribe(): the group decides which partitions this member gets
+        prime_metadata(consumer, ctx.spec["topic"])
+        join(ctx, consumer, conf, input_ends(ctx, consumer))
+        return consumer
+    if scenario2.active(ctx.spec):
+        scenario2.settled_then_resume(ctx)
     # assign(), not subscribe(): one worker owns every partition, so a restarted worker resumes
     # at once from the committed offsets instead of waiting out a session timeout and rebalance.
     committed = committed_offsets(consumer, input_partitions(ctx.spec))
+    if scenario2.active(ctx.spec):
+        scenario2.record_resume(ctx, committed)
     prime_metadata(consumer, ctx.spec["topic"])
     _KNOWN_ENDS[id(consumer)] = (input_ends(ctx, consumer),
                                  {t.partition: t.offset for t in committed})
@@ -204,6 +225,7 @@ def process(ctx: WorkerContext, store: Store, msg: Message, record: dict[str, An
     crash point `mid-process` is after the work, before its effect is written."""
     if ctx.spec.get("processing_ms"):
         time.sleep(ctx.spec["processing_ms"] / 1000)
+    stall_if_due(ctx, record["index"])
     ctx.crash.hit("mid-process", record["index"])
     store.conn.execute(
         'INSERT INTO effects (msg_id, key, seq, topic, partition, "offset", worker, t) '
@@ -224,8 +246,11 @@ def commit_offsets(consumer: Consumer, ctx: WorkerContext, offsets: dict[int, in
             ctx.ledger.commit(ctx.worker, ctx.spec["topic"], p, o, True)
         return True
     except Exception as exc:  # a failed commit is data for the lesson, not a reason to stop
+        # The error's name (ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID, …), as Kafka spells it.
+        err = exc.args[0] if isinstance(exc, KafkaException) and exc.args else None
+        name = err.name() if isinstance(err, KafkaError) else str(exc)[:200]
         for p, o in offsets.items():
-            ctx.ledger.commit(ctx.worker, ctx.spec["topic"], p, o, False, str(exc)[:200])
+            ctx.ledger.commit(ctx.worker, ctx.spec["topic"], p, o, False, name)
         return False
 
 
@@ -236,6 +261,8 @@ def commit_in_flight(consumer: Consumer, ctx: WorkerContext, offsets: dict[int, 
         return
     if not any(i not in ctx.crash.done and ctx.crash.spec.scheduled(i) for i in indices):
         return
+    if scenario2.active(ctx.spec):
+        scenario2.send_and_die(consumer, ctx, offsets, indices)
     tps = [TopicPartition(ctx.spec["topic"], p, o) for p, o in offsets.items()]
     consumer.commit(offsets=tps, asynchronous=True)
     time.sleep(ctx.spec.get("in_flight_ms", 2) / 1000)  # on the wire; the reply is never polled

@@ -10,6 +10,7 @@ import json
 from confluent_kafka import Producer, TopicPartition
 
 from .common import EndOfInput, WorkerContext, check_message, decode, new_consumer, process
+from .membership import member_of
 
 
 def transform(record: dict) -> bytes:
@@ -21,7 +22,10 @@ def transform(record: dict) -> bytes:
 def run(ctx: WorkerContext) -> None:
     spec = ctx.spec
     store = ctx.store()
-    producer = Producer(ctx.client(**{"transactional.id": spec["transactional_id"],
+    txn_id = spec["transactional_id"]  # one per group member: the group metadata fences zombies
+    if spec.get("membership") == "group":
+        txn_id = f"{txn_id}-{member_of(ctx.worker)}"
+    producer = Producer(ctx.client(**{"transactional.id": txn_id,
                                       **spec.get("producer_config", {})}))
     # Fences an earlier incarnation with this transactional.id (a zombie) and aborts the
     # transaction it left open — before the consumer asks for committed offsets, which stay

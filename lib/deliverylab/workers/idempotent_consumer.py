@@ -10,6 +10,7 @@ from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
 from .common import (EndOfInput, WorkerContext, check_message, commit_in_flight, commit_offsets,
                      decode, new_consumer)
+from .membership import membership
 
 
 def _stored_offsets(store, topic: str) -> dict[int, int]:
@@ -24,9 +25,13 @@ def run(ctx: WorkerContext) -> None:
     topic = spec["topic"]
     store = ctx.store()
     consumer = new_consumer(ctx)
-    stored = _stored_offsets(store, topic)
-    consumer.assign([TopicPartition(topic, p, stored.get(p, OFFSET_BEGINNING))
-                     for p in range(spec["partitions"])])
+    group = membership(consumer)
+    if group:  # each partition the group assigns starts where the database says
+        group.start_offsets = lambda: _stored_offsets(store, topic)
+    else:
+        stored = _stored_offsets(store, topic)
+        consumer.assign([TopicPartition(topic, p, stored.get(p, OFFSET_BEGINNING))
+                         for p in range(spec["partitions"])])
     end = EndOfInput(spec["partitions"], consumer)
     every = spec.get("commit_every") or 10
     pending: dict[int, int] = {}

@@ -1,0 +1,131 @@
+"""The group coordinator as a fault target, and Scenario 2 made deterministic.
+
+The coordinator of a group is the leader of the group's __consumer_offsets partition; the admin
+client's consumer-group description names it. Scenario 2 ("commit sent, crash before the
+response"): the worker tells the ledger it is about to commit (`s2-ready`); this nemesis pauses
+the coordinator (SIGSTOP: the request waits in its socket) and says so (`s2-paused`); the worker
+sends the commit and dies. Then the coordinator either resumes — it reads the request and
+applies the commit (`scenario-2-applied`) — or dies with the request unread, and a new
+coordinator serves the offset committed before (`scenario-2-lost`). The nemesis reads the
+group's committed offsets back (`s2-settled`) before the worker may restart, and always heals.
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
+
+from .cluster.base import Cluster
+from .errors import LabError
+from .ledger import Ledger
+
+# Admin clients used while a coordinator dies are kept for the life of the process: destroying
+# one whose request met a dead broker can trip a librdkafka assertion (enq_once refcnt).
+_ADMINS: list = []
+
+
+def _admin(cluster: Cluster):
+    if not _ADMINS:
+        _ADMINS.append(cluster.admin())
+    return _ADMINS[0]
+
+
+def find_coordinator(cluster: Cluster, group: str, timeout_s: float = 30.0) -> int:
+    """The broker id of the group's coordinator (retried while it moves or loads)."""
+    admin = _admin(cluster)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            desc = admin.describe_consumer_groups([group], request_timeout=5)[group].result()
+            if desc.coordinator is not None:
+                return int(desc.coordinator.id)
+        except Exception:
+            pass
+        if time.monotonic() > deadline:
+            raise LabError(f"No coordinator for group {group!r} within {timeout_s:.0f} s.",
+                           "Check `deliverylab cluster status`.")
+        time.sleep(0.2)
+
+
+def committed_offsets(cluster: Cluster, group: str, topic: str, partitions: int,
+                      timeout_s: float = 60.0) -> dict[int, int]:
+    """The group's committed offsets as its (possibly new) coordinator serves them."""
+    admin = _admin(cluster)
+    request = [ConsumerGroupTopicPartitions(group, [TopicPartition(topic, p) for p in range(partitions)])]
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            got = admin.list_consumer_group_offsets(request, request_timeout=5)[group].result()
+            if not any(t.error for t in got.topic_partitions):
+                return {t.partition: t.offset for t in got.topic_partitions}
+        except Exception:
+            pass
+        if time.monotonic() > deadline:
+            raise LabError(f"Group {group!r}'s committed offsets were not served within "
+                           f"{timeout_s:.0f} s.", "Check `deliverylab cluster status`.")
+        time.sleep(0.2)
+
+
+class Scenario2(threading.Thread):
+    """Pauses the coordinator under the worker's in-flight commit, then resumes or kills it."""
+
+    def __init__(self, cluster: Cluster, scenario: str, group: str, topic: str, partitions: int,
+                 ledger_path: Path) -> None:
+        super().__init__(daemon=True, name="scenario-2")
+        self.cluster, self.scenario, self.group = cluster, scenario, group
+        self.topic, self.partitions, self.ledger_path = topic, partitions, ledger_path
+        self.halt = threading.Event()
+        self.error: Exception | None = None
+        self._heal: list = []
+
+    def _wait(self, ledger: Ledger, kind: str) -> bool:
+        while not self.halt.is_set():
+            if ledger.conn.execute("SELECT 1 FROM events WHERE kind = ?", (kind,)).fetchone():
+                return True
+            time.sleep(0.005)
+        return False
+
+    def run(self) -> None:
+        ledger = Ledger(self.ledger_path)
+        c = self.cluster
+        try:
+            if not self._wait(ledger, "s2-ready"):
+                return
+            coord = find_coordinator(c, self.group)
+            c.pause(coord)
+            self._heal.append(lambda: c.resume(coord))
+            ledger.event("s2-paused", -1, 0, json.dumps({"coordinator": coord}))
+            ledger.event("fault", -1, 0, json.dumps({"kind": "pause-coordinator", "brokers": [coord]}))
+            if not self._wait(ledger, "crash"):
+                return
+            if self.scenario == "scenario-2-applied":
+                c.resume(coord)
+                self._heal.clear()
+                ledger.event("heal", -1, 0, json.dumps({"kind": "resume-coordinator", "brokers": [coord]}))
+            else:
+                c.kill(coord)  # the request dies unread in the paused broker's socket
+                self._heal[:] = [lambda: c.restart(coord)]
+                ledger.event("fault", -1, 0, json.dumps({"kind": "kill-coordinator", "brokers": [coord]}))
+            offsets = committed_offsets(c, self.group, self.topic, self.partitions)
+            ledger.event("s2-settled", -1, 0, json.dumps({
+                "committed": offsets, "coordinator": find_coordinator(c, self.group),
+                "old_coordinator": coord}))
+        except Exception as exc:  # surfaced by the experiment after the run
+            self.error = exc
+        finally:
+            self._do_heal(ledger)
+            ledger.close()
+
+    def _do_heal(self, ledger: Ledger) -> None:
+        actions, self._heal = self._heal, []
+        for action in actions:
+            action()
+        if actions:
+            ledger.event("heal", -1, 0, json.dumps({"kind": self.scenario}))
+
+    def stop(self) -> None:
+        self.halt.set()
+        self.join(120)

@@ -1,0 +1,112 @@
+"""A group run counted from its ledger (pure, no Kafka): who held which partition when, the
+rebalances, the refused commits with their error names, how long each crash kept its
+partitions idle, and — for Scenario 2 — which outcome the restarted worker found.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pandas as pd
+
+MEMBER_STRIDE = 1000  # as in workers/membership.py (a worker number is member * 1000 + start)
+
+
+def _detail(d: Any) -> dict[str, Any]:
+    try:
+        return json.loads(d) if isinstance(d, str) and d.startswith("{") else {}
+    except ValueError:
+        return {}
+
+
+def holdings(events: pd.DataFrame, t0: float, t_end: float) -> pd.DataFrame:
+    """One row per (member, worker, partition) holding: from its assignment to its revocation,
+    loss, the worker's crash or exit, or the end of the run. Times in s since the run began."""
+    rows: list[dict[str, Any]] = []
+    open_: dict[tuple[int, int], dict[str, Any]] = {}
+    ev = events.sort_values("t") if len(events) else events
+    for kind, worker, t, detail in zip(ev["kind"], ev["worker"], ev["t"], ev["detail"]):
+        worker = int(worker)
+        info = _detail(detail)
+        if kind == "assigned":
+            for p in info.get("partitions", []):
+                open_[(worker, p)] = {"member": worker // MEMBER_STRIDE, "worker": worker,
+                                      "partition": p, "start": t - t0}
+        elif kind in ("revoked", "lost"):
+            for p in info.get("partitions", []):
+                h = open_.pop((worker, p), None)
+                if h:
+                    rows.append({**h, "end": t - t0, "how": kind})
+        elif kind in ("crash", "exit"):
+            for key in [k for k in open_ if k[0] == worker]:
+                rows.append({**open_.pop(key), "end": t - t0, "how": kind})
+    rows += [{**h, "end": t_end - t0, "how": "end"} for h in open_.values()]
+    return pd.DataFrame(rows, columns=["member", "worker", "partition", "start", "end", "how"])
+
+
+def resume_times(events: pd.DataFrame, held: pd.DataFrame, effects: pd.DataFrame,
+                 t0: float) -> pd.DataFrame:
+    """Per crash: the partitions the crashed member held, and how long until any member
+    processed a record of them again (the gap a crash costs its partitions)."""
+    rows = []
+    crashes = events[events["kind"] == "crash"] if len(events) else events
+    for worker, t in zip(crashes["worker"], crashes["t"]):
+        tc = t - t0
+        parts = set(held.loc[(held["worker"] == int(worker)) & (held["how"] == "crash"), "partition"])
+        later = effects[(effects["t"] - t0 > tc) & effects["partition"].isin(parts)] if len(effects) else effects
+        nxt = float(later["t"].min() - t0) if len(later) else None
+        rows.append({"member": int(worker) // MEMBER_STRIDE, "worker": int(worker), "t": round(tc, 3),
+                     "partitions": sorted(int(p) for p in parts),
+                     "resume_s": round(nxt - tc, 3) if nxt is not None else None})
+    return pd.DataFrame(rows, columns=["member", "worker", "t", "partitions", "resume_s"])
+
+
+def scenario_2(events: pd.DataFrame) -> dict[str, Any]:
+    """Which way Scenario 2 went: the offset the dying worker sent, and the one the restarted
+    worker's committed() returned. Equal: applied; the earlier one: lost."""
+    def last(kind: str) -> dict[str, Any]:
+        rows = events[events["kind"] == kind]
+        return _detail(rows["detail"].iloc[-1]) if len(rows) else {}
+    sent, resumed, settled = last("s2-ready"), last("s2-resumed"), last("s2-settled")
+    sent_o = {int(p): int(o) for p, o in sent.get("offsets", {}).items()}
+    got = {int(p): int(o) for p, o in resumed.get("committed", {}).items()}
+    if not sent_o or not got:
+        outcome = None
+    else:
+        outcome = "applied" if all(got.get(p) == o for p, o in sent_o.items()) else "lost"
+    return {"scenario_2": outcome, "in_flight_offsets": sent_o, "resumed_from": got,
+            "coordinator": settled.get("old_coordinator"),
+            "new_coordinator": settled.get("coordinator")}
+
+
+def summarise(spec: dict[str, Any], tables: dict[str, pd.DataFrame], effects: pd.DataFrame,
+              t0: float) -> dict[str, Any]:
+    events = tables["events"]
+    t_end = float(events["t"].max()) if len(events) else t0
+    held = holdings(events, t0, t_end)
+    resumes = resume_times(events, held, effects, t0)
+    commits = tables["commits"]
+    failed = commits[commits["ok"] == 0] if len(commits) else commits
+    # A rebalance here: partitions taken from a member (revoked or lost) before the first member
+    # finished cleanly (the end of the input makes every member leave, which is no lesson).
+    exits = events.loc[events["kind"] == "exit", "t"]
+    before_end = events[events["t"] < (exits.min() if len(exits) else float("inf"))]
+    taken = before_end[before_end["kind"].isin(["revoked", "lost"])]
+    summary: dict[str, Any] = {
+        "membership": spec.get("membership"), "members": int(spec.get("members") or 1),
+        "group_protocol": spec.get("group_protocol"), "assignor": spec.get("assignor"),
+        "static": bool(spec.get("static")), "commit_on_revoke": bool(spec.get("commit_on_revoke")),
+        "rebalances": int(len(taken)),
+        "lost_assignments": int((taken["kind"] == "lost").sum()),
+        "commit_failures": int(len(failed)),
+        "commit_errors": sorted({str(e) for e in failed["error"].dropna()}) if len(failed) else [],
+        "resume_s_max": (float(resumes["resume_s"].max()) if len(resumes) and resumes["resume_s"].notna().any()
+                         else None),
+    }
+    meta_coord = tables.get("meta_coordinator")
+    if spec.get("scenario"):
+        summary.update(scenario_2(events))
+    elif meta_coord is not None:
+        summary["coordinator"] = meta_coord
+    return {"summary": summary, "holdings": held, "resumes": resumes,
+            "failed_commits": failed.reset_index(drop=True)}

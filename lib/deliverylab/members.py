@@ -1,0 +1,123 @@
+"""N members of one consumer group, each its own supervised OS process.
+
+Each member has a supervisor of its own (a thread here): it restarts that member after each of
+its crashes, and the member's starts are numbered apart (member m's starts are m*1000, m*1000+1,
+…), so the ledger tells the members apart. A member scheduled to join later (scale-out) starts
+once the group has processed `join_after` records. The run ends when every member has exited
+(the group's input is done, see workers/membership.py) or the time limit passes.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from .errors import LabError, require_whole
+from .ledger import Ledger
+from .supervisor import Supervision, supervise
+from .workers.membership import ASSIGNORS, MEMBER_STRIDE, REFUSED_BY_CONSUMER_PROTOCOL, group_settings
+
+SCENARIOS = ("scenario-2-applied", "scenario-2-lost")
+
+
+def check_group(spec: Any) -> None:
+    """A ConsumerExperiment's group fields, checked before any process starts: one paragraph
+    naming the bad value and the fix."""
+    if spec.membership not in ("assign", "group"):
+        raise LabError(f"membership={spec.membership!r} is not a membership.",
+                       "Use 'assign' (one worker owns every partition) or 'group' (members "
+                       "subscribe() and the group coordinator assigns partitions).")
+    require_whole("members", spec.members, "Use e.g. members=3 with membership='group'.")
+    if spec.membership == "assign" and spec.members != 1:
+        raise LabError(f"members={spec.members} needs membership='group': with assign() every "
+                       "worker would own every partition.", "Add membership='group', or use members=1.")
+    if spec.group_protocol not in ("classic", "consumer"):
+        raise LabError(f"group_protocol={spec.group_protocol!r} is not a group protocol.",
+                       "Use 'classic' (client-side assignors) or 'consumer' (KIP-848, the broker "
+                       "assigns; .NET GroupProtocol = Consumer).")
+    if spec.assignor is not None and spec.assignor not in ASSIGNORS:
+        raise LabError(f"assignor={spec.assignor!r} is not an assignor librdkafka knows.",
+                       f"Use one of {', '.join(ASSIGNORS)} (partition.assignment.strategy).")
+    conf = {**group_settings(vars(spec)), **spec.consumer_config}
+    if conf.get("group.protocol") == "consumer":
+        refused = [k for k in REFUSED_BY_CONSUMER_PROTOCOL if k in conf]
+        if refused:
+            field = {"session.timeout.ms": "session_timeout_ms",
+                     "partition.assignment.strategy": "assignor"}.get(refused[0], refused[0])
+            raise LabError(
+                f"{refused[0]}={conf[refused[0]]!r} is refused with group.protocol=consumer "
+                "(KIP-848): the broker assigns partitions and times members out, so librdkafka "
+                "rejects session.timeout.ms, heartbeat.interval.ms and "
+                "partition.assignment.strategy there.",
+                f"Drop {field} (the group's own config governs, e.g. "
+                "consumer.session.timeout.ms, default 45 s, set with kafka-configs.sh "
+                "--entity-type groups), or use group_protocol='classic'.")
+    if spec.membership == "assign":
+        group_only = [n for n in ("static", "commit_on_revoke", "leaving_member", "joining_member")
+                      if getattr(spec, n)]
+        if group_only:
+            raise LabError(f"{group_only[0]} needs membership='group' (it is about a group's "
+                           "members).", "Add membership='group', members=3.")
+    for who, after in (("leaving_member", "leave_after"), ("joining_member", "join_after")):
+        m = getattr(spec, who)
+        if m is not None and not (isinstance(m, int) and 0 <= m < spec.members):
+            raise LabError(f"{who}={m!r} is not one of the {spec.members} members (0…{spec.members - 1}).",
+                           f"Use e.g. {who}={spec.members - 1}.")
+        if m is not None and getattr(spec, after) is None:
+            raise LabError(f"{who}={m} needs {after}: how many records the group processes first.",
+                           f"E.g. {after}={spec.messages // 3}.")
+    if spec.leaving_member is not None and spec.model != "at-least-once":
+        raise LabError(f"A member leaving mid-run is a lesson of at-least-once (its uncommitted "
+                       f"tail), not of {spec.model}.", "Use model='at-least-once'.")
+    if spec.scenario is not None:
+        if spec.scenario not in SCENARIOS:
+            raise LabError(f"Unknown scenario {spec.scenario!r}.", f"Use one of {', '.join(SCENARIOS)}.")
+        if spec.model != "at-least-once" or spec.membership != "assign":
+            raise LabError(f"{spec.scenario} runs the at-least-once worker alone (assign), not "
+                           f"{spec.model} with membership={spec.membership!r}.",
+                           "Use model='at-least-once', membership='assign'.")
+        every = spec.commit_every or 0
+        if not every or spec.messages < 3 * every:
+            raise LabError(f"{spec.scenario} needs commits before the one in flight "
+                           f"(messages={spec.messages}, commit_every={spec.commit_every!r}).",
+                           "Use e.g. messages=100, commit_every=10.")
+        if spec.crash is not None and spec.crash.point != "commit-in-flight":
+            raise LabError(f"{spec.scenario} crashes at commit-in-flight, not {spec.crash.point!r}.",
+                           "Leave crash=None: the scenario places it.")
+
+
+def supervise_members(role: str, run_dir: Path, ledger_path: Path, deadline: float, members: int,
+                      env: dict[str, str], tick: Callable[[], None] | None = None,
+                      processed: Callable[[], int] | None = None,
+                      joining_member: int | None = None, join_after: int | None = None) -> Supervision:
+    reports: list[Supervision | None] = [None] * members
+    errors: list[BaseException] = []
+
+    def member(m: int) -> None:
+        ledger = Ledger(ledger_path)  # a connection of its own: one per thread
+        try:
+            if m == joining_member and join_after is not None and processed is not None:
+                while processed() < join_after and time.time() < deadline:
+                    time.sleep(0.02)
+            reports[m] = supervise(role, run_dir, ledger, deadline, env=env,
+                                   first_worker=m * MEMBER_STRIDE)
+        except BaseException as exc:  # surfaced after every member has stopped
+            errors.append(exc)
+        finally:
+            ledger.close()
+
+    threads = [threading.Thread(target=member, args=(m,), name=f"member-{m}", daemon=True)
+               for m in range(members)]
+    for t in threads:
+        t.start()
+    while any(t.is_alive() for t in threads):
+        if tick:
+            tick()
+        time.sleep(0.05)
+    if errors:
+        raise errors[0]
+    done = [r for r in reports if r is not None]
+    return Supervision(role, starts=sum(r.starts for r in done), crashes=sum(r.crashes for r in done),
+                       timed_out=any(r.timed_out for r in done),
+                       elapsed_s=max((r.elapsed_s for r in done), default=0.0))

@@ -1,0 +1,214 @@
+"""A consumer worker as a member of a consumer group (subscribe), beside assign mode.
+
+In group mode N members (separate OS processes, each supervised on its own) share the input's
+partitions. Every assignment, revocation and loss is written to the ledger as an event
+(`assigned` / `revoked` / `lost`, detail: member and partitions) with its time, so a run shows
+who held which partition when. The loops stay the delivery models' own; what differs here is
+how a member gets its partitions, what it does with its uncommitted tail when a partition is
+taken away (commit it: commit-on-revoke; or forget it), and when it stops (the group's input is
+done, or this member's scheduled clean leave).
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Any, Callable
+
+from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+
+# A member's workers are numbered member * MEMBER_STRIDE + start: member 1's third start is 1002.
+MEMBER_STRIDE = 1000
+
+# librdkafka refuses these with group.protocol=consumer (KIP-848): the broker assigns partitions
+# and times out members, governed by the group's own config (CONFIGURATION.md, "group.protocol").
+REFUSED_BY_CONSUMER_PROTOCOL = ("session.timeout.ms", "heartbeat.interval.ms",
+                                "partition.assignment.strategy")
+ASSIGNORS = ("range", "roundrobin", "cooperative-sticky")
+
+
+def member_of(worker: int) -> int:
+    return worker // MEMBER_STRIDE
+
+
+def instance_id(topic: str, member: int) -> str:
+    """Static membership: the same group.instance.id across a member's restarts."""
+    return f"{topic}-member-{member}"
+
+
+def group_settings(spec: dict[str, Any], member: int = 0) -> dict[str, Any]:
+    """The librdkafka keys a spec's group fields stand for (verbatim keys, no aliases)."""
+    conf: dict[str, Any] = {"group.protocol": spec.get("group_protocol") or "classic"}
+    if spec.get("assignor"):
+        conf["partition.assignment.strategy"] = spec["assignor"]
+    if spec.get("session_timeout_ms") is not None:
+        conf["session.timeout.ms"] = int(spec["session_timeout_ms"])
+    if spec.get("max_poll_interval_ms") is not None:
+        conf["max.poll.interval.ms"] = int(spec["max_poll_interval_ms"])
+    if spec.get("static"):
+        conf["group.instance.id"] = instance_id(spec.get("topic", "topic"), member)
+    return conf
+
+
+def cooperative(conf: dict[str, Any]) -> bool:
+    """Incremental rebalancing: KIP-848, or the classic cooperative-sticky assignor."""
+    return conf.get("group.protocol") == "consumer" or \
+        conf.get("partition.assignment.strategy") == "cooperative-sticky"
+
+
+class Membership:
+    """One member's view of the group: what it owns, and the hooks its loop registers."""
+
+    def __init__(self, ctx: Any, consumer: Consumer, conf: dict[str, Any]) -> None:
+        self.ctx, self.consumer = ctx, consumer
+        self.member = member_of(ctx.worker)
+        self.owned: set[int] = set()
+        self.cooperative = cooperative(conf)
+        # The loop's answer to "these partitions are going away": commit its tail for them
+        # (commit-on-revoke) or forget it. Set by loops that hold an uncommitted tail.
+        self.on_revoke: Callable[[list[int]], None] | None = None
+        # Where an assigned partition starts, when the loop keeps its own offsets (idempotent).
+        self.start_offsets: Callable[[], dict[int, int]] | None = None
+        self.rebalanced = False  # a revocation or loss happened since the loop last looked
+
+    def subscribe(self) -> None:
+        self.consumer.subscribe([self.ctx.spec["topic"]], on_assign=self._assigned,
+                                on_revoke=self._revoked, on_lost=self._lost)
+
+    def _record(self, kind: str, parts: list[TopicPartition]) -> None:
+        self.ctx.ledger.event(kind, self.ctx.worker, os.getpid(), json.dumps(
+            {"member": self.member, "partitions": sorted(p.partition for p in parts)}))
+
+    def _assigned(self, consumer: Consumer, parts: list[TopicPartition]) -> None:
+        if self.start_offsets is not None:
+            stored = self.start_offsets()
+            for tp in parts:
+                if tp.partition in stored:
+                    tp.offset = stored[tp.partition]
+        self.owned |= {p.partition for p in parts}
+        self._record("assigned", parts)
+        # The client assigns `parts` (with the offsets set here) when this callback returns.
+
+    def _revoked(self, consumer: Consumer, parts: list[TopicPartition]) -> None:
+        going = [p.partition for p in parts]
+        if self.on_revoke is not None and going:
+            self.on_revoke(going)
+        self.owned -= set(going)
+        self.rebalanced = True
+        self._record("revoked", parts)
+
+    def _lost(self, consumer: Consumer, parts: list[TopicPartition]) -> None:
+        # Lost, not revoked: the group already gave them to someone else (session timeout,
+        # max.poll.interval.ms exceeded). A commit for them now would be refused or stale.
+        going = [p.partition for p in parts]
+        self.owned -= set(going)
+        self.rebalanced = True
+        self._record("lost", parts)
+
+
+class GroupEnd:
+    """When a member stops: every input record was processed (the learner's store), or every
+    partition's committed offset reached the input's end (a model that can lose, or whose
+    effects may belong to an aborted transaction); or this member's clean leave is due."""
+
+    def __init__(self, ctx: Any, consumer: Consumer, ends: dict[int, int | None]) -> None:
+        self.ctx, self.consumer, self.ends = ctx, consumer, ends
+        self.messages = int(ctx.spec["messages"])
+        self.by_effects = ctx.spec["model"] != "exactly-once"
+        self._store = None
+        self._next_count = self._next_committed = 0.0
+        self._done = False
+        member = member_of(ctx.worker)
+        self.leave_after = ctx.spec.get("leave_after") if member == ctx.spec.get("leaving_member") \
+            else None
+        self.left = False
+
+    def saw(self, msg: Message) -> bool:
+        err = msg.error()
+        return err is not None and err.code() == KafkaError._PARTITION_EOF
+
+    def _processed(self) -> int:
+        if self._store is None:
+            self._store = self.ctx.store()
+        return self._store.conn.execute("SELECT COUNT(DISTINCT msg_id) FROM effects").fetchone()[0]
+
+    def _committed_at_end(self) -> bool:
+        topic = self.ctx.spec["topic"]
+        if self.ctx.spec["model"] == "idempotent-consumer":
+            if self._store is None:
+                self._store = self.ctx.store()
+            offsets = dict(self._store.conn.execute(
+                "SELECT partition, next_offset FROM offsets WHERE topic = ?", (topic,)).fetchall())
+        else:
+            try:
+                got = self.consumer.committed([TopicPartition(topic, p) for p in self.ends], timeout=2)
+            except Exception:
+                return False
+            offsets = {t.partition: t.offset for t in got if not t.error}
+        return all(e is None or offsets.get(p, -1) >= e for p, e in self.ends.items())
+
+    @property
+    def done(self) -> bool:
+        if self._done:
+            return True
+        now = time.monotonic()
+        if self.by_effects and now >= self._next_count:
+            self._next_count = now + 0.2
+            self._done = self._processed() >= self.messages
+        if not self._done and now >= self._next_committed:
+            self._next_committed = now + 1.0
+            self._done = self._committed_at_end()
+        return self._done
+
+    def leave_due(self, has_tail: bool = True) -> bool:
+        """Scale-in: this member leaves once the group processed `leave_after` records, at a
+        moment it holds an uncommitted tail (so the lesson always has something at stake)."""
+        if self.leave_after is None or self.left or not has_tail:
+            return False
+        if self._processed() >= self.leave_after:
+            self.left = True
+        return self.left
+
+
+# consumer id -> its Membership / GroupEnd (one process, one consumer).
+MEMBERSHIPS: dict[int, Membership] = {}
+GROUP_ENDS: dict[int, GroupEnd] = {}
+
+
+def membership(consumer: Consumer) -> Membership | None:
+    return MEMBERSHIPS.get(id(consumer))
+
+
+def join(ctx: Any, consumer: Consumer, conf: dict[str, Any], ends: dict[int, int | None]) -> None:
+    """subscribe() instead of assign(): the group decides which partitions this member gets."""
+    m = Membership(ctx, consumer, conf)
+    MEMBERSHIPS[id(consumer)] = m
+    GROUP_ENDS[id(consumer)] = GroupEnd(ctx, consumer, ends)
+    m.subscribe()
+
+
+def commit_or_forget(consumer: Consumer, ctx: Any, pending: dict[int, int],
+                     commit: Callable[[Consumer, Any, dict[int, int]], bool]) -> Callable[[list[int]], None]:
+    """The on_revoke hook of a loop with an uncommitted tail: commit-on-revoke commits the tail
+    of the partitions that are going (the last moment this member may); without it the tail is
+    forgotten — committing it later would overwrite the new owner's progress — and the new owner
+    processes it again."""
+    def hook(going: list[int]) -> None:
+        tail = {p: o for p, o in pending.items() if p in going}
+        if tail and ctx.spec.get("commit_on_revoke"):
+            commit(consumer, ctx, tail)
+        for p in going:
+            pending.pop(p, None)
+    return hook
+
+
+def stall_if_due(ctx: Any, index: int) -> None:
+    """Too slow for max.poll.interval.ms: the processing of input record `stall_at` takes
+    `stall_ms` more, once in the run (the ledger remembers), so no poll() happens meanwhile."""
+    if ctx.spec.get("stall_at") != index or not ctx.spec.get("stall_ms"):
+        return
+    if ctx.ledger.conn.execute("SELECT 1 FROM events WHERE kind = 'stall'").fetchone():
+        return
+    ctx.ledger.event("stall", ctx.worker, os.getpid(), json.dumps(
+        {"member": member_of(ctx.worker), "index": index, "ms": ctx.spec["stall_ms"]}))
+    time.sleep(ctx.spec["stall_ms"] / 1000)
