@@ -39,7 +39,7 @@ def test_benchmark_delivers_everything(cluster, config):
 def test_benchmark_for_a_duration_stops_on_time(cluster):
     result = run_benchmark(Benchmark(duration_s=1.0, config={"acks": "1"}), cluster)
     s = result.summary
-    assert 1.0 <= s["elapsed_s"] < 10 and s["messages"] < 200_000
+    assert 1.0 <= s["elapsed_s"] < 10 and s["messages"] < 1_000_000
     _check(s, s["messages"])
     assert result.warnings == []
 
@@ -121,7 +121,7 @@ def test_plot_benchmarks_explains_its_whiskers():
     fig = plot_benchmarks(frame, title="t")
     assert len(fig.axes) == 2
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
-    assert "median of 3 runs; whisker: min–max" in labels
+    assert "throughput: median of 3 runs, whisker min–max" in labels
     assert "messages/s" in fig.axes[0].get_xlabel() and "ms" in fig.axes[1].get_xlabel()
     assert len(plot_benchmarks(frame, throughput=False).axes) == 1
 

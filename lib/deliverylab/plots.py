@@ -313,26 +313,31 @@ def plot_benchmarks(frame: pd.DataFrame, by: str = "label", title: str | None = 
 
     def whisker(col: str) -> np.ndarray:
         return np.vstack([med[col] - low[col], high[col] - med[col]])
+
+    def label(ax: Axes, ys: np.ndarray, col: str, fmt: str) -> None:
+        # the median's value, written past the whisker's end so the two never overlap
+        for yy, m, hi in zip(ys, med[col], high[col]):
+            ax.text(hi, yy, " " + format(m, fmt), va="center", fontsize="small")
     n = f"{runs.min()}" if runs.min() == runs.max() else f"{runs.min()}–{runs.max()}"
     for ax, panel in zip(axes, panels):
         if panel == "throughput":
-            bars = ax.barh(y, med["msgs_per_s"], xerr=whisker("msgs_per_s"), color="#1f77b4",
-                           capsize=3, label=f"median of {n} runs; whisker: min–max")
-            ax.bar_label(bars, labels=[f"{v:,.0f}" for v in med["msgs_per_s"]], padding=3,
-                         fontsize="small")
+            ax.barh(y, med["msgs_per_s"], xerr=whisker("msgs_per_s"), color="#1f77b4",
+                    capsize=3, label=f"throughput: median of {n} runs, whisker min–max")
+            label(ax, y, "msgs_per_s", ",.0f")
             ax.set_xlabel("throughput (messages/s, higher is better)")
         else:
             h = 0.38
-            b50 = ax.barh(y - h / 2, med["p50_ms"], h, xerr=whisker("p50_ms"), capsize=2,
-                          label=f"p50 (median of {n} runs; whisker: min–max)", color="#2ca02c")
-            b99 = ax.barh(y + h / 2, med["p99_ms"], h, xerr=whisker("p99_ms"), capsize=2,
-                          label="p99 (same)", color="#d62728")
-            ax.bar_label(b50, labels=[f"{v:.1f}" for v in med["p50_ms"]], padding=3, fontsize="small")
-            ax.bar_label(b99, labels=[f"{v:.1f}" for v in med["p99_ms"]], padding=3, fontsize="small")
+            ax.barh(y - h / 2, med["p50_ms"], h, xerr=whisker("p50_ms"), capsize=2,
+                    label=f"p50: median of {n} runs, whisker min–max", color="#2ca02c")
+            ax.barh(y + h / 2, med["p99_ms"], h, xerr=whisker("p99_ms"), capsize=2,
+                    label="p99: the same", color="#d62728")
+            label(ax, y - h / 2, "p50_ms", ".1f")
+            label(ax, y + h / 2, "p99_ms", ".1f")
             ax.set_xlabel("visible latency, produce() → transaction committed (ms, lower is better)"
                           if visible else
                           "delivery latency, produce() → delivery report (ms, lower is better)")
-        ax.legend(fontsize="small", loc="lower right")
+        ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.14 - 0.1 / len(med)),
+                  frameon=False)
         ax.margins(x=0.3)
     axes[0].set_yticks(y, [str(i) for i in med.index])
     axes[0].invert_yaxis()

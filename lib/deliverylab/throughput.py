@@ -51,8 +51,8 @@ from .errors import LabError
 from .readback import read_topic
 from .topics import unique_topic
 
-__all__ = ["Benchmark", "BenchmarkResult", "CONTROL", "compare", "read_recording", "record",
-           "run_benchmark", "run_benchmarks", "summarize", "with_control"]
+__all__ = ["Benchmark", "BenchmarkResult", "CONTROL", "QUEUE", "SAFE", "compare", "read_recording",
+           "record", "run_benchmark", "run_benchmarks", "summarize", "verdicts", "with_control"]
 
 CONTROL = " (control)"  # suffix of the second copy of a setting: the control pair
 MIN_SAMPLES = 20  # fewer samples than this make a percentile a guess (diagnose.py warns)
@@ -63,7 +63,8 @@ MIN_RUN_S = 1.0  # a throughput run shorter than this measures start-up, not the
 class Benchmark:
     """A producer configuration (librdkafka keys, verbatim) and how long to send with it."""
 
-    messages: int = 200_000  # the most to send; with duration_s the run usually stops earlier
+    messages: int | None = None  # how many to send; None: 5,000, or with duration_s at most
+    # 1,000,000 (the clock stops the run first)
     config: dict[str, Any] = field(default_factory=lambda: {"acks": "all"})
     duration_s: float | None = None  # send for this long (then flush); None = send all messages
     value_bytes: int = 200  # size of each message value (JSON with padding)
@@ -75,6 +76,10 @@ class Benchmark:
     verify: bool = True  # read the topic back and count what is stored
     time_limit_s: float = 60.0
     label: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.messages is None:
+            self.messages = 1_000_000 if self.duration_s else 5000
 
     def check(self) -> "Benchmark":
         for name in ("messages", "partitions", "keys", "commit_every"):
@@ -184,6 +189,11 @@ def run_benchmark(spec: Benchmark, cluster: Cluster | None = None,
     try:
         if spec.transactional:
             producer.init_transactions(15)
+        else:
+            # One record before the clock starts: connections, metadata and (with idempotence)
+            # the producer id are ready, so the first measured messages do not wait for them.
+            producer.produce(topic, key=b"warm-up", value=b'{"id":"warm-up","key":"warm-up","seq":0}')
+            producer.flush(15)
         t0 = time.perf_counter()
         stop_at = t0 + spec.duration_s if spec.duration_s else float("inf")
         open_from = 0
@@ -227,6 +237,8 @@ def run_benchmark(spec: Benchmark, cluster: Cluster | None = None,
         if progress:
             progress(n, n)
         stored = len(read_topic(cluster.client_config(), topic, spec.partitions)) if spec.verify else None
+        if stored is not None and not spec.transactional:
+            stored -= 1  # the warm-up record
     finally:
         if not keep:
             try:
@@ -336,6 +348,14 @@ def _control_pair(frame: pd.DataFrame, by: str) -> tuple[str, str] | None:
     return None
 
 
+def verdicts(frame: pd.DataFrame, pairs: Sequence[tuple[str, str]], metric: str = "msgs_per_s",
+             by: str = "label") -> pd.DataFrame:
+    """`compare` for several pairs, as a table a notebook can show."""
+    rows = [compare(frame, a, b, metric, by) for a, b in pairs]
+    return pd.DataFrame(rows)[["a", "b", "metric", "median_a", "median_b", "ratio", "difference",
+                               "noise", "clear"]].round(3)
+
+
 def compare(frame: pd.DataFrame, a: str, b: str, metric: str = "msgs_per_s",
             by: str = "label") -> dict[str, Any]:
     """Is the difference between settings a and b in `metric` larger than the noise?
@@ -367,6 +387,7 @@ def compare(frame: pd.DataFrame, a: str, b: str, metric: str = "msgs_per_s",
 
 # --- the recording shown by notebook 09 ----------------------------------------------------------
 SAFE = {"acks": "all", "enable.idempotence": True}
+QUEUE = {"queue.buffering.max.messages": 2000}
 
 
 def recorded_experiments(duration_s: float = 3.0, rate: float = 2000.0,
@@ -376,12 +397,15 @@ def recorded_experiments(duration_s: float = 3.0, rate: float = 2000.0,
             Benchmark(config={"acks": "1"}, label="acks=1"),
             Benchmark(config={"acks": "all", "enable.idempotence": False}, label="acks=all"),
             Benchmark(config=dict(SAFE), label="acks=all + idempotence")]
-    fast = [replace(b, duration_s=duration_s) for b in acks]
-    at_rate = [replace(b, duration_s=duration_s, rate=rate) for b in acks]
+    fast = [replace(b, duration_s=duration_s, messages=None) for b in acks]
+    at_rate = [replace(b, duration_s=duration_s, rate=rate, messages=None) for b in acks]
     batching = [Benchmark(config={**SAFE, "linger.ms": ms}, rate=rate, duration_s=duration_s,
                           label=f"linger.ms={ms}") for ms in (5, 0, 50)]
-    tiny = [Benchmark(config={**SAFE, "linger.ms": 5}, duration_s=duration_s, label="batch.size default"),
-            Benchmark(config={**SAFE, "linger.ms": 5, "batch.size": 1000}, duration_s=duration_s,
+    # A queue of at most 2,000 messages in the producer for both (QUEUE): otherwise the tiny
+    # batches build a queue of 100,000 that takes half a minute to flush after the clock stops.
+    queue = dict(QUEUE)
+    tiny = [Benchmark(config={**SAFE, **queue}, duration_s=duration_s, label="batch.size default"),
+            Benchmark(config={**SAFE, **queue, "batch.size": 1000}, duration_s=duration_s,
                       label="batch.size=1000")]
     # Transactions at a fixed input rate; ≥ 20 transactions per size, so visible_p99 rests on
     # enough transactions (a percentile of fewer is a guess).
