@@ -13,6 +13,7 @@ import shutil
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -293,14 +294,15 @@ def run_consumer(spec: ConsumerExperiment, cluster: Cluster | None = None,
         if spec.fault:
             cluster.wait_for_full_isr(topic, spec.partitions)
         faulted = bool(spec.fault and spec.fault.kind != "none") or bool(spec.scenario)  # a leader may have moved
-        readbacks = {"input": read_topic(cluster.client_config(), topic, spec.partitions,
-                                         after_fault=faulted)}
+        views = {"input": (topic, "read_committed")}
         if output:
-            readbacks["output-committed"] = read_topic(cluster.client_config(), output, spec.partitions,
-                                                       after_fault=faulted)
-            readbacks["output-uncommitted"] = read_topic(cluster.client_config(), output,
-                                                         spec.partitions, "read_uncommitted",
-                                                         after_fault=faulted)
+            views.update({"output-committed": (output, "read_committed"),
+                          "output-uncommitted": (output, "read_uncommitted")})
+        with ThreadPoolExecutor(len(views)) as pool:  # independent readers: read side by side
+            futures = {reader: pool.submit(read_topic, cluster.client_config(), t, spec.partitions,
+                                           isolation, after_fault=faulted)
+                       for reader, (t, isolation) in views.items()}
+        readbacks = {reader: f.result() for reader, f in futures.items()}
         for reader, rows in readbacks.items():
             run.ledger.readback(reader, rows)
         return consumer_result(run.dir, spec, cluster.bootstrap_servers, report.timed_out)
