@@ -148,3 +148,38 @@ def test_a_half_read_topic_is_an_error_not_lost_messages(cluster, monkeypatch):
     with pytest.raises(LabError, match="did not reach the end"):
         result = run_retry_pipeline(spec, cluster=cluster)
         pytest.fail(f"counted a half-read pipeline: {result.summary}")
+
+
+def _retry_workers_of(run_home) -> list[int]:
+    """Pids of retry-stage worker processes whose command line names a run folder under run_home."""
+    from pathlib import Path
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmd = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"deliverylab.workers" in cmd and b"retry-" in cmd and str(run_home).encode() in cmd:
+                found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.kafka
+def test_an_interrupted_pipeline_leaves_no_worker_running(cluster):
+    """A kernel interrupt (KeyboardInterrupt from the progress callback, as a panel would see it)
+    stops the run, and every stage's worker is killed before the call returns."""
+    from deliverylab.paths import home_dir
+
+    calls = []
+
+    def progress(done, total):
+        calls.append(done)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+    spec = RetryPipeline(**{**SPEC, "delays_ms": (2000, 4000)})  # long enough to be mid-run
+    t0 = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        run_retry_pipeline(spec, cluster=cluster, progress=progress)
+    assert time.monotonic() - t0 < 30
+    assert not _retry_workers_of(home_dir() / "runs")

@@ -240,10 +240,18 @@ class _Pipeline:
         roles = ["retry-blocking"] if self.spec.mode == "blocking" else \
             [f"retry-stage-{n}" for n in range(1 + len(self.retries))]
 
+        stop = threading.Event()
+
+        def stopping() -> None:  # supervise's tick: kills its worker when the run is stopped
+            if stop.is_set():
+                raise _Stopped()
+
         def stage(n: int, role: str) -> None:
             ledger = Ledger(self.ledger.path)  # one SQLite connection per thread
             try:
-                supervise(role, self.dir, ledger, deadline, env=self.worker_env)
+                supervise(role, self.dir, ledger, deadline, tick=stopping, env=self.worker_env)
+            except _Stopped:
+                self.errors.append(f"{role}: stopped before the end of the run")
             except LabError as exc:
                 self.errors.append(f"{role}: {exc.problem}")
             except Exception as exc:  # surfaced in the result, never swallowed
@@ -263,6 +271,11 @@ class _Pipeline:
                 for th in threads:
                     th.join(0.3)
         finally:
+            # An interrupt (or any error) here must not leave a stage's worker running: each
+            # supervisor kills its worker on its next tick.
+            stop.set()
+            for th in threads:
+                th.join(15)
             watch.close()
 
     def read_back(self) -> pd.DataFrame:
@@ -293,6 +306,10 @@ class _Pipeline:
             except Exception:
                 pass  # a run's cleanup must not hide its result
             shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class _Stopped(Exception):
+    """The run was stopped (a kernel interrupt): the stage supervisors kill their workers."""
 
 
 class _FinishedCounter:
