@@ -30,7 +30,7 @@ from .faults import FaultSpec, Nemesis
 from .ids import check_messages, index_of
 from .ledger import Ledger, Store, read_tables
 from .members import check_group, supervise_members
-from .coordinator import Scenario2
+from .coordinator import Scenario2, find_coordinator
 from . import group_result
 from .paths import home_dir
 from .readback import read_topic
@@ -288,6 +288,11 @@ def run_consumer(spec: ConsumerExperiment, cluster: Cluster | None = None,
             finally:
                 if s2:
                     s2.stop()
+            if spec.membership == "group":
+                try:
+                    run.ledger.set_meta(coordinator=find_coordinator(cluster, f"{topic}-group", 5))
+                except LabError:
+                    pass  # the summary says None: no coordinator answered
             if s2 and s2.error:
                 raise LabError(f"{spec.scenario}: the coordinator fault could not be applied: {s2.error}",
                                "Check `deliverylab cluster status`.")
@@ -338,7 +343,7 @@ def consumer_result(run_dir: Path, spec: ConsumerExperiment, bootstrap: str,
     summary.update(checker.commit_counts(tables["commits"]))  # the ledger's commits table
     extra = {}
     if spec.membership == "group" or spec.scenario:
-        group = group_result.summarise(asdict(spec), tables, effects, t0)
+        group = group_result.summarise(asdict(spec), tables, effects, t0, meta.get("coordinator"))
         summary.update(group.pop("summary"))
         extra.update(group)
     input_rb = rb[rb.reader == "input"]

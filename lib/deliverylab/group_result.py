@@ -80,17 +80,18 @@ def scenario_2(events: pd.DataFrame) -> dict[str, Any]:
 
 
 def summarise(spec: dict[str, Any], tables: dict[str, pd.DataFrame], effects: pd.DataFrame,
-              t0: float) -> dict[str, Any]:
+              t0: float, coordinator: str | None = None) -> dict[str, Any]:
     events = tables["events"]
     t_end = float(events["t"].max()) if len(events) else t0
     held = holdings(events, t0, t_end)
     resumes = resume_times(events, held, effects, t0)
     commits = tables["commits"]
     failed = commits[commits["ok"] == 0] if len(commits) else commits
-    # A rebalance here: partitions taken from a member (revoked or lost) before the first member
-    # finished cleanly (the end of the input makes every member leave, which is no lesson).
-    exits = events.loc[events["kind"] == "exit", "t"]
-    before_end = events[events["t"] < (exits.min() if len(exits) else float("inf"))]
+    # A rebalance here: partitions taken from a member (revoked or lost) while records were
+    # still being processed
+    # (after the last record was processed, members leave as the input is done: no lesson there)
+    last_effect = float(effects["t"].max()) if len(effects) else float("inf")
+    before_end = events[events["t"] <= last_effect]
     taken = before_end[before_end["kind"].isin(["revoked", "lost"])]
     summary: dict[str, Any] = {
         "membership": spec.get("membership"), "members": int(spec.get("members") or 1),
@@ -103,10 +104,9 @@ def summarise(spec: dict[str, Any], tables: dict[str, pd.DataFrame], effects: pd
         "resume_s_max": (float(resumes["resume_s"].max()) if len(resumes) and resumes["resume_s"].notna().any()
                          else None),
     }
-    meta_coord = tables.get("meta_coordinator")
     if spec.get("scenario"):
         summary.update(scenario_2(events))
-    elif meta_coord is not None:
-        summary["coordinator"] = meta_coord
+    else:  # the broker that coordinated the group at the end of the run
+        summary["coordinator"] = int(coordinator) if coordinator not in (None, "") else None
     return {"summary": summary, "holdings": held, "resumes": resumes,
             "failed_commits": failed.reset_index(drop=True)}

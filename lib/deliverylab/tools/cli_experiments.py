@@ -9,7 +9,8 @@ from typing import Any
 from ..errors import LabError
 
 CONSUMER_KEYS = ("model", "topic", "output_topic", "bootstrap", "sent", "processed_effects",
-                 "delivered_once", "lost", "duplicated", "reordered_keys", "crashes", "elapsed_s")
+                 "delivered_once", "lost", "duplicated", "reordered_keys", "crashes", "elapsed_s",
+                 "members", "rebalances", "commit_failures", "coordinator", "scenario_2")
 PRODUCER_KEYS = ("topic", "bootstrap", "sent", "acked", "failed_reported", "stored_records",
                  "acked_but_lost", "unacked_but_stored", "duplicated", "reordered_keys", "elapsed_s")
 
@@ -40,8 +41,14 @@ def cmd_run(args: argparse.Namespace) -> int:
                               crash=crash, commit_every=args.commit_every, seed=args.seed,
                               processing_ms=args.processing_ms,
                               auto_commit_interval_ms=args.auto_commit_interval_ms,
-                              fault=seeded_fault(args.fault, args.messages, args.seed))
-    result = run_consumer(spec, progress=_stderr_progress)
+                              fault=seeded_fault(args.fault, args.messages, args.seed),
+                              membership=args.membership, members=args.members,
+                              group_protocol=args.group_protocol, assignor=args.assignor,
+                              static=args.static, commit_on_revoke=args.commit_on_revoke,
+                              session_timeout_ms=args.session_timeout_ms,
+                              max_poll_interval_ms=args.max_poll_interval_ms,
+                              scenario=args.scenario)
+    result = run_consumer(spec, progress=_stderr_progress, keep=args.keep)
     _emit({**result.summary, "warnings": result.warnings} if args.json else result.summary,
           CONSUMER_KEYS, args.json)
     for warning in [] if args.json else result.warnings:  # a degenerate run says so
@@ -76,7 +83,7 @@ def cmd_produce(args: argparse.Namespace) -> int:
                            args.request_timeout_ms)
     spec = ProducerExperiment(messages=args.messages, config=conf, seed=args.seed, rate=args.rate,
                               fault=seeded_fault(args.fault, args.messages, args.seed))
-    result = run_producer(spec, progress=_stderr_progress)
+    result = run_producer(spec, progress=_stderr_progress, keep=args.keep)
     _emit(result.summary, PRODUCER_KEYS, args.json)
     return 0
 
@@ -122,6 +129,8 @@ def _run_options(parser: argparse.ArgumentParser, faults: tuple[str, ...]) -> No
     parser.add_argument("--fault", default="none", help=" | ".join(faults))
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the run's topics, group and folder (inspect them with Kafka's tools)")
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -141,6 +150,16 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    help="work per message, so commits and auto-commit ticks fall between crashes")
     r.add_argument("--auto-commit-interval-ms", type=int, default=1000, metavar="MS",
                    help="auto.commit.interval.ms of the auto-commit models")
+    r.add_argument("--membership", default="assign", help="assign | group (members subscribe())")
+    r.add_argument("--members", type=int, default=1, metavar="N", help="group members (processes)")
+    r.add_argument("--group-protocol", default="classic", help="classic | consumer (KIP-848)")
+    r.add_argument("--assignor", help="range | roundrobin | cooperative-sticky (classic only)")
+    r.add_argument("--static", action="store_true", help="group.instance.id per member")
+    r.add_argument("--commit-on-revoke", action="store_true",
+                   help="commit the processed tail when partitions are revoked")
+    r.add_argument("--session-timeout-ms", type=int, metavar="MS", help="session.timeout.ms (classic)")
+    r.add_argument("--max-poll-interval-ms", type=int, metavar="MS", help="max.poll.interval.ms")
+    r.add_argument("--scenario", help="scenario-2-applied | scenario-2-lost")
     _run_options(r, FAULTS)
     r.set_defaults(func=cmd_run)
 
