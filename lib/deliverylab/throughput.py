@@ -44,11 +44,13 @@ import numpy as np
 import pandas as pd
 from confluent_kafka import Producer
 
+from .clients import produce, quiet
 from .cluster import Cluster, connect
-from .cluster.base import quiet
 from .config_check import check_producer_config
-from .errors import LabError
+from .errors import LabError, require_whole
+from .ids import MAX_MESSAGES, check_messages, key_for, msg_id, seq_for
 from .readback import read_topic
+from .results import Progress
 from .topics import unique_topic
 
 __all__ = ["Benchmark", "BenchmarkResult", "CONTROL", "QUEUE", "SAFE", "compare", "read_recording",
@@ -79,16 +81,12 @@ class Benchmark:
 
     def __post_init__(self) -> None:
         if self.messages is None:
-            self.messages = 1_000_000 if self.duration_s else 5000
+            self.messages = MAX_MESSAGES if self.duration_s else 5000
 
     def check(self) -> "Benchmark":
-        for name in ("messages", "partitions", "keys", "commit_every"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise LabError(f"{name}={value!r} must be a whole number ≥ 1.", "E.g. messages=5000.")
-        if self.messages > 1_000_000:
-            raise LabError(f"messages={self.messages:,} is more than the lab's limit of 1,000,000.",
-                           "Use duration_s to measure for longer instead.")
+        check_messages(self.messages, "Use duration_s to measure for longer instead.")
+        for name in ("partitions", "keys", "commit_every"):
+            require_whole(name, getattr(self, name), "E.g. keys=8.")
         if not isinstance(self.value_bytes, int) or self.value_bytes < 60:
             raise LabError(f"value_bytes={self.value_bytes!r} is too small.",
                            "Use 60 bytes or more (the value carries an id, key and sequence).")
@@ -142,8 +140,8 @@ class _Values:
         self.keys, self.size = keys, size
 
     def __call__(self, index: int) -> tuple[bytes, bytes]:
-        key = f"customer-{index % self.keys:03d}"
-        head = f'{{"id":"m{index:06d}","key":"{key}","seq":{index // self.keys},"pad":"'
+        key = key_for(index, self.keys)
+        head = f'{{"id":"{msg_id(index)}","key":"{key}","seq":{seq_for(index, self.keys)},"pad":"'
         return key.encode(), (head + "x" * max(0, self.size - len(head) - 2) + '"}').encode()
 
 
@@ -152,7 +150,7 @@ def _ms(values: np.ndarray, q: float) -> float:
 
 
 def run_benchmark(spec: Benchmark, cluster: Cluster | None = None,
-                  progress: Callable[[int, int], None] | None = None,
+                  progress: Progress | None = None,
                   keep: bool = False) -> BenchmarkResult:
     """Send with spec.config, time every delivery report, count what is stored."""
     from .diagnose import benchmark_warnings
@@ -209,12 +207,7 @@ def run_benchmark(spec: Benchmark, cluster: Cluster | None = None,
                 producer.begin_transaction()
             key, val = value(i)
             sent_at[i] = time.perf_counter()
-            while True:
-                try:
-                    producer.produce(topic, key=key, value=val, on_delivery=report(i))
-                    break
-                except BufferError:
-                    producer.poll(0.01)
+            produce(producer, topic, key, val, report(i), wait_s=0.01)
             sent = i + 1
             producer.poll(0)
             if spec.transactional and (i + 1 - open_from == spec.commit_every or i == n - 1):
@@ -291,12 +284,11 @@ def _warm_up(specs: Sequence[Benchmark], cluster: Cluster) -> None:
 
 def run_benchmarks(specs: Sequence[Benchmark], cluster: Cluster | None = None, repeat: int = 3,
                    warmup: bool = True, interleave: bool = True, seed: int = 1,
-                   progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
+                   progress: Progress | None = None) -> pd.DataFrame:
     """One summary row per spec and repetition (columns `run` and `order`, the position in the
     sitting). Each repetition runs every spec once; with interleave=True each repetition's order
     is shuffled (seeded), so a slow moment of the machine is spread over all settings."""
-    if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
-        raise LabError(f"repeat={repeat!r} must be a whole number ≥ 1.", "Use repeat=3 or more.")
+    require_whole("repeat", repeat, "Use repeat=3 or more.")
     for spec in specs:
         spec.check()
     names = [s.name for s in specs]
