@@ -13,6 +13,7 @@ Foundations
     config_check  a learner's librdkafka settings, checked before a worker starts
     catalog       the .NET ↔ librdkafka settings map and the named producer configurations
     payloads      the sample payments sent as message values
+    recording     recorded results (data/*.csv) with the command that made them
 Brokers
     cluster/      where brokers come from: local JVMs, docker compose, an external cluster
 Running a run

@@ -9,7 +9,6 @@ Each row records the knobs it ran with.
 """
 from __future__ import annotations
 
-import datetime
 from pathlib import Path
 from typing import Callable
 
@@ -21,6 +20,7 @@ from .crash import CRASH_POINTS
 from .errors import LabError
 from .experiments import (MODELS, ConsumerExperiment, CrashSpec, ProducerExperiment,
                           run_consumer, run_producer, seeded_fault)
+from .recording import read_recording, write_recording
 
 PRODUCER_FAULTS = ("kill-leader", "pause-followers", "kill-leader-lagging-followers")
 COLUMNS = ("kind", "scenario", "model", "crash_point", "config", "fault", "seed", "sent", "lost",
@@ -101,18 +101,9 @@ def run_matrix(repeat: int = 1, messages: int = 200, producer_messages: int = 15
 
 def write_matrix(frame: pd.DataFrame, out: str | Path, command: str) -> None:
     """CSV with the command that made it on the first line, so a recording can be reproduced."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-    with out.open("w") as f:
-        f.write(f"# made by: {command}  ({stamp})\n")
-        frame.to_csv(f, index=False)
+    write_recording(frame, out, command)
 
 
 def read_matrix(path: str | Path) -> tuple[pd.DataFrame, str]:
     """A recorded matrix and its first line (the command that made it, and when)."""
-    path = Path(path)
-    if not path.is_file():
-        raise LabError(f"The recorded matrix {path} is missing.",
-                       "Make it again with the command in data/README.md.")
-    return pd.read_csv(path, comment="#"), path.open().readline().lstrip("# ").strip()
+    return read_recording(path)

@@ -31,7 +31,6 @@ data/README.md); ``read_recording(FILE)`` reads it back.
 from __future__ import annotations
 
 import argparse
-import datetime
 import random
 import shlex
 import sys
@@ -50,6 +49,7 @@ from .config_check import check_producer_config
 from .errors import LabError, require_whole
 from .ids import MAX_MESSAGES, check_messages, key_for, msg_id, seq_for
 from .readback import read_topic
+from .recording import read_recording, write_recording  # read_recording: notebook 09 imports it here
 from .results import Progress
 from .topics import unique_topic
 
@@ -423,23 +423,8 @@ def record(out: str | Path, repeat: int = 3, duration_s: float = 3.0, command: s
         frames.append(frame)
         log(f"{name}: {len(frame)} runs in {time.monotonic() - t:.0f} s")
     frame = pd.concat(frames, ignore_index=True)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-    with out.open("w") as f:
-        f.write(f"# made by: {command}  ({stamp}, {cluster.kind} cluster of {cluster.size} brokers)\n")
-        frame.to_csv(f, index=False)
+    write_recording(frame, out, command, note=f"{cluster.kind} cluster of {cluster.size} brokers")
     return frame
-
-
-def read_recording(path: str | Path) -> tuple[pd.DataFrame, str]:
-    """The recorded frame and the first line (the command that made it, and when)."""
-    path = Path(path)
-    if not path.is_file():
-        raise LabError(f"The recorded benchmark {path} is missing.",
-                       "Make it again with the command in data/README.md.")
-    first = path.open().readline().lstrip("# ").strip()
-    return pd.read_csv(path, comment="#"), first
 
 
 def main(argv: Sequence[str] | None = None) -> int:
