@@ -149,3 +149,23 @@ def test_run_button_runs_an_experiment(cluster):
     assert any("image/png" in k for k in kinds), panel.output.outputs
     assert any("text/html" in k for k in kinds)
     assert panel.button.disabled is False
+
+
+def test_retry_panel_builds_its_spec_and_shows_stage_errors():
+    from deliverylab.retry_topics import RetryResult, RetryPipeline, count_places, failure_plan
+    from deliverylab.widgets import retry_panel
+
+    panel = retry_panel(messages=40, delays_ms=(50, 150), seed=5)
+    assert panel.spec().crash_at is None and panel.spec().seed == 5
+    panel.fields["crash"].value = True
+    assert panel.spec().crash_at == 20  # "crash the main stage halfway"
+    assert not panel.output.outputs
+    too_many = retry_panel(messages=10**7)
+    assert "limit of 1,000,000" in str(too_many.output.outputs)
+    # a run whose stage failed shows the stage's error under its counts
+    plan = failure_plan(RetryPipeline(messages=4)).set_index("msg_id")
+    result = RetryResult({"mode": "retry-topics"}, count_places(plan, pd.DataFrame()), pd.DataFrame(),
+                         pd.DataFrame(), {"mode": "retry-topics", "sent": 4, "lost": 4},
+                         {"errors": ["retry-stage-1: boom"]})
+    panel._show_result(result)
+    assert "Stage errors: retry-stage-1: boom" in str(panel.output.outputs)
