@@ -145,7 +145,8 @@ class GroupEnd:
             except Exception:
                 return False
             offsets = {t.partition: t.offset for t in got if not t.error}
-        return all(e is None or offsets.get(p, -1) >= e for p, e in self.ends.items())
+        # An empty partition (end 0) has nothing to commit: its offset stays 'none' (-1001).
+        return all(not e or offsets.get(p, -1) >= e for p, e in self.ends.items())
 
     @property
     def done(self) -> bool:

@@ -1,0 +1,70 @@
+"""Consumer groups on real brokers: members subscribe(), rebalances, the coordinator (issue 9)."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from deliverylab.errors import LabError
+from deliverylab.experiments import MODELS, ConsumerExperiment, run_consumer
+
+pytestmark = pytest.mark.kafka
+
+GROUP = dict(membership="group", members=3, partitions=6)
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_three_members_six_partitions_deliver_every_message_once(cluster, model):
+    s = run_consumer(ConsumerExperiment(model=model, messages=300, **GROUP), cluster).summary
+    assert (s["lost"], s["duplicated"], s["timed_out"]) == (0, 0, False), s
+    assert s["members"] == 3 and s["coordinator"] is not None
+
+
+@pytest.mark.parametrize("commit_on_revoke", [False, True])
+def test_a_member_leaving_mid_run(cluster, commit_on_revoke):
+    s = run_consumer(ConsumerExperiment(model="at-least-once", messages=600, processing_ms=5,
+                                        leaving_member=2, leave_after=200,
+                                        commit_on_revoke=commit_on_revoke, **GROUP), cluster).summary
+    assert s["lost"] == 0, s
+    if commit_on_revoke:
+        assert s["duplicated"] == 0, s  # the tail was committed before the partitions moved
+    else:
+        assert s["duplicated"] > 0, s  # the tail was forgotten; the new owner processed it again
+
+
+def test_too_slow_for_max_poll_interval(cluster):
+    s = run_consumer(ConsumerExperiment(model="at-least-once", messages=300, processing_ms=20,
+                                        session_timeout_ms=6000, max_poll_interval_ms=6000,
+                                        stall_at=150, stall_ms=9000, **GROUP), cluster).summary
+    assert s["commit_failures"] >= 1, s
+    assert set(s["commit_errors"]) <= {"UNKNOWN_MEMBER_ID", "ILLEGAL_GENERATION",
+                                       "REBALANCE_IN_PROGRESS", "_MAX_POLL_EXCEEDED"}, s
+    assert s["lost"] == 0 and s["duplicated"] > 0, s
+
+
+@pytest.mark.parametrize("scenario", ["scenario-2-applied", "scenario-2-lost"])
+@pytest.mark.parametrize("seed", [1, 2])
+def test_scenario_2_is_deterministic_both_ways(cluster, scenario, seed):
+    s = run_consumer(ConsumerExperiment(model="at-least-once", messages=100, seed=seed,
+                                        scenario=scenario), cluster).summary
+    assert s["lost"] == 0, s
+    if scenario == "scenario-2-applied":
+        assert s["scenario_2"] == "applied" and s["duplicated"] == 0, s
+        assert s["resumed_from"] == s["in_flight_offsets"], s
+    else:
+        assert s["scenario_2"] == "lost" and s["duplicated"] > 0, s
+        assert s["resumed_from"] != s["in_flight_offsets"], s
+
+
+def test_a_setting_refused_by_the_consumer_protocol_is_one_clear_paragraph():
+    t = time.monotonic()
+    with pytest.raises(LabError) as err:
+        ConsumerExperiment(model="at-least-once", group_protocol="consumer",
+                           session_timeout_ms=6000, **GROUP).check()
+    text = err.value.paragraph()
+    assert "session.timeout.ms" in text and "group.protocol=consumer" in text
+    assert "group_protocol='classic'" in text and time.monotonic() - t < 5
+    with pytest.raises(LabError, match="partition.assignment.strategy"):
+        ConsumerExperiment(group_protocol="consumer", assignor="range", **GROUP).check()
+    with pytest.raises(LabError, match="membership='group'"):
+        ConsumerExperiment(members=3).check()
