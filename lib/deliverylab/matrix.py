@@ -52,13 +52,18 @@ def consumer_spec(model: str, point: str, messages: int = 200, crash_every: int 
                               label=f"{model} / {point}")
 
 
-def producer_spec(config: str, fault: str, messages: int = 1500, seed: int = 1) -> ProducerExperiment:
-    """The experiment behind one producer cell of the matrix."""
+PRODUCER_RATE = 250.0  # messages/s: 2000 messages take 8 s, longer than any fault lasts
+
+
+def producer_spec(config: str, fault: str, messages: int = 2000, seed: int = 1) -> ProducerExperiment:
+    """The experiment behind one producer cell of the matrix: sent slowly enough that the run
+    outlasts the fault (placed in the second quarter, healed 3 s later)."""
     if config not in PRODUCER_CONFIGS:
         raise LabError(f"Unknown producer configuration {config!r}.",
                        f"Use one of {', '.join(map(repr, PRODUCER_CONFIGS))}.")
     return ProducerExperiment(messages=messages, config=PRODUCER_CONFIGS[config], seed=seed,
-                              fault=seeded_fault(fault, messages, seed), label=config)
+                              rate=PRODUCER_RATE, fault=seeded_fault(fault, messages, seed),
+                              label=config)
 
 
 def consumer_row(spec: ConsumerExperiment, cluster: Cluster | None = None) -> dict:
@@ -77,7 +82,7 @@ def producer_row(spec: ProducerExperiment, cluster: Cluster | None = None) -> di
             "fault": fault, "seed": spec.seed, **r.summary, "warnings": " ".join(r.warnings)}
 
 
-def run_matrix(repeat: int = 1, messages: int = 200, producer_messages: int = 1500,
+def run_matrix(repeat: int = 1, messages: int = 200, producer_messages: int = 2000,
                crash_every: int = 50, log: Callable[[str], None] = lambda s: None,
                consumers: bool = True, producers: bool = True,
                cluster: Cluster | None = None) -> pd.DataFrame:
