@@ -196,16 +196,16 @@ class _Run:
     def close(self) -> None:
         self.ledger.close()
         if not self.keep:
-            # Off the learner's wait: nothing in the Result depends on the cleanup. A non-daemon
-            # thread, so a process that exits right after (the CLI) still finishes it.
-            threading.Thread(target=self._clean, name="deliverylab-run-cleanup").start()
+            shutil.rmtree(self.dir, ignore_errors=True)
+            # The topics go off the learner's wait: nothing in the Result depends on them. A
+            # non-daemon thread, so a process that exits right after (the CLI) still deletes them.
+            threading.Thread(target=self._delete_topics, name="deliverylab-run-cleanup").start()
 
-    def _clean(self) -> None:
+    def _delete_topics(self) -> None:
         try:
             self.cluster.delete_topics(self.topics)
         except Exception:
             pass  # a run's cleanup must not hide its result
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def _progress_ticker(count: Callable[[], int], total: int, progress: Progress | None) -> Callable[[], None]:

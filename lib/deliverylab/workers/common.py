@@ -18,6 +18,14 @@ from . import scenario2
 from .membership import GROUP_ENDS, group_settings, join, member_of, stall_if_due
 
 
+def wait_for_turn() -> None:
+    """A standby worker (started ahead by the supervisor while its predecessor runs, so its
+    imports are done) waits here for "go": before it has read the spec or the ledger, or made a
+    Kafka client. Anything else on stdin (EOF: the supervisor is gone or done) ends it unused."""
+    if os.environ.get("DELIVERYLAB_WORKER_STANDBY") == "1" and sys.stdin.readline().strip() != "go":
+        sys.exit(0)
+
+
 @dataclass
 class WorkerContext:
     run_dir: Path
@@ -28,6 +36,7 @@ class WorkerContext:
 
     @classmethod
     def load(cls, run_dir: Path, worker: int) -> "WorkerContext":
+        wait_for_turn()
         spec = json.loads((run_dir / "spec.json").read_text())
         ledger = Ledger(run_dir / "ledger.sqlite")
         crashed = [json.loads(d)["index"] for (d,) in ledger.conn.execute(
