@@ -6,7 +6,7 @@ import time
 import pytest
 
 from deliverylab.errors import LabError
-from deliverylab.experiments import MODELS, ConsumerExperiment, run_consumer
+from deliverylab.experiments import MODELS, ConsumerExperiment, CrashSpec, run_consumer
 
 pytestmark = pytest.mark.kafka
 
@@ -15,7 +15,10 @@ GROUP = dict(membership="group", members=3, partitions=6)
 
 @pytest.mark.parametrize("model", MODELS)
 def test_three_members_six_partitions_deliver_every_message_once(cluster, model):
-    s = run_consumer(ConsumerExperiment(model=model, messages=300, **GROUP), cluster).summary
+    # commit_on_revoke: the members start one after another, so the group rebalances while the
+    # first ones work; without it at-least-once repeats its forgotten tail (the lesson below).
+    s = run_consumer(ConsumerExperiment(model=model, messages=300, commit_on_revoke=True, **GROUP),
+                     cluster).summary
     assert (s["lost"], s["duplicated"], s["timed_out"]) == (0, 0, False), s
     assert s["members"] == 3 and s["coordinator"] is not None
 
@@ -68,3 +71,25 @@ def test_a_setting_refused_by_the_consumer_protocol_is_one_clear_paragraph():
         ConsumerExperiment(group_protocol="consumer", assignor="range", **GROUP).check()
     with pytest.raises(LabError, match="membership='group'"):
         ConsumerExperiment(members=3).check()
+
+
+def test_too_slow_at_most_once_loses(cluster):
+    """The stalled member's batch was committed before its processing; thrown out of the group,
+    it stops working on records that are no longer its own, and the new owner starts after them."""
+    s = run_consumer(ConsumerExperiment(model="at-most-once", messages=300, processing_ms=20,
+                                        session_timeout_ms=6000, max_poll_interval_ms=6000,
+                                        stall_at=150, stall_ms=9000, **GROUP), cluster).summary
+    assert s["lost"] > 0 and s["duplicated"] == 0, s
+
+
+def test_static_member_restarted_within_session_timeout(cluster):
+    r = run_consumer(ConsumerExperiment(model="at-least-once", messages=400, processing_ms=10,
+                                        static=True, session_timeout_ms=10000,
+                                        crash=CrashSpec("after-process", at=(250,)), **GROUP), cluster)
+    ev = r.events
+    crash_t = float(ev.loc[ev.kind == "crash", "t"].iloc[0])
+    moved = ev[ev.kind.isin(["revoked", "lost"]) & (ev.t > crash_t) & (ev.t < r.timeline.t.max())]
+    assert moved.empty, moved  # no member gave anything up: no rebalance
+    resumes = r.extra["resumes"]
+    assert len(resumes) == 1 and resumes.resume_s.iloc[0] <= 1.0, resumes
+    assert r.summary["lost"] == 0

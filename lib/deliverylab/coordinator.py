@@ -16,8 +16,9 @@ import threading
 import time
 from pathlib import Path
 
-from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
+from .clients import quiet
 from .cluster.base import Cluster
 from .errors import LabError
 from .ledger import Ledger
@@ -52,21 +53,27 @@ def find_coordinator(cluster: Cluster, group: str, timeout_s: float = 30.0) -> i
 
 def committed_offsets(cluster: Cluster, group: str, topic: str, partitions: int,
                       timeout_s: float = 60.0) -> dict[int, int]:
-    """The group's committed offsets as its (possibly new) coordinator serves them."""
-    admin = _admin(cluster)
-    request = [ConsumerGroupTopicPartitions(group, [TopicPartition(topic, p) for p in range(partitions)])]
+    """The group's committed offsets as its (possibly new) coordinator serves them. Asked with a
+    consumer's committed() (no subscribe, so it never joins the group): the admin client's
+    offset listing aborted the process in librdkafka 2.16 (enq_once refcnt assertion) when it
+    met the coordinator's death."""
+    consumer = Consumer(quiet({**cluster.client_config(), "group.id": group,
+                               "enable.auto.commit": False}))
     deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            got = admin.list_consumer_group_offsets(request, request_timeout=5)[group].result()
-            if not any(t.error for t in got.topic_partitions):
-                return {t.partition: t.offset for t in got.topic_partitions}
-        except Exception:
-            pass
-        if time.monotonic() > deadline:
-            raise LabError(f"Group {group!r}'s committed offsets were not served within "
-                           f"{timeout_s:.0f} s.", "Check `deliverylab cluster status`.")
-        time.sleep(0.2)
+    try:
+        while True:
+            try:
+                got = consumer.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=5)
+                if not any(t.error for t in got):
+                    return {t.partition: t.offset for t in got}
+            except KafkaException:
+                pass
+            if time.monotonic() > deadline:
+                raise LabError(f"Group {group!r}'s committed offsets were not served within "
+                               f"{timeout_s:.0f} s.", "Check `deliverylab cluster status`.")
+            time.sleep(0.2)
+    finally:
+        consumer.close()
 
 
 class Scenario2(threading.Thread):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from .common import (EndOfInput, WorkerContext, check_message, commit_in_flight, commit_offsets,
                      decode, new_consumer, process)
+from .membership import membership
 
 
 # Parallel to the other models' loops on purpose (see workers/__init__.py): the
@@ -15,6 +16,7 @@ def run(ctx: WorkerContext) -> None:
     consumer = new_consumer(ctx)
     end = EndOfInput(spec["partitions"], consumer)
     batch_size = spec.get("commit_every") or 1
+    group = membership(consumer)  # None in assign mode
 
     while not end.done and not ctx.deadline_passed():
         batch = [m for m in map(check_message, consumer.consume(batch_size, timeout=0.5))
@@ -24,6 +26,7 @@ def run(ctx: WorkerContext) -> None:
         records = [decode(m) for m in batch]
         indices = [r["index"] for r in records]
         ctx.crash.hit("after-poll", indices)
+        member_id = consumer.memberid() if group else None
 
         offsets = {m.partition(): m.offset() + 1 for m in batch}
         commit_in_flight(consumer, ctx, offsets, indices)
@@ -33,6 +36,9 @@ def run(ctx: WorkerContext) -> None:
             continue
 
         for msg, record in zip(batch, records):
+            if group and consumer.memberid() != member_id:
+                break  # thrown out of the group (too slow for max.poll.interval.ms): the rest is
+                # no longer ours, and its new owner starts after the offsets committed above
             ctx.crash.hit("after-commit", record["index"])
             process(ctx, store, msg, record)
             ctx.crash.hit("after-process", record["index"])

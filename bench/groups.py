@@ -1,0 +1,76 @@
+"""Consumer-group benchmarks (issue 9). Uses the running cluster (deliverylab.connect()).
+
+- 10,000 messages, 3 members on 6 partitions, 3 member crashes, at-least-once: wall time
+  (target ≤ 20 s)
+- the stop-the-world gap when a member joins: the longest pause in the group's processing
+  after the joiner starts, eager (range) vs cooperative (cooperative-sticky) vs KIP-848
+- resume time after a member crash, per protocol: from the crash to the next record processed
+  on the partitions it held (classic dynamic waits for session.timeout.ms; static gets them back
+  on restart; KIP-848)
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import deliverylab
+from deliverylab.experiments import ConsumerExperiment, CrashSpec, run_consumer
+
+GROUP = dict(membership="group", members=3, partitions=6)
+
+
+def crashes_10k(cluster) -> dict:
+    spec = ConsumerExperiment(model="at-least-once", messages=10_000, commit_every=100,
+                              crash=CrashSpec("after-process", at=(2500, 5000, 7500)),
+                              session_timeout_ms=6000, static=True, time_limit_s=120, **GROUP)
+    t0 = time.monotonic()
+    r = run_consumer(spec, cluster)
+    s = r.summary
+    return {"bench": "group 10k, 3 members, 6 partitions, 3 crashes", "wall_s": round(time.monotonic() - t0, 2),
+            "lost": s["lost"], "duplicated": s["duplicated"], "crashes": s["crashes"],
+            "resume_s_max": s["resume_s_max"], "timed_out": s["timed_out"]}
+
+
+def join_gap(cluster, label: str, **group) -> dict:
+    spec = ConsumerExperiment(model="at-least-once", messages=1500, processing_ms=4,
+                              joining_member=2, join_after=300, time_limit_s=90, **GROUP, **group)
+    r = run_consumer(spec, cluster)
+    ev, tl = r.events, r.timeline.sort_values("t")
+    joined = float(ev[(ev.kind == "start") & (ev.worker == 2000)].t.min())
+    after = tl[tl.t >= joined].t
+    gaps = after.diff().dropna()
+    return {"bench": f"join gap, {label}", "gap_s": round(float(gaps.max()), 3) if len(gaps) else None,
+            "rebalances": r.summary["rebalances"], "duplicated": r.summary["duplicated"],
+            "lost": r.summary["lost"]}
+
+
+def resume(cluster, label: str, **group) -> dict:
+    spec = ConsumerExperiment(model="at-least-once", messages=800, processing_ms=10,
+                              crash=CrashSpec("after-process", at=(400,)), time_limit_s=120,
+                              **GROUP, **group)
+    r = run_consumer(spec, cluster)
+    res = r.extra["resumes"]
+    return {"bench": f"resume after a member crash, {label}",
+            "resume_s": float(res.resume_s.iloc[0]) if len(res) else None,
+            "rebalances": r.summary["rebalances"], "lost": r.summary["lost"]}
+
+
+def main() -> None:
+    cluster = deliverylab.connect()
+    rows = [crashes_10k(cluster)]
+    for label, g in (("eager (range)", {"assignor": "range"}),
+                     ("cooperative-sticky", {"assignor": "cooperative-sticky"}),
+                     ("KIP-848 (group.protocol=consumer)", {"group_protocol": "consumer"})):
+        rows.append(join_gap(cluster, label, **g))
+    for label, g in (("classic dynamic, session.timeout.ms=6000", {"session_timeout_ms": 6000}),
+                     ("classic static, session.timeout.ms=10000", {"static": True, "session_timeout_ms": 10000}),
+                     ("KIP-848 dynamic", {"group_protocol": "consumer"}),
+                     ("KIP-848 static", {"group_protocol": "consumer", "static": True})):
+        rows.append(resume(cluster, label, **g))
+    for row in rows:
+        print(json.dumps(row), flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
