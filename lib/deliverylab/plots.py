@@ -18,7 +18,7 @@ from .results import (ACKED_BUT_LOST, CONSUMER_OUTCOMES, DELIVERED_ONCE, DUPLICA
                       FAILED_REPORTED, LOST, PRODUCER_OUTCOMES, UNACKED_BUT_STORED, Result)
 
 __all__ = ["outcome_colors", "event_styles", "outcome_bars", "timeline", "compare", "heatmap",
-           "story_bars", "plot_benchmarks"]
+           "story_bars", "plot_benchmarks", "group_timeline"]
 
 # One colour per outcome for the whole course, so a learner reads a colour the same way in
 # every notebook: green is good, reds are losses, orange is a duplicate.
@@ -389,3 +389,39 @@ def plot_latency(results: Sequence[Any], ax: Axes | None = None) -> Figure:
 
 
 __all__ += ["retry_kind_colors", "plot_places", "plot_latency"]
+
+
+def group_timeline(result: Result, ax: Axes | None = None, title: str | None = None) -> Figure:
+    """Who held which partition when (a bar per holding, one colour per member), the crashes
+    (red ×), the moments partitions were taken away (grey lines: a rebalance) and every
+    duplicate processing (orange dots) of a group run (membership='group')."""
+    held = result.extra.get("holdings")
+    fig, ax = _axes(ax, (8.0, 3.5))
+    if held is None or not len(held):
+        ax.text(0.5, 0.5, "no group assignments in this run", ha="center", va="center",
+                transform=ax.transAxes)
+        return fig
+    members = sorted(held["member"].unique())
+    colors = {m: f"C{i % 10}" for i, m in enumerate(members)}
+    for row in held.itertuples():
+        ax.barh(row.partition, row.end - row.start, left=row.start, height=0.6,
+                color=colors[row.member], alpha=0.55, edgecolor="none")
+    ev = result.events
+    for t in ev.loc[ev["kind"].isin(["revoked", "lost"]), "t"].drop_duplicates():
+        ax.axvline(t, color="grey", linewidth=0.6, alpha=0.5)
+    for row in held[held["how"] == "crash"].itertuples():
+        ax.plot(row.end, row.partition, "x", color="red", markersize=9)
+    tl = result.timeline
+    if len(tl) and "copy" in tl and "partition" in tl:
+        dup = tl[tl["copy"] > 1]
+        ax.plot(dup["t"], dup["partition"], ".", color=outcome_colors[DUPLICATED], markersize=5,
+                label=f"duplicate processing ({len(dup)})")
+    for m in members:
+        ax.barh([], [], color=colors[m], alpha=0.55, label=f"member {m}")
+    ax.plot([], [], "x", color="red", label="member crash")
+    ax.set_yticks(sorted(held["partition"].unique()))
+    ax.set_ylabel("partition")
+    ax.set_xlabel("seconds since the run started")
+    ax.set_title(title or result.label)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small")
+    return _root_figure(ax)

@@ -397,3 +397,71 @@ def retry_panel(messages: int = 200, delays_ms: Sequence[int] = (200, 500),
 
 
 __all__ += ["RetryPanel", "retry_panel"]
+
+
+# --- consumer groups ---------------------------------------------------------------------------
+GROUP_SCENARIOS = ("a member leaves mid-run", "a member joins mid-run", "a member crashes",
+                   "too slow for max.poll.interval.ms")
+GROUP_COLUMNS = ("label", "sent", "delivered_once", "lost", "duplicated", "crashes", "rebalances",
+                 "commit_failures", "commit_errors", "resume_s_max", "elapsed_s")
+
+
+class GroupPanel(_Panel):
+    """A consumer-group scenario panel; see `group_panel`."""
+
+    columns = GROUP_COLUMNS
+
+    def __init__(self, messages: int, cluster: Cluster | None, **spec_kwargs: Any) -> None:
+        self.messages = messages
+        self.spec_kwargs = spec_kwargs
+        fields: dict[str, w.Widget] = {
+            "scenario": w.Dropdown(options=GROUP_SCENARIOS, value=GROUP_SCENARIOS[0],
+                                   description="scenario", style=_LAYOUT),
+            "model": w.Dropdown(options=("at-least-once", "at-most-once"), value="at-least-once",
+                                description="delivery model", style=_LAYOUT),
+            "protocol": w.Dropdown(options=("classic / range", "classic / cooperative-sticky",
+                                            "consumer (KIP-848)"), value="classic / range",
+                                   description="group protocol", style=_LAYOUT),
+            "static": w.Checkbox(value=False, description="static membership (group.instance.id)",
+                                 style=_LAYOUT),
+            "commit_on_revoke": w.Checkbox(value=False, description="commit on revoke",
+                                           style=_LAYOUT),
+        }
+        super().__init__(fields, run_consumer, cluster)
+        self._check_start()
+
+    def spec(self, raw: bool = False) -> ConsumerExperiment:
+        f, n = self.fields, self.messages
+        protocol = f["protocol"].value
+        group: dict[str, Any] = {"membership": "group", "members": 3, "partitions": 6,
+                                 "static": f["static"].value,
+                                 "commit_on_revoke": f["commit_on_revoke"].value}
+        if protocol.startswith("consumer"):
+            group["group_protocol"] = "consumer"
+        else:
+            group.update(assignor=protocol.split(" / ")[1], session_timeout_ms=6000)
+        scenario = f["scenario"].value
+        if scenario == "a member leaves mid-run":
+            group.update(leaving_member=2, leave_after=n // 3, model="at-least-once")
+        elif scenario == "a member joins mid-run":
+            group.update(joining_member=2, join_after=n // 3)
+        elif scenario == "a member crashes":
+            group.update(crash=CrashSpec("after-process", at=(n // 2,)))
+        else:  # classic needs max.poll.interval.ms ≥ session.timeout.ms (6 s here)
+            group.update(max_poll_interval_ms=6000, stall_at=n // 2, stall_ms=9000)
+        return ConsumerExperiment(**{"model": f["model"].value, "messages": n,
+                                     "processing_ms": 10, "label": scenario,
+                                     **group, **self.spec_kwargs})
+
+    def _figure(self, result: Any) -> Figure:
+        return plots.group_timeline(result)
+
+
+def group_panel(messages: int = 400, cluster: Cluster | None = None, **spec_kwargs: Any) -> GroupPanel:
+    """Three members on six partitions: a scenario, a delivery model, a protocol, static
+    membership and commit-on-revoke, Run: shows who held which partition when, the crashes,
+    rebalances and duplicates. Every run's Result is appended to `panel.results`."""
+    return GroupPanel(messages, cluster, **spec_kwargs)
+
+
+__all__ += ["GroupPanel", "group_panel"]
