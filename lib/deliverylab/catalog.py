@@ -68,6 +68,17 @@ SETTINGS: tuple[tuple[str, str, str, str], ...] = (
     ("session.timeout.ms", "SessionTimeoutMs", "45000",
      "How long the group coordinator waits for a silent consumer before it gives its partitions "
      "to others."),
+    ("heartbeat.interval.ms", "HeartbeatIntervalMs", "3000",
+     "How often a classic group member heartbeats; a rebalance is learnt from a heartbeat's answer."),
+    ("max.poll.interval.ms", "MaxPollIntervalMs", "300000",
+     "The longest time between two polls: a member slower than this leaves the group and its "
+     "later commits fail."),
+    ("group.protocol", "GroupProtocol", "classic",
+     "classic: client-side assignors; consumer (KIP-848): the broker assigns, and "
+     "session.timeout.ms, heartbeat.interval.ms, partition.assignment.strategy are refused."),
+    ("partition.assignment.strategy", "PartitionAssignmentStrategy", "range,roundrobin",
+     "Classic assignors: range and roundrobin revoke every partition on a rebalance (eager); "
+     "cooperative-sticky revokes only those that move."),
 )
 _SETTING_COLUMNS = ["librdkafka key", ".NET property", "librdkafka default", "meaning"]
 

@@ -402,7 +402,8 @@ def group_timeline(result: Result, ax: Axes | None = None, title: str | None = N
                 transform=ax.transAxes)
         return fig
     members = sorted(held["member"].unique())
-    colors = {m: f"C{i % 10}" for i, m in enumerate(members)}
+    palette = ("#1f77b4", "#9467bd", "#17becf", "#8c564b", "#e377c2", "#bcbd22")  # no red/orange:
+    colors = {m: palette[i % len(palette)] for i, m in enumerate(members)}  # those mark crashes, duplicates
     for row in held.itertuples():
         ax.barh(row.partition, row.end - row.start, left=row.start, height=0.6,
                 color=colors[row.member], alpha=0.55, edgecolor="none")
@@ -416,12 +417,13 @@ def group_timeline(result: Result, ax: Axes | None = None, title: str | None = N
         dup = tl[tl["copy"] > 1]
         ax.plot(dup["t"], dup["partition"], ".", color=outcome_colors[DUPLICATED], markersize=5,
                 label=f"duplicate processing ({len(dup)})")
-    for m in members:
-        ax.barh([], [], color=colors[m], alpha=0.55, label=f"member {m}")
+    from matplotlib.patches import Patch
+    handles = [Patch(color=colors[m], alpha=0.55, label=f"member {m}") for m in members]
     ax.plot([], [], "x", color="red", label="member crash")
+    handles += ax.get_legend_handles_labels()[0]
     ax.set_yticks(sorted(held["partition"].unique()))
     ax.set_ylabel("partition")
     ax.set_xlabel("seconds since the run started")
     ax.set_title(title or result.label)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small")
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small")
     return _root_figure(ax)
