@@ -25,7 +25,11 @@ def run(ctx: WorkerContext) -> None:
     txn_id = spec["transactional_id"]  # one per group member: the group metadata fences zombies
     if spec.get("membership") == "group":
         txn_id = f"{txn_id}-{member_of(ctx.worker)}"
-    producer = Producer(ctx.client(**{"transactional.id": txn_id,
+    # retry.backoff.ms: right after a commit the coordinator is still writing that transaction's
+    # markers, and answers the next send_offsets_to_transaction() "CONCURRENT_TRANSACTIONS";
+    # librdkafka asks again after retry.backoff.ms (default 100 ms), so 10 ms saves ~80 ms of
+    # every transaction on a local cluster (the markers themselves take ~30 ms here).
+    producer = Producer(ctx.client(**{"transactional.id": txn_id, "retry.backoff.ms": 10,
                                       **spec.get("producer_config", {})}))
     # Fences an earlier incarnation with this transactional.id (a zombie) and aborts the
     # transaction it left open — before the consumer asks for committed offsets, which stay
