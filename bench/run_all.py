@@ -7,6 +7,6 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
-for script in ("cluster_start.py", "engine.py", "budget.py"):
+for script in ("cluster_start.py", "engine.py", "budget.py", "groups.py"):
     print(f"# {script}", flush=True)
     subprocess.run([sys.executable, str(HERE / script)], check=True)
