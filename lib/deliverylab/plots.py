@@ -333,7 +333,7 @@ def plot_benchmarks(frame: pd.DataFrame, by: str = "label", title: str | None = 
                     label="p99: the same", color="#d62728")
             label(ax, y - h / 2, "p50_ms", ".1f")
             label(ax, y + h / 2, "p99_ms", ".1f")
-            ax.set_xlabel("visible latency, produce() → transaction committed (ms, lower is better)"
+            ax.set_xlabel("visible latency, produce() → its commit (ms, lower is better)"
                           if visible else
                           "delivery latency, produce() → delivery report (ms, lower is better)")
         ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.14 - 0.1 / len(med)),
