@@ -9,7 +9,8 @@ import json
 
 from confluent_kafka import Producer, TopicPartition
 
-from .common import EndOfInput, WorkerContext, check_message, decode, new_consumer, process
+from .common import (EndOfInput, WorkerContext, check_message, decode, new_consumer,
+                     prime_metadata, process)
 from .membership import member_of
 
 
@@ -34,6 +35,8 @@ def run(ctx: WorkerContext) -> None:
     # Fences an earlier incarnation with this transactional.id (a zombie) and aborts the
     # transaction it left open — before the consumer asks for committed offsets, which stay
     # "unstable" while that transaction is pending.
+    prime_metadata(producer, spec["output_topic"])  # a broker connection first: else librdkafka
+    # may find no broker for its first InitProducerId and retry only after a fixed 500 ms
     producer.init_transactions(30)
     consumer = new_consumer(ctx, **{"isolation.level": "read_committed"})
     ctx.before_crash = lambda: producer.flush(5)  # "mid-transaction": its records are in the log
