@@ -54,7 +54,8 @@ from .results import Progress
 from .topics import unique_topic
 
 __all__ = ["Benchmark", "BenchmarkResult", "CONTROL", "QUEUE", "SAFE", "compare", "read_recording",
-           "record", "run_benchmark", "run_benchmarks", "summarize", "verdicts", "with_control"]
+           "record", "run_benchmark", "run_benchmarks", "summarize", "verdict_text", "verdicts",
+           "with_control"]
 
 CONTROL = " (control)"  # suffix of the second copy of a setting: the control pair
 MIN_SAMPLES = 20  # fewer samples than this make a percentile a guess (diagnose.py warns)
@@ -346,6 +347,15 @@ def verdicts(frame: pd.DataFrame, pairs: Sequence[tuple[str, str]], metric: str 
     rows = [compare(frame, a, b, metric, by) for a, b in pairs]
     return pd.DataFrame(rows)[["a", "b", "metric", "median_a", "median_b", "ratio", "difference",
                                "noise", "clear"]].round(3)
+
+
+def verdict_text(v: dict[str, Any]) -> str:
+    """One line for a `compare` result, as evidence under a claim."""
+    def num(x: float) -> str:
+        return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}"
+    return (f"{v['metric']}: {v['a']} {num(v['median_a'])} → {v['b']} {num(v['median_b'])} "
+            f"(×{v['ratio']:.2f}); difference {v['difference']:.0%}, control gap {v['noise']:.0%}, "
+            f"{'clear' if v['clear'] else 'not clear'} over {v['runs_a']} + {v['runs_b']} runs")
 
 
 def compare(frame: pd.DataFrame, a: str, b: str, metric: str = "msgs_per_s",
