@@ -150,6 +150,25 @@ def _ms(values: np.ndarray, q: float) -> float:
     return round(float(np.percentile(values, q)), 2) if len(values) else float("nan")
 
 
+def _wait_for_high_watermark(cluster: Cluster, topic: str, partitions: int, records: int,
+                             timeout: float = 15.0) -> None:
+    """Until the partitions' high watermarks add up to `records` (or the timeout: the read-back
+    then counts what is readable, and a shortfall shows as stored < delivered)."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    probe = Consumer(quiet({**cluster.client_config(), "group.id": f"{topic}-probe"}))
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            high = sum(probe.get_watermark_offsets(TopicPartition(topic, p), timeout=5,
+                                                   cached=False)[1] for p in range(partitions))
+            if high >= records:
+                return
+            time.sleep(0.05)
+    finally:
+        probe.close()
+
+
 def run_benchmark(spec: Benchmark, cluster: Cluster | None = None,
                   progress: Progress | None = None,
                   keep: bool = False) -> BenchmarkResult:
@@ -230,6 +249,11 @@ def run_benchmark(spec: Benchmark, cluster: Cluster | None = None,
         elapsed = time.perf_counter() - t0
         if progress:
             progress(n, n)
+        if spec.verify:
+            # acks=0/1 report delivery before the followers have the records, and a reader sees
+            # only up to the high watermark: wait until it covers what was delivered.
+            _wait_for_high_watermark(cluster, topic, spec.partitions,
+                                     delivered[0] + (0 if spec.transactional else 1))
         stored = len(read_topic(cluster.client_config(), topic, spec.partitions)) if spec.verify else None
         if stored is not None and not spec.transactional:
             stored -= 1  # the warm-up record
