@@ -374,7 +374,7 @@ def plot_places(result: Any, ax: Axes | None = None) -> Figure:
     return _root_figure(ax)
 
 
-def plot_latency(results: Sequence[Any], ax: Axes | None = None) -> Figure:
+def plot_latency(results: Sequence[Any], ax: Axes | None = None, title: str | None = None) -> Figure:
     """Per message: time from the pipeline's first read to the message's final topic (processed
     or DLT), by input index, one colour per run. Worker start-up is not part of it."""
     fig, ax = _axes(ax, (8, 3.6))
@@ -383,7 +383,7 @@ def plot_latency(results: Sequence[Any], ax: Axes | None = None) -> Figure:
         ax.scatter(m["index"], m["latency_s"], s=8, label=r.label)
     ax.set_xlabel("input message index")
     ax.set_ylabel("pipeline's first read → processed / DLT (s)")
-    ax.set_title("latency per message")
+    ax.set_title(title or "latency per message")
     ax.legend(fontsize="small")
     return _root_figure(ax)
 
