@@ -150,6 +150,19 @@ def _draw_acked_but_lost(ax: Axes, result: Result) -> None:
                    label="acked-but-lost (reported ok, not in the log)", zorder=3)
 
 
+def _draw_producer_duplicates(ax: Axes, result: Result) -> None:
+    """A message the read-back found more than once, ringed where its delivery report came."""
+    m = result.messages
+    if "stored_copies" not in m or result.timeline is None or "msg_id" not in result.timeline:
+        return
+    dup = set(m.loc[m["stored_copies"] > 1, "msg_id"])
+    rows = result.timeline[result.timeline["msg_id"].isin(dup)]
+    if len(rows):
+        ax.scatter(rows["t"], rows["index"], s=30, facecolors="none",
+                   edgecolors=outcome_colors[DUPLICATED], linewidths=0.8,
+                   label="duplicated (in the log more than once)", zorder=3)
+
+
 def timeline(result: Result, ax: Axes | None = None, title: str | None = None) -> Figure:
     """When each message was seen, against crashes and faults: cause next to effect. Fault and
     heal lines sit at their real times (a heal line: when healing began)."""
@@ -162,6 +175,7 @@ def timeline(result: Result, ax: Axes | None = None, title: str | None = None) -
         _draw_lost(ax, result)
     else:
         _draw_acked_but_lost(ax, result)
+        _draw_producer_duplicates(ax, result)
     _draw_events(ax, result.events)
     ax.set_xlabel("time since start (s)")
     ax.set_ylabel("message index")
