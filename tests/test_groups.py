@@ -93,3 +93,14 @@ def test_static_member_restarted_within_session_timeout(cluster):
     resumes = r.extra["resumes"]
     assert len(resumes) == 1 and resumes.resume_s.iloc[0] <= 1.0, resumes
     assert r.summary["lost"] == 0
+
+
+def test_the_coordinator_is_the_leader_of_the_groups_offsets_partition(cluster):
+    """find_coordinator computes it from metadata; the admin client's description agrees."""
+    from deliverylab.coordinator import _java_hash, find_coordinator
+    assert _java_hash("hello") == 99162322 and _java_hash("polygenelubricants") == -2147483648
+    r = run_consumer(ConsumerExperiment(model="at-least-once", messages=50, **GROUP), cluster)
+    group = f"{r.summary['topic']}-group"
+    admin = cluster.admin()  # kept alive: a destroyed client never completes its futures
+    desc = admin.describe_consumer_groups([group], request_timeout=10)[group].result()
+    assert find_coordinator(cluster, group) == desc.coordinator.id == r.summary["coordinator"]

@@ -23,26 +23,36 @@ from .cluster.base import Cluster
 from .errors import LabError
 from .ledger import Ledger
 
-# Admin clients used while a coordinator dies are kept for the life of the process: destroying
-# one whose request met a dead broker can trip a librdkafka assertion (enq_once refcnt).
-_ADMINS: list = []
+def _java_hash(text: str) -> int:
+    """Java's String.hashCode(), which Kafka uses to place a group on a partition."""
+    h, units = 0, text.encode("utf-16-be")  # Java strings are UTF-16 code units
+    for i in range(0, len(units), 2):
+        h = (31 * h + (units[i] << 8 | units[i + 1])) & 0xFFFFFFFF
+    return h - (1 << 32) if h >= 1 << 31 else h
 
 
-def _admin(cluster: Cluster):
-    if not _ADMINS:
-        _ADMINS.append(cluster.admin())
-    return _ADMINS[0]
+def offsets_partition(group: str, partitions: int) -> int:
+    """The __consumer_offsets partition that holds the group: Utils.abs(hashCode) % partitions."""
+    h = _java_hash(group)
+    return (0 if h == -(1 << 31) else abs(h)) % partitions
 
 
 def find_coordinator(cluster: Cluster, group: str, timeout_s: float = 30.0) -> int:
-    """The broker id of the group's coordinator (retried while it moves or loads)."""
-    admin = _admin(cluster)
+    """The broker id of the group's coordinator: the leader of the group's __consumer_offsets
+    partition (retried while it moves). The admin client's describe_consumer_groups() names the
+    same broker (tests/test_groups.py checks it), but a coordinator request that meets the
+    coordinator's death aborted the process in librdkafka 2.16 (enq_once refcnt assertion),
+    while this asks only for metadata."""
     deadline = time.monotonic() + timeout_s
     while True:
         try:
-            desc = admin.describe_consumer_groups([group], request_timeout=5)[group].result()
-            if desc.coordinator is not None:
-                return int(desc.coordinator.id)
+            md = cluster.admin().list_topics("__consumer_offsets", timeout=5)
+            count = len(md.topics["__consumer_offsets"].partitions)
+            if count:
+                leader = cluster.partition_state("__consumer_offsets",
+                                                 offsets_partition(group, count)).leader
+                if leader is not None and leader >= 0:
+                    return int(leader)
         except Exception:
             pass
         if time.monotonic() > deadline:
