@@ -22,6 +22,7 @@ def run(ctx: WorkerContext) -> None:
     group = membership(consumer)  # None in assign mode
     if group:  # partitions taken away: commit their tail (commit-on-revoke) or forget it
         group.on_revoke = commit_or_forget(consumer, ctx, pending, commit_offsets)
+        group.on_lost = lambda going: [pending.pop(p, None) for p in going]  # too late to commit
 
     while not end.done and not ctx.deadline_passed():
         msg = check_message(consumer.poll(0.5))

@@ -71,6 +71,8 @@ class Membership:
         # The loop's answer to "these partitions are going away": commit its tail for them
         # (commit-on-revoke) or forget it. Set by loops that hold an uncommitted tail.
         self.on_revoke: Callable[[list[int]], None] | None = None
+        # … and to "these partitions are already gone": nothing may be committed for them.
+        self.on_lost: Callable[[list[int]], None] | None = None
         # Where an assigned partition starts, when the loop keeps its own offsets (idempotent).
         self.start_offsets: Callable[[], dict[int, int]] | None = None
         self.rebalanced = False  # a revocation or loss happened since the loop last looked
@@ -105,6 +107,8 @@ class Membership:
         # Lost, not revoked: the group already gave them to someone else (session timeout,
         # max.poll.interval.ms exceeded). A commit for them now would be refused or stale.
         going = [p.partition for p in parts]
+        if self.on_lost is not None and going:
+            self.on_lost(going)
         self.owned -= set(going)
         self.rebalanced = True
         self._record("lost", parts)
