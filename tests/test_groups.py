@@ -104,3 +104,14 @@ def test_the_coordinator_is_the_leader_of_the_groups_offsets_partition(cluster):
     admin = cluster.admin()  # kept alive: a destroyed client never completes its futures
     desc = admin.describe_consumer_groups([group], request_timeout=10)[group].result()
     assert find_coordinator(cluster, group) == desc.coordinator.id == r.summary["coordinator"]
+
+
+def test_cli_refuses_a_setting_of_the_other_protocol_in_seconds():
+    import subprocess
+    import sys
+    t = time.monotonic()
+    out = subprocess.run([sys.executable, "-m", "deliverylab.tools.cli", "run", "at-least-once",
+                          "--membership", "group", "--members", "3", "--group-protocol", "consumer",
+                          "--session-timeout-ms", "6000"], capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0 and "session.timeout.ms" in out.stderr, out.stderr
+    assert time.monotonic() - t < 15

@@ -86,14 +86,20 @@ class Membership:
             {"member": self.member, "partitions": sorted(p.partition for p in parts)}))
 
     def _assigned(self, consumer: Consumer, parts: list[TopicPartition]) -> None:
+        self.owned |= {p.partition for p in parts}
+        self._record("assigned", parts)
         if self.start_offsets is not None:
             stored = self.start_offsets()
             for tp in parts:
                 if tp.partition in stored:
                     tp.offset = stored[tp.partition]
-        self.owned |= {p.partition for p in parts}
-        self._record("assigned", parts)
-        # The client assigns `parts` (with the offsets set here) when this callback returns.
+            # Assign here, with these offsets: when the callback does not, the client assigns
+            # the list it was given, and offsets changed in it are not used.
+            if self.cooperative:
+                consumer.incremental_assign(parts)
+            else:
+                consumer.assign(parts)
+        # Otherwise the client assigns `parts` from the committed offsets when this returns.
 
     def _revoked(self, consumer: Consumer, parts: list[TopicPartition]) -> None:
         going = [p.partition for p in parts]
