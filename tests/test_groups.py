@@ -115,3 +115,12 @@ def test_cli_refuses_a_setting_of_the_other_protocol_in_seconds():
                           "--session-timeout-ms", "6000"], capture_output=True, text=True, timeout=60)
     assert out.returncode != 0 and "session.timeout.ms" in out.stderr, out.stderr
     assert time.monotonic() - t < 15
+
+
+def test_the_coordinator_dies_mid_run(cluster):
+    """The group moves to a new coordinator; at-least-once loses nothing on the way."""
+    s = run_consumer(ConsumerExperiment(model="at-least-once", messages=600, processing_ms=5,
+                                        session_timeout_ms=6000, commit_on_revoke=True,
+                                        coordinator_fault="kill-coordinator", **GROUP), cluster).summary
+    assert s["lost"] == 0 and not s["timed_out"], s
+    assert s["faulted_coordinator"] is not None and s["coordinator"] != s["faulted_coordinator"], s

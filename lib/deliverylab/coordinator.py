@@ -146,3 +146,56 @@ class Scenario2(threading.Thread):
     def stop(self) -> None:
         self.halt.set()
         self.join(120)
+
+
+COORDINATOR_FAULTS = ("kill-coordinator", "pause-coordinator", "restart-coordinator")
+
+
+class CoordinatorFault(threading.Thread):
+    """The group coordinator dies, stalls or restarts mid-run (once the run has processed
+    `at_index` records), and heals `heal_after_s` later: commits meet errors and retries, and
+    the group moves to a new coordinator (recorded in the fault and heal events)."""
+
+    def __init__(self, cluster: Cluster, kind: str, group: str, ledger_path: Path,
+                 progress, at_index: int, heal_after_s: float) -> None:
+        super().__init__(daemon=True, name="coordinator-fault")
+        self.cluster, self.kind, self.group, self.ledger_path = cluster, kind, group, ledger_path
+        self.progress, self.at_index, self.heal_after_s = progress, at_index, heal_after_s
+        self.halt = threading.Event()
+        self.error: Exception | None = None
+        self._heal: list = []
+
+    def run(self) -> None:
+        ledger = Ledger(self.ledger_path)
+        c = self.cluster
+        try:
+            while not self.halt.is_set() and self.progress() < self.at_index:
+                time.sleep(0.01)
+            if self.halt.is_set():
+                return
+            coord = find_coordinator(c, self.group)
+            started = time.time()
+            if self.kind == "kill-coordinator":
+                c.kill(coord)
+                self._heal.append(lambda: c.restart(coord))
+            elif self.kind == "pause-coordinator":
+                c.pause(coord)
+                self._heal.append(lambda: c.resume(coord))
+            else:
+                c.restart(coord)  # a clean stop and start: the coordinator moves and comes back
+            ledger.event("fault", -1, 0, json.dumps({"kind": self.kind, "brokers": [coord],
+                                                      "coordinator": coord}), t=started)
+            self.halt.wait(self.heal_after_s)
+        except Exception as exc:  # surfaced by the experiment after the run
+            self.error = exc
+        finally:
+            actions, self._heal = self._heal, []
+            for action in actions:
+                action()
+            if actions:
+                ledger.event("heal", -1, 0, json.dumps({"kind": self.kind}))
+            ledger.close()
+
+    def stop(self) -> None:
+        self.halt.set()
+        self.join(120)

@@ -30,7 +30,7 @@ from .faults import FaultSpec, Nemesis
 from .ids import check_messages, index_of
 from .ledger import Ledger, Store, read_tables
 from .members import check_group, supervise_members
-from .coordinator import Scenario2, find_coordinator
+from .coordinator import COORDINATOR_FAULTS, CoordinatorFault, Scenario2, find_coordinator
 from . import group_result
 from .paths import home_dir
 from .readback import read_topic
@@ -74,6 +74,9 @@ class ConsumerExperiment:
     stall_at: int | None = None  # too slow: processing this input record takes stall_ms more
     stall_ms: float = 0.0
     scenario: str | None = None  # "scenario-2-applied" / "scenario-2-lost" (coordinator nemesis)
+    coordinator_fault: str | None = None  # kill-/pause-/restart-coordinator mid-run …
+    coordinator_fault_at: int | None = None  # … once this many records were processed (default: half)
+    coordinator_heal_after_s: float = 3.0
     time_limit_s: float = 90.0
     seed: int = 1
     label: str | None = None
@@ -99,6 +102,12 @@ class ConsumerExperiment:
                            "Use e.g. time_limit_s=60.")
         check_consumer_config(self.consumer_config)
         check_group(self)
+        if self.coordinator_fault is not None and self.coordinator_fault not in COORDINATOR_FAULTS:
+            raise LabError(f"Unknown coordinator fault {self.coordinator_fault!r}.",
+                           f"Use one of {', '.join(COORDINATOR_FAULTS)}.")
+        if self.coordinator_fault and self.scenario:
+            raise LabError(f"{self.scenario} already places its own coordinator fault.",
+                           "Leave coordinator_fault=None, or drop the scenario.")
         if self.scenario is not None and self.crash is None:
             # In the middle of a commit batch past the run's middle: earlier commits have set
             # up the connection to the coordinator (REFERENCE: a cold one never sends).
@@ -280,6 +289,16 @@ def run_consumer(spec: ConsumerExperiment, cluster: Cluster | None = None,
                                              spec.joining_member, spec.join_after)
             s2 = Scenario2(cluster, spec.scenario, f"{topic}-group", topic, spec.partitions,
                            run.ledger.path) if spec.scenario else None
+            if spec.coordinator_fault:
+                if cluster.kind == "external" or cluster.size < 3:
+                    raise LabError(f"Fault {spec.coordinator_fault!r} needs a lab cluster of 3 "
+                                   f"brokers; {cluster.bootstrap_servers} is {cluster.kind}, "
+                                   f"{cluster.size} broker(s).",
+                                   "Run `deliverylab cluster up --brokers 3`.")
+                s2 = CoordinatorFault(cluster, spec.coordinator_fault, f"{topic}-group",
+                                      run.ledger.path, processed,
+                                      spec.coordinator_fault_at or spec.messages // 2,
+                                      spec.coordinator_heal_after_s)
             if s2:
                 s2.start()
             try:
@@ -288,17 +307,18 @@ def run_consumer(spec: ConsumerExperiment, cluster: Cluster | None = None,
             finally:
                 if s2:
                     s2.stop()
-            if spec.membership == "group":
+            if spec.membership == "group" or spec.coordinator_fault:
                 try:
                     run.ledger.set_meta(coordinator=find_coordinator(cluster, f"{topic}-group", 5))
                 except LabError:
                     pass  # the summary says None: no coordinator answered
             if s2 and s2.error:
-                raise LabError(f"{spec.scenario}: the coordinator fault could not be applied: {s2.error}",
+                raise LabError(f"{spec.scenario or spec.coordinator_fault}: the coordinator fault "
+                               f"could not be applied: {s2.error}",
                                "Check `deliverylab cluster status`.")
         if spec.fault:
             cluster.wait_for_full_isr(topic, spec.partitions)
-        faulted = bool(spec.fault and spec.fault.kind != "none") or bool(spec.scenario)  # a leader may have moved
+        faulted = bool(spec.fault and spec.fault.kind != "none") or bool(spec.scenario or spec.coordinator_fault)  # a leader may have moved
         views = {"input": (topic, "read_committed")}
         if output:
             views.update({"output-committed": (output, "read_committed"),
@@ -342,7 +362,7 @@ def consumer_result(run_dir: Path, spec: ConsumerExperiment, bootstrap: str,
     })
     summary.update(checker.commit_counts(tables["commits"]))  # the ledger's commits table
     extra = {}
-    if spec.membership == "group" or spec.scenario:
+    if spec.membership == "group" or spec.scenario or spec.coordinator_fault:
         group = group_result.summarise(asdict(spec), tables, effects, t0, meta.get("coordinator"))
         summary.update(group.pop("summary"))
         extra.update(group)

@@ -108,5 +108,9 @@ def summarise(spec: dict[str, Any], tables: dict[str, pd.DataFrame], effects: pd
         summary.update(scenario_2(events))
     else:  # the broker that coordinated the group at the end of the run
         summary["coordinator"] = int(coordinator) if coordinator not in (None, "") else None
+    faults = [_detail(d) for k, d in zip(events["kind"], events["detail"]) if k == "fault"]
+    hit = [f["coordinator"] for f in faults if "coordinator" in f]
+    if hit and not spec.get("scenario"):
+        summary["faulted_coordinator"] = hit[0]  # the coordinator the mid-run fault struck
     return {"summary": summary, "holdings": held, "resumes": resumes,
             "failed_commits": failed.reset_index(drop=True)}
