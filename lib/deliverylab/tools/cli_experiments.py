@@ -47,7 +47,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                               static=args.static, commit_on_revoke=args.commit_on_revoke,
                               session_timeout_ms=args.session_timeout_ms,
                               max_poll_interval_ms=args.max_poll_interval_ms,
-                              scenario=args.scenario)
+                              scenario=args.scenario, coordinator_fault=args.coordinator_fault)
     result = run_consumer(spec, progress=_stderr_progress, keep=args.keep)
     _emit({**result.summary, "warnings": result.warnings} if args.json else result.summary,
           CONSUMER_KEYS, args.json)
@@ -160,6 +160,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--session-timeout-ms", type=int, metavar="MS", help="session.timeout.ms (classic)")
     r.add_argument("--max-poll-interval-ms", type=int, metavar="MS", help="max.poll.interval.ms")
     r.add_argument("--scenario", help="scenario-2-applied | scenario-2-lost")
+    r.add_argument("--coordinator-fault",
+                   help="kill-coordinator | pause-coordinator | restart-coordinator (halfway)")
     _run_options(r, FAULTS)
     r.set_defaults(func=cmd_run)
 
