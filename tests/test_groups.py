@@ -124,3 +124,13 @@ def test_the_coordinator_dies_mid_run(cluster):
                                         coordinator_fault="kill-coordinator", **GROUP), cluster).summary
     assert s["lost"] == 0 and not s["timed_out"], s
     assert s["faulted_coordinator"] is not None and s["coordinator"] != s["faulted_coordinator"], s
+
+
+def test_the_group_panel_builds_a_valid_spec_for_every_choice():
+    from deliverylab.widgets import GROUP_SCENARIOS, group_panel
+    panel = group_panel(messages=300)
+    for scenario in GROUP_SCENARIOS:
+        for protocol in panel.fields["protocol"].options:
+            panel.fields["scenario"].value, panel.fields["protocol"].value = scenario, protocol
+            spec = panel.spec().check()
+            assert spec.membership == "group" and spec.members == 3
