@@ -79,7 +79,7 @@ class Story:
 
     settings: str = "typical"
     payments: int = 500
-    rate: float = 100.0  # payments per second: the checkout sends for longer than the fault lasts
+    rate: float = 70.0  # payments per second: the checkout sends for ~7 s, longer than the fault lasts
     charges: int = 300
     crash_every: int = 100  # the charging worker is killed after every K-th charge
     processing_ms: float = 20.0  # the work of one charge (a payment API call)
