@@ -105,6 +105,9 @@ class Scenario2(threading.Thread):
             time.sleep(0.005)
         return False
 
+    # The same lifecycle as faults.Nemesis.run (strike, record, always heal in `finally`), kept
+    # apart on purpose: this one strikes on the worker's handshake, not on a message count, and
+    # its outcome (resume or kill) is the experiment's variant.
     def run(self) -> None:
         ledger = Ledger(self.ledger_path)
         c = self.cluster
