@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import signal
 import tempfile
 import uuid
@@ -24,6 +25,12 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.pop("DELIVERYLAB_BOOTSTRAP", None)
     # Notebooks executed by the suite (and anything else) fail on a claim their run did not show.
     os.environ["DELIVERYLAB_CLAIMS"] = "strict"
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    # The session's run folder (broker data, logs, run ledgers) goes with the session: the
+    # cluster fixture has stopped its brokers by now, and nothing else lives there.
+    shutil.rmtree(_SESSION_HOME, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
