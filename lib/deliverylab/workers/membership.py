@@ -102,22 +102,20 @@ class Membership:
         # Otherwise the client assigns `parts` from the committed offsets when this returns.
 
     def _revoked(self, consumer: Consumer, parts: list[TopicPartition]) -> None:
-        going = [p.partition for p in parts]
-        if self.on_revoke is not None and going:
-            self.on_revoke(going)
-        self.owned -= set(going)
-        self.rebalanced = True
-        self._record("revoked", parts)
+        self._give_up("revoked", parts, self.on_revoke)
 
     def _lost(self, consumer: Consumer, parts: list[TopicPartition]) -> None:
         # Lost, not revoked: the group already gave them to someone else (session timeout,
         # max.poll.interval.ms exceeded). A commit for them now would be refused or stale.
+        self._give_up("lost", parts, self.on_lost)
+
+    def _give_up(self, kind: str, parts: list[TopicPartition], callback) -> None:
         going = [p.partition for p in parts]
-        if self.on_lost is not None and going:
-            self.on_lost(going)
+        if callback is not None and going:
+            callback(going)
         self.owned -= set(going)
         self.rebalanced = True
-        self._record("lost", parts)
+        self._record(kind, parts)
 
 
 class GroupEnd:
