@@ -1,11 +1,12 @@
 """What every Kafka client of the lab does the same way: keep librdkafka's log lines out of the
-notebook, produce under back-pressure, and turn a Kafka exception into the text a learner reads."""
+notebook, produce under back-pressure, ask a group's committed offsets, and turn a Kafka exception into the text a learner reads."""
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any, Callable
 
-from confluent_kafka import Producer
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
 _QUIET = logging.getLogger("deliverylab.librdkafka")
 _QUIET.addHandler(logging.NullHandler())
@@ -42,3 +43,21 @@ def error_text(exc: BaseException) -> str:
 
 
 __all__ = ["quiet", "RELIABLE_PRODUCER", "produce", "error_text"]
+
+
+def fetch_committed(consumer: Consumer, partitions: list[TopicPartition],
+                    within_s: float) -> list[TopicPartition] | None:
+    """The group's committed offsets, asked explicitly and retried while its coordinator is
+    starting or moving (NOT_COORDINATOR, a dead coordinator); None if not served within
+    `within_s`. The caller decides what a timeout means (a worker exits, the library raises)."""
+    deadline = time.monotonic() + within_s
+    while True:
+        try:
+            committed = consumer.committed(partitions, timeout=5)
+            if not any(t.error for t in committed):
+                return committed
+        except KafkaException:
+            pass
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(0.2)

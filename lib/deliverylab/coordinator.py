@@ -16,9 +16,9 @@ import threading
 import time
 from pathlib import Path
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 
-from .clients import quiet
+from .clients import fetch_committed, quiet
 from .cluster.base import Cluster
 from .errors import LabError
 from .ledger import Ledger
@@ -69,21 +69,14 @@ def committed_offsets(cluster: Cluster, group: str, topic: str, partitions: int,
     met the coordinator's death."""
     consumer = Consumer(quiet({**cluster.client_config(), "group.id": group,
                                "enable.auto.commit": False}))
-    deadline = time.monotonic() + timeout_s
     try:
-        while True:
-            try:
-                got = consumer.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=5)
-                if not any(t.error for t in got):
-                    return {t.partition: t.offset for t in got}
-            except KafkaException:
-                pass
-            if time.monotonic() > deadline:
-                raise LabError(f"Group {group!r}'s committed offsets were not served within "
-                               f"{timeout_s:.0f} s.", "Check `deliverylab cluster status`.")
-            time.sleep(0.2)
+        got = fetch_committed(consumer, [TopicPartition(topic, p) for p in range(partitions)], timeout_s)
     finally:
         consumer.close()
+    if got is None:
+        raise LabError(f"Group {group!r}'s committed offsets were not served within "
+                       f"{timeout_s:.0f} s.", "Check `deliverylab cluster status`.")
+    return {t.partition: t.offset for t in got}
 
 
 class Scenario2(threading.Thread):

@@ -11,7 +11,7 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
 
-from ..clients import quiet
+from ..clients import fetch_committed, quiet
 from ..crash import CrashPoints, CrashSpec
 from ..ledger import Ledger, Store
 from . import scenario2
@@ -215,17 +215,10 @@ def committed_offsets(consumer: Consumer, partitions: list[TopicPartition],
     """The group's committed offsets, asked explicitly and retried while the group coordinator
     is still starting. A bare assign() whose first offset lookup meets NOT_COORDINATOR can stall
     that partition for good (librdkafka issue #5586) — seen on freshly started clusters."""
-    deadline = time.monotonic() + within_s
-    while True:
-        try:
-            committed = consumer.committed(partitions, timeout=5)
-            if not any(t.error for t in committed):
-                return committed
-        except KafkaException:
-            pass
-        if time.monotonic() > deadline:
-            fail(f"the group coordinator gave no committed offsets within {within_s:.0f} s")
-        time.sleep(0.2)
+    committed = fetch_committed(consumer, partitions, within_s)
+    if committed is None:
+        fail(f"the group coordinator gave no committed offsets within {within_s:.0f} s")
+    return committed
 
 
 def process(ctx: WorkerContext, store: Store, msg: Message, record: dict[str, Any]) -> None:
