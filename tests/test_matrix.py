@@ -1,4 +1,4 @@
-"""The scenario matrix: the experiment behind each cell, and the recording notebook 10 reads."""
+"""The scenario matrix: the experiment behind each cell, and the recording notebook 11 reads."""
 from __future__ import annotations
 
 from pathlib import Path

@@ -360,7 +360,7 @@ def plot_benchmarks(frame: pd.DataFrame, by: str = "label", title: str | None = 
     return fig
 
 
-# --- the retry pipeline (notebook 08) --------------------------------------------------------------
+# --- the retry pipeline (notebook 09) --------------------------------------------------------------
 # A retry result is duck-typed here (messages, places, label): plots never imports the module
 # that runs pipelines, so drawing stays free of Kafka.
 retry_kind_colors: dict[str, str] = {"ok": "#2ca02c", "transient": "#ff7f0e", "poison": "#8b0000"}

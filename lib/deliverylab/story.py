@@ -58,9 +58,9 @@ SETTINGS: dict[str, StorySettings] = {
         "typical", {"acks": "1", "enable.idempotence": False}, "auto-commit",
         describe="producer acks=1, enable.idempotence=false; consumer enable.auto.commit=true "
                  "(offsets stored when poll() returns a record, committed by a timer)"),
-    # The course's recommendation (notebook 10): acks=all + idempotence on the producer (topic
+    # The course's recommendation (notebook 11): acks=all + idempotence on the producer (topic
     # min.insync.replicas=2, RF 3); the consumer writes its effect and its offset in one database
-    # transaction (notebook 04), so a crash anywhere can neither lose nor repeat a charge.
+    # transaction (notebook 05), so a crash anywhere can neither lose nor repeat a charge.
     "recommended": StorySettings(
         "recommended", {"acks": "all", "enable.idempotence": True}, "idempotent-consumer",
         describe="producer acks=all, enable.idempotence=true (min.insync.replicas=2, RF 3); "
@@ -171,13 +171,13 @@ def _causes(settings: str, p: dict[str, Any], c: dict[str, Any]) -> pd.DataFrame
     rows = [
         (producer, "acknowledged, then gone with the old leader", "lost",
          p["acked_but_lost"], "the leader acknowledged alone (acks=1); the follower that took over "
-         "had not copied it", "06"),
+         "had not copied it", "07"),
         (producer, "never acknowledged, not in the log, nobody told", "lost", p["lost"],
-         "the producer process died with it in its queue", "06, 07"),
+         "the producer process died with it in its queue", "07, 08"),
         (producer, "written twice", "double charge", p["duplicated"],
-         "a retry without idempotence appended it again", "07"),
+         "a retry without idempotence appended it again", "08"),
         (producer, "failed, and the app was told", "reported", p["failed_reported"],
-         "a delivery report with an error: the app must retry or alert", "07"),
+         "a delivery report with an error: the app must retry or alert", "08"),
         (consumer, "charged twice", "double charge", c["duplicated"],
          "the worker died after charging, before its offset was committed: the restart charged "
          "again", "01, 03"),

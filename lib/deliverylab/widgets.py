@@ -338,7 +338,7 @@ def producer_panel(config: dict[str, Any] | None = None, fault: str = "kill-lead
     return ProducerPanel(config, fault, messages, show, cluster, seed, **spec_kwargs)
 
 
-# --- the retry pipeline (notebook 08) --------------------------------------------------------------
+# --- the retry pipeline (notebook 09) --------------------------------------------------------------
 RETRY_COLUMNS = ("mode", "sent", "processed", "dead_lettered", "lost", "duplicated",
                  "reordered_keys", "crashes", "elapsed_s", "latency_max_s")
 
