@@ -53,8 +53,10 @@ def run(ctx: WorkerContext) -> None:
         if ctx.deadline_passed():
             break
         if rate:
-            wait = t0 + (index - start) / rate - time.monotonic()
-            if wait > 0:
+            # poll() returns as soon as it has served one delivery report, long before its
+            # timeout while acks stream in: wait out the rest, or the run sends at ack speed.
+            due = t0 + (index - start) / rate
+            while (wait := due - time.monotonic()) > 0:
                 producer.poll(wait)
         rec = message(index, spec["keys"])
         value = encode(rec, payment_for(index))
