@@ -26,7 +26,7 @@ from .cluster import Cluster, connect
 from .config_check import check_consumer_config, check_producer_config
 from .crash import CRASH_POINTS, CrashSpec
 from .errors import LabError, require_whole
-from .faults import FaultSpec, Nemesis
+from .faults import NETWORK_FAULTS, NETWORK_HEAL_AFTER_S, FaultSpec, Nemesis
 from .ids import check_messages, index_of
 from .ledger import Ledger, Store, read_tables
 from .members import check_group, supervise_members
@@ -452,12 +452,15 @@ def _producer_label(config: dict[str, Any]) -> str:
 
 
 def seeded_fault(kind: str, messages: int, seed: int,
-                 heal_after_s: float | tuple[float, float] = 3.0) -> FaultSpec | None:
+                 heal_after_s: float | tuple[float, float] | None = None) -> FaultSpec | None:
     """A fault somewhere in the second quarter of the run, placed by the seed. It is armed by
     delivery reports (producers) or processed messages (consumers), so it strikes while records
-    are in flight. heal_after_s=(low, high) draws the fault's length from the same seed."""
+    are in flight. heal_after_s=(low, high) draws the fault's length from the same seed; None:
+    3 s, or NETWORK_HEAL_AFTER_S for a partition (it must outlast the broker session)."""
     if kind == "none":
         return None
+    if heal_after_s is None:
+        heal_after_s = NETWORK_HEAL_AFTER_S if kind in NETWORK_FAULTS else 3.0
     rng = random.Random(seed)
     at = messages // 4 + rng.randrange(max(1, messages // 4))
     if isinstance(heal_after_s, tuple):

@@ -1,6 +1,6 @@
 """Broker-side faults during a run (the nemesis): kill, pause or restart the leader or the
-followers of the experiment's partition, or the KRaft controller, at a message index or a time,
-then heal after a delay.
+followers of the experiment's partition, or the KRaft controller, or cut one of them off the
+network (cluster/network.py), at a message index or a time, then heal after a delay.
 
 The nemesis always heals: a run never leaves a broker or the controller paused or dead behind
 it. When the run ends before the planned heal, the heal happens then, and the ledger's heal event
@@ -23,8 +23,15 @@ FAULTS = ("none", "kill-leader", "pause-leader", "pause-followers", "kill-follow
           "restart-leader", "kill-leader-lagging-followers",
           # The KRaft controller, a process of its own on the 3-broker cluster: without it no
           # leader is elected, no ISR change is committed, no broker is fenced.
-          "pause-controller", "kill-controller", "pause-controller-kill-leader")
-CONTROLLER_FAULTS = ("pause-controller", "kill-controller", "pause-controller-kill-leader")
+          "pause-controller", "kill-controller", "pause-controller-kill-leader",
+          # Network partitions: the processes run on, cut apart; clients still reach every broker.
+          "partition-leader", "partition-follower", "partition-controller")
+NETWORK_FAULTS = ("partition-leader", "partition-follower", "partition-controller")
+CONTROLLER_FAULTS = ("pause-controller", "kill-controller", "pause-controller-kill-leader",
+                     *NETWORK_FAULTS)  # a partition cuts the controller process off too
+# A partition must outlast the broker session (broker.session.timeout.ms, 4 s in the lab) for
+# the controller to fence the cut leader and elect another: shorter, and nothing changes hands.
+NETWORK_HEAL_AFTER_S = 8.0
 LAG_BEFORE_KILL_S = 1.0  # followers fall this far behind (still in the ISR) before the leader dies
 
 
@@ -46,6 +53,8 @@ class FaultSpec:
             raise LabError(f"heal_after_s={self.heal_after_s!r} is negative.", "Use 0 or more seconds.")
         if cluster is not None and self.kind != "none" and cluster.kind == "external":
             raise cluster._no_faults(self.kind)
+        if cluster is not None and self.kind in NETWORK_FAULTS:
+            cluster.check_network(self.kind)  # not root, no nft, compose: one paragraph, now
         if cluster is not None and self.kind in CONTROLLER_FAULTS and cluster.kind == "local" \
                 and not cluster.controllers():
             raise LabError(f"Fault {self.kind!r} needs a KRaft controller of its own, and the "
@@ -104,6 +113,7 @@ class Nemesis(threading.Thread):
         started = time.time()  # the fault event's time: when the first action began
         state = self.cluster.partition_state(self.topic, 0)
         c = self.cluster
+        extra: dict = {}
         if kind == "kill-leader":
             targets, act, heal = [state.leader], c.kill, c.restart
         elif kind == "pause-leader":
@@ -137,6 +147,18 @@ class Nemesis(threading.Thread):
             c.kill(state.leader)
             self._heal_actions.append(c.resume_controller)
             targets, act, heal = [state.leader], lambda b: None, c.restart
+        elif kind in NETWORK_FAULTS:
+            # partition-leader / -follower: that broker loses the other brokers and the
+            # controller; partition-controller: the leader loses the controller only (it still
+            # replicates). One table holds the partition: healing deletes it.
+            ctrls = [n.id for n in c.controllers()]
+            brokers = [b.id for b in c.brokers()]
+            target = state.followers()[0] if kind == "partition-follower" else state.leader
+            rest = ctrls if kind == "partition-controller" else [b for b in brokers if b != target] + ctrls
+            c.isolate([target], rest, kind)
+            extra = {"cut_from": rest, "mechanism": "nftables, socket cgroupv2 per JVM"}
+            self._heal_actions.append(c.heal_network)
+            targets, act, heal = [target], lambda b: None, lambda b: None
         else:
             return
         for b in targets:
@@ -145,7 +167,8 @@ class Nemesis(threading.Thread):
         self.struck = targets
         ledger.event("fault", -1, 0, json.dumps({"kind": kind, "brokers": targets,
                                                   "leader": state.leader, "isr": list(state.isr),
-                                                  "took_s": round(time.time() - started, 3)}),
+                                                  "took_s": round(time.time() - started, 3),
+                                                  **extra}),
                      t=started)
 
     def _heal(self, ledger: Ledger) -> None:

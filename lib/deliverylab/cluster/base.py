@@ -93,6 +93,23 @@ class Cluster:
     def restart_controller(self, controller_id: int | None = None) -> None:
         raise self._no_faults("restart-controller")
 
+    # --- network partitions: only the embedded cluster (cluster/network.py) -----------------
+    def check_network(self, what: str) -> None:
+        """Raise the one paragraph saying why network fault `what` cannot run on this cluster."""
+        raise FaultUnavailable(
+            f"Network fault {what!r} is not available on a {self.kind} cluster "
+            f"({self.bootstrap_servers}): the lab cuts brokers apart with nftables rules matched "
+            "per broker process, which it can only do for the JVMs it starts itself.",
+            "Run network faults on the embedded cluster, as root (`deliverylab cluster up "
+            "--brokers 3`, or unset DELIVERYLAB_CLUSTER).")
+
+    def isolate(self, nodes: list[int], from_nodes: list[int], what: str = "partition") -> None:
+        """Cut processes `nodes` off from `from_nodes` (broker or controller ids), both ways."""
+        self.check_network(what)
+
+    def heal_network(self) -> None:
+        """Nothing to heal where no partition can be made."""
+
     def stop(self) -> None:
         """Leave an external cluster alone; local/compose clusters override."""
 

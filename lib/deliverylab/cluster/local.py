@@ -28,6 +28,7 @@ from ..java import find_java
 from ..kafka_dist import KAFKA_VERSION, classpath
 from ..paths import home_dir
 from ..secrets import redact
+from . import network
 from .base import BrokerInfo, Cluster, quiet
 from .processes import is_ours, port_is_free, process_state, send, terminate, wait_dead
 from .settings import (BrokerSettings, DEFAULT_PORT_BASE, client_port, controller_ids,
@@ -225,12 +226,15 @@ class LocalCluster(Cluster):
                 raise LabError(f"Formatting the storage of node {node['id']} failed: "
                                f"{out.strip()[-300:]}", "Delete the run folder "
                                f"{home} and try again; if it persists, check Java and disk space.")
+        # One cgroup per JVM when the machine allows it (root, cgroup v2): what network faults
+        # match a broker's sockets by. None: the cluster runs the same, without network faults.
+        cgroups = network.NodeCgroups(home).create([n["id"] for n in [*nodes, *controllers]])
         state = {"kind": "local", "kafka_version": KAFKA_VERSION, "cluster_id": cluster_id,
                  "brokers": settings.brokers, "port_base": base, "heap_mb": heap_mb,
                  "java": java.executable, "owner_pid": os.getpid() if owned else None,
                  "started_at": time.time(), "settings": redact(settings.cluster_properties()),
                  "topology": "isolated" if controllers else "combined",
-                 "nodes": nodes, "controllers": controllers}
+                 "nodes": nodes, "controllers": controllers, "cgroups": cgroups}
         cluster = cls(home, state)
         for node in [*controllers, *nodes]:
             cluster._spawn(node["id"])  # writes the pid into the state file at once
@@ -246,6 +250,8 @@ class LocalCluster(Cluster):
                f"-Dlog4j2.configurationFile={self.home / 'log4j2.xml'}",
                f"-Dkafka.logs.dir={node_dir / 'logs'}",
                "-cp", classpath(), "kafka.Kafka", str(node_dir / "server.properties")]
+        if self.state.get("cgroups"):
+            cmd = network.NodeCgroups(self.home).wrap(cmd, node_id)
         with (node_dir / "stdout.log").open("a") as out:
             # Own session: Ctrl-C in a terminal or a kernel interrupt must not reach the brokers.
             proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
@@ -449,6 +455,33 @@ class LocalCluster(Cluster):
         raise LabError(f"Broker {broker_id} did not come back within {timeout:.0f} s.",
                        f"See {self._node(broker_id)['dir']}/logs/server.log.")
 
+    # --- network partitions (cluster/network.py) ----------------------------------------------
+    def check_network(self, what: str) -> None:
+        lacking = network.missing()
+        if lacking:
+            raise network.unavailable(what, lacking)
+        if not self.state.get("cgroups"):
+            raise network.unavailable(what, f"the cluster at {self.bootstrap_servers} was started "
+                                      "without a cgroup per broker (not as root, or by an older lab)")
+
+    def isolate(self, nodes: list[int], from_nodes: list[int], what: str = "partition") -> None:
+        """Cut the processes `nodes` (broker ids, controller ids) off from `from_nodes`, both
+        ways, while clients still reach every broker; replaces an earlier partition."""
+        self.check_network(what)
+        groups = network.NodeCgroups(self.home)
+
+        def endpoint(node_id: int) -> network.Endpoint:
+            node = self._any_node(node_id)
+            role = node.get("role", "broker")
+            ports = tuple(p for p in (node["port"], node["controller_port"]) if p)
+            return network.Endpoint(f"{role} {node_id}", groups.path(node_id), ports)
+        network.cut(network.table_name(self.home), f"Kafka Delivery Lab {what}, run folder {self.home}",
+                    [endpoint(n) for n in nodes], [endpoint(n) for n in from_nodes], groups.mount)
+
+    def heal_network(self) -> None:
+        """Remove the cluster's partition, if any (the lab's table only)."""
+        network.delete_table(network.table_name(self.home))
+
     def stop(self) -> None:
         """Kill every broker and controller of this cluster and delete its run folder's data."""
         for node in _all_nodes(self.state):
@@ -471,6 +504,7 @@ class LocalCluster(Cluster):
                 wait_dead(node["pid"], 10.0)
         current = read_state(self.home)
         if current is None or current.get("cluster_id") == self.state.get("cluster_id"):
+            network.clean(self.home)  # the partition table and the JVMs' cgroups, if any
             (self.home / STATE_FILE).unlink(missing_ok=True)
             for old in [*self.home.glob("broker-*"), *self.home.glob("controller-*")]:
                 shutil.rmtree(old, ignore_errors=True)
