@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 # e.g. make lab LAB_ARGS="--port 8890 --no-browser"
 LAB_ARGS ?=
 
-.PHONY: setup run test lab browser validate bench clean cluster-up cluster-down
+.PHONY: setup run test lab browser network validate bench clean cluster-up cluster-down
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python 3.10+ is needed (found " + sys.version.split()[0] + "); set PYTHON=python3.11")'
@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[test]"
 	@touch $@
 
-setup: $(STAMP)  ## .venv, Python packages, Apache Kafka jars (idempotent)
+setup: $(STAMP) network  ## .venv, Python packages, Apache Kafka jars, nftables as root (idempotent)
 	$(PY) -c 'from deliverylab.java import find_java; j = find_java(); print("Java:", j.version_text)'
 	$(PY) -c 'from deliverylab.kafka_dist import ensure_kafka; print("Kafka jars:", ensure_kafka(progress=True))'
 
@@ -44,6 +44,18 @@ browser:  ## Debian's chromium for tests/test_browser.py (apt-get, as root)
 		exit 1; \
 	fi; \
 	test -x /usr/bin/chromium
+
+# Network faults (partition-leader, …) cut brokers apart with nftables rules; optional: without
+# them every other fault still runs, and a network fault says what it needs.
+network:  ## Debian's nftables for the network faults (apt-get, as root)
+	@if command -v nft >/dev/null 2>&1 || [ -x /usr/sbin/nft ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "Installing Debian's nftables for the network faults"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nftables >/dev/null; \
+	else \
+		echo "Network faults (partition-leader, ...) need nftables and root. Install it with:"; \
+		echo "  sudo apt-get update && sudo apt-get install -y nftables"; \
+	fi
 
 lab: setup  ## JupyterLab on notebooks/ with the cluster up (or reused); Ctrl-C stops what it started
 	$(LAB) lab $(LAB_ARGS)

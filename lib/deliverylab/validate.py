@@ -14,10 +14,12 @@ import pandas as pd
 
 from .catalog import PRODUCER_CONFIGS
 from .crash import CRASH_POINTS
-from .errors import LabError
+from .errors import FaultUnavailable, LabError
 from .experiments import (ConsumerExperiment, CrashSpec, ProducerExperiment, run_consumer,
                           run_producer, seeded_fault)
+from .faults import NETWORK_FAULTS
 
+NETWORK_RUN_S = 12.0  # a partitioned run's length: strike 3–6 s in, heal 8 s later, inside the run
 Invariant = Callable[[dict[str, Any]], bool]
 NO_LOSS: Invariant = lambda s: s["lost"] == 0
 NO_DUPLICATES: Invariant = lambda s: s["duplicated"] == 0
@@ -74,6 +76,17 @@ def scenarios() -> list[Scenario]:
     out.append(Scenario("acks=1 / kill-leader-lagging-followers", "producer",
                         {"config": PRODUCER_CONFIGS["acks=1"], "fault": "kill-leader-lagging-followers"},
                         None, "timing-dependent"))
+    # Network partitions (nftables; root only): the run lasts NETWORK_RUN_S, so the partition
+    # (NETWORK_HEAL_AFTER_S) ends inside it, after the controller has fenced the cut broker.
+    for fault in NETWORK_FAULTS:
+        out.append(Scenario(f"acks=all, min ISR 2 / {fault}", "producer",
+                            {"config": {"acks": "all"}, "fault": fault, "run_s": NETWORK_RUN_S,
+                             "topic_config": {"min.insync.replicas": "2"}},
+                            NO_ACKED_LOSS, "never loses an acked message"))
+    out.append(Scenario("acks=1 / partition-leader", "producer",
+                        {"config": PRODUCER_CONFIGS["acks=1"], "fault": "partition-leader",
+                         "run_s": NETWORK_RUN_S},
+                        None, "timing-dependent (acks the cut leader gave are lost)"))
     return out
 
 
@@ -88,7 +101,9 @@ def run_scenario(sc: Scenario, seed: int, messages: int, producer_messages: int,
                                   crash=CrashSpec(sc.params["point"], prob=crash_prob, seed=seed))
         s = run_consumer(spec).summary
     else:
+        rate = producer_messages / sc.params["run_s"] if "run_s" in sc.params else ProducerExperiment.rate
         spec = ProducerExperiment(messages=producer_messages, config=sc.params["config"], seed=seed,
+                                  rate=rate,
                                   topic_config=sc.params.get("topic_config", {}),
                                   fault=seeded_fault(sc.params["fault"], producer_messages, seed))
         s = run_producer(spec).summary
@@ -110,6 +125,9 @@ def validate(repeat: int = 3, messages: int = 120, producer_messages: int = 1500
         for sc in chosen:
             try:
                 row = run_scenario(sc, seed, messages, producer_messages, crash_prob)
+            except FaultUnavailable as exc:  # e.g. a network fault without root: not run, said so
+                row = {"scenario": sc.name, "kind": sc.kind, "seed": seed, "guarantee": sc.guarantee,
+                       "held": None, "error": f"not run: {exc.paragraph()}"}
             except LabError as exc:  # a run that could not finish is reported, never dropped
                 row = {"scenario": sc.name, "kind": sc.kind, "seed": seed, "guarantee": sc.guarantee,
                        "held": False if sc.invariant else None, "error": exc.paragraph()}

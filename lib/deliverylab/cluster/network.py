@@ -39,7 +39,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import LabError
+from ..errors import FaultUnavailable, LabError
 
 NFT_CGROUP_BASE = Path("/sys/fs/cgroup")  # nft resolves `socket cgroupv2` paths under this folder
 TABLE_PREFIX = "deliverylab_"
@@ -94,8 +94,8 @@ def missing() -> str | None:
     return None
 
 
-def unavailable(what: str, reason: str) -> LabError:
-    return LabError(f"Network fault {what!r} cannot run here: {reason}. {NEEDS}",
+def unavailable(what: str, reason: str) -> FaultUnavailable:
+    return FaultUnavailable(f"Network fault {what!r} cannot run here: {reason}. {NEEDS}",
                     "Run the lab as root on Linux (`make setup` installs nftables when run as root; "
                     "otherwise `sudo apt-get install nftables`), restart the cluster as root "
                     "(`deliverylab cluster down && deliverylab cluster up --brokers 3`), or use a "

@@ -47,14 +47,38 @@ def cmd_cluster_status(args: argparse.Namespace) -> int:
 
 
 def cmd_cluster_down(args: argparse.Namespace) -> int:
-    from ..cluster import LocalCluster
+    from ..cluster import LocalCluster, network
+    from ..paths import home_dir
 
     cluster = LocalCluster.find()
     if cluster is None:
         print("No local cluster is running; nothing to stop.")
+    else:
+        cluster.stop()
+        print(f"Stopped the local cluster ({cluster.bootstrap_servers}).")
+    # A partition left by a process killed mid-fault (its guard killed too): this run folder's.
+    network.clean(home_dir())
+    return 0
+
+
+def cmd_cluster_doctor(args: argparse.Namespace) -> int:
+    """What the lab left on this machine: nftables tables and cgroups named deliverylab*."""
+    from ..cluster import network
+
+    found = network.leftovers()
+    lacking = network.missing()
+    if lacking:
+        print(f"Network faults: unavailable here ({lacking}).")
+    else:
+        print("Network faults: available (nftables, one cgroup v2 per broker JVM).")
+    if not found:
+        print("Nothing of the lab's is left on this machine (no deliverylab nftables table or cgroup).")
         return 0
-    cluster.stop()
-    print(f"Stopped the local cluster ({cluster.bootstrap_servers}).")
+    print("The lab's network state on this machine (a running cluster's cgroups are expected; a "
+          "table outlives only a running fault):")
+    for line in found:
+        print(f"  {line}")
+    print("`deliverylab cluster down` removes its run folder's; `nft delete table inet <name>` one table.")
     return 0
 
 
@@ -89,6 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     st.set_defaults(func=cmd_cluster_status)
     down = csub.add_parser("down", help="stop every broker and delete the run folder's data")
     down.set_defaults(func=cmd_cluster_down)
+    doctor = csub.add_parser("doctor", help="list nftables tables and cgroups the lab left behind")
+    doctor.set_defaults(func=cmd_cluster_doctor)
     for action in ("kill", "pause", "resume", "restart"):
         f = csub.add_parser(action, help=f"{action} one broker by id")
         f.add_argument("broker", type=int)
