@@ -1,0 +1,167 @@
+"""Network partitions on real brokers (cluster/network.py, faults.NETWORK_FAULTS): a leader cut
+off from the other brokers and the controller keeps acknowledging acks=1 writes that the rest of
+the cluster never sees; acks=all with min.insync.replicas=2 loses nothing acknowledged. And the
+lab never leaves a rule behind: after every test, passed or failed, this cluster's nftables
+table is gone."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from deliverylab.cluster import network
+from deliverylab.errors import LabError
+from deliverylab.experiments import ProducerExperiment, run_producer, seeded_fault
+from deliverylab.faults import FaultSpec
+
+# Long enough that the partition (8 s) ends inside the run: the strike comes in the second
+# quarter (3–6 s in), and the controller fences the cut leader after broker.session.timeout.ms.
+MESSAGES, RATE = 3000, 250
+
+
+@pytest.fixture(autouse=True)
+def no_lab_table_left(request):
+    """Asserted after every test of this file, whatever its outcome (and removed, so one failure
+    does not leave the session's cluster cut)."""
+    yield
+    if "cluster" not in request.fixturenames:
+        return
+    table = network.table_name(request.getfixturevalue("cluster").home)
+    if network.table_exists(table):
+        network.delete_table(table)
+        pytest.fail(f"nftables table inet {table} was left after {request.node.name}")
+
+
+def partitioned(cluster, acks: str, fault: str, seed: int):
+    return run_producer(ProducerExperiment(
+        messages=MESSAGES, rate=RATE, config={"acks": acks}, seed=seed,
+        topic_config={"min.insync.replicas": "2"} if acks == "all" else {},
+        fault=seeded_fault(fault, MESSAGES, seed)), cluster)
+
+
+def fault_detail(r) -> dict:
+    return json.loads(r.events.loc[r.events.kind == "fault", "detail"].iloc[0])
+
+
+@pytest.mark.kafka
+@pytest.mark.parametrize("seed", [1, 2])
+def test_partitioned_leader_loses_acks_1_writes(cluster, seed):
+    """The cut leader acks acks=1 writes alone; the controller fences it (no heartbeats) and
+    elects a follower; at the heal the old leader truncates its log to the new leader's."""
+    r = partitioned(cluster, "1", "partition-leader", seed)
+    s, d = r.summary, fault_detail(r)
+    assert d["brokers"] == [d["leader"]] and len(d["cut_from"]) == 3, d  # 2 brokers + controller
+    assert not any("cut short" in w or "never struck" in w for w in r.warnings), r.warnings
+    assert s["acked_but_lost"] > 0, s
+
+
+@pytest.mark.kafka
+@pytest.mark.parametrize("seed", [1, 2])
+def test_partitioned_leader_loses_no_acks_all_write(cluster, seed):
+    """acks=all, min.insync.replicas=2: the cut leader cannot get a follower's fetch, so it
+    acknowledges nothing the others have not stored."""
+    r = partitioned(cluster, "all", "partition-leader", seed)
+    s = r.summary
+    assert (r.events.kind == "fault").sum() == 1 and (r.events.kind == "heal").sum() == 1
+    assert s["acked_but_lost"] == 0 and s["lost"] == 0, s
+
+
+@pytest.mark.kafka
+def test_partitioned_follower_leaves_acks_all_writing(cluster):
+    """One follower cut off: the leader drops it from the ISR (2 left = min ISR) and goes on
+    acknowledging acks=all writes during the partition; nothing acknowledged is lost."""
+    r = partitioned(cluster, "all", "partition-follower", 1)
+    s, d = r.summary, fault_detail(r)
+    assert d["brokers"] != [d["leader"]], d
+    fault_t = float(r.events.loc[r.events.kind == "fault", "t"].iloc[0])
+    heal_t = float(r.events.loc[r.events.kind == "heal", "t"].iloc[0])
+    acks = r.timeline
+    assert ((acks.outcome == "ok") & (acks.t > fault_t + 1) & (acks.t < heal_t)).sum() > 0
+    assert s["acked_but_lost"] == 0 and s["lost"] == 0, s
+
+
+@pytest.mark.kafka
+@pytest.mark.parametrize("ending", ["exit", "sigkill"])
+def test_partition_removed_when_its_process_ends_without_healing(cluster, ending):
+    """atexit (a normal exit) or the guard process (SIGKILL) deletes the table."""
+    table = network.table_name(cluster.home)
+    code = ("import os, sys; from pathlib import Path; from deliverylab.cluster import LocalCluster; "
+            "c = LocalCluster.find(Path(sys.argv[1])); c.isolate([1], [101], 'test'); "
+            "print('cut', flush=True); "
+            + ("os.kill(os.getpid(), 9)" if ending == "sigkill" else "sys.exit(0)"))
+    p = subprocess.run([sys.executable, "-c", code, str(cluster.home)], capture_output=True,
+                       text=True, timeout=60)
+    assert "cut" in p.stdout, p.stderr
+    deadline = time.monotonic() + 5
+    while network.table_exists(table) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not network.table_exists(table), f"{table} outlived its process ({ending})"
+
+
+@pytest.mark.kafka
+def test_without_root_a_network_fault_says_what_it_needs_within_seconds(cluster):
+    """Privileges dropped in a subprocess (uid 65534): the fault's check and the partition
+    itself each refuse with one paragraph, well under 10 s, and nothing is changed. (The
+    cluster's state comes on stdin: the session's run folder is root's alone.)"""
+    code = f"""
+import json, sys, time
+from pathlib import Path
+from deliverylab.cluster.local import LocalCluster
+from deliverylab.errors import LabError
+from deliverylab.faults import FaultSpec
+c = LocalCluster(Path({str(cluster.home)!r}), json.loads(sys.stdin.read()))
+for attempt in (lambda: FaultSpec("partition-leader", at_index=1).check(c),
+                lambda: c.isolate([1], [2, 3, 101], "partition-leader")):
+    t = time.monotonic()
+    try:
+        attempt()
+        print("NO ERROR")
+    except LabError as e:
+        print(json.dumps({{"s": time.monotonic() - t, "text": e.paragraph()}}))
+"""
+    t0 = time.monotonic()
+    p = subprocess.run(["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups",
+                        sys.executable, "-c", code], input=json.dumps(cluster.state),
+                       capture_output=True, text=True,
+                       timeout=30, cwd="/", env={**os.environ, "HOME": "/tmp"})
+    assert time.monotonic() - t0 < 10, "over 10 s including the interpreter start"
+    lines = [json.loads(line) for line in p.stdout.splitlines() if line.startswith("{")]
+    assert len(lines) == 2, (p.stdout, p.stderr)
+    for line in lines:
+        assert line["s"] < 10 and "not root" in line["text"] and "nftables" in line["text"], line
+    assert not network.table_exists(network.table_name(cluster.home))
+
+
+def test_an_external_cluster_refuses_network_faults():
+    from deliverylab.cluster.external import ExternalCluster
+
+    with pytest.raises(LabError, match="embedded cluster"):
+        FaultSpec("partition-follower", at_index=1).check(
+            ExternalCluster({"bootstrap.servers": "127.0.0.1:1"}, check=False))
+
+
+def test_cluster_down_and_doctor_find_a_left_table(tmp_path):
+    """A table left for a run folder (its process and guard both killed): `cluster doctor` lists
+    it, `cluster down` removes it, and removes nothing that is not the lab's."""
+    if network.missing():
+        pytest.fail(f"needs root and nftables: {network.missing()}")
+    home = tmp_path / "home"
+    home.mkdir()
+    table = network.table_name(home)
+    r = subprocess.run(["nft", "-f", "-"], input=network.ruleset(table, f"run folder {home}", [], [],
+                                                                  Path("/")), text=True)
+    assert r.returncode == 0 and network.table_exists(table)
+    env = {**os.environ, "DELIVERYLAB_HOME": str(home)}
+    cli = [sys.executable, "-m", "deliverylab.tools.cli", "cluster"]
+    try:
+        doctor = subprocess.run([*cli, "doctor"], capture_output=True, text=True, env=env, timeout=60)
+        assert table in doctor.stdout and str(home) in doctor.stdout, doctor.stdout
+        subprocess.run([*cli, "down"], capture_output=True, text=True, env=env, timeout=60, check=True)
+        assert not network.table_exists(table)
+    finally:
+        network.delete_table(table)
