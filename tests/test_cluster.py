@@ -18,6 +18,8 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, To
 
 from deliverylab.cluster import ExternalCluster, LocalCluster, quiet
 from deliverylab.cluster.processes import port_is_free, process_state
+from deliverylab.kafka_dist import DEFAULT_KAFKA_VERSION, kafka_version, supported_versions
+from deliverylab.kafka_tool import features
 from deliverylab.testing.ports import free_port_base
 from lab_asserts import fails_clearly
 
@@ -180,6 +182,31 @@ def test_sigkill_of_owner_never_duplicates_brokers(home):
                         timeout=120)
     assert up.returncode == 0, up.stderr
     assert len(our_java_pids(home)) == 1  # the stale broker was cleaned, one new one runs
+
+
+@pytest.mark.kafka
+def test_the_brokers_say_they_run_the_pinned_kafka_version(cluster):
+    """Not a constant compared with itself: the running brokers are asked. Kafka's own
+    FeatureCommand reads the highest metadata.version the broker supports (it names the
+    release line, e.g. 4.4-IV2), and each broker JVM logged its own build version at start."""
+    version = cluster.describe()["kafka_version"]
+    assert version == kafka_version()  # DELIVERYLAB_KAFKA_VERSION or the newest pinned
+    line = ".".join(version.split(".")[:2])
+    feats = features(cluster.bootstrap_servers, version)
+    assert feats["metadata.version"]["SupportedMaxVersion"].startswith(f"{line}-IV"), feats
+    for node in cluster.state["nodes"]:
+        log = (Path(node["dir"]) / "logs" / "server.log").read_text(errors="replace")
+        assert f"INFO Kafka version: {version} " in log, f"broker {node['id']} did not log {version}"
+    if tuple(map(int, version.split(".")[:2])) >= (4, 2):
+        # Share groups are on by default for a new 4.2+ cluster (the lab's share lessons need it).
+        assert int(feats["share.version"]["FinalizedVersionLevel"]) >= 1, feats
+
+
+def test_the_default_kafka_is_the_newest_pinned_and_an_unpinned_one_is_refused(monkeypatch):
+    assert DEFAULT_KAFKA_VERSION == supported_versions()[0]
+    assert len(supported_versions()) >= 2  # an older line stays selectable for comparison
+    monkeypatch.setenv("DELIVERYLAB_KAFKA_VERSION", "3.9.9")
+    fails_clearly(kafka_version, "3.9.9", DEFAULT_KAFKA_VERSION, "DELIVERYLAB_KAFKA_VERSION")
 
 
 def test_bad_broker_count_cli():

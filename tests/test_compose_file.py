@@ -17,7 +17,7 @@ import yaml
 from deliverylab.cluster import compose
 from deliverylab.cluster.settings import (DEFAULT_PORT_BASE, BrokerSettings, client_port,
                                           controller_ids, controller_properties, node_properties)
-from deliverylab.kafka_dist import KAFKA_VERSION
+from deliverylab.kafka_dist import DEFAULT_KAFKA_VERSION
 
 COMPOSE_FILE = Path(__file__).resolve().parents[1] / "docker-compose.yml"
 N = compose.COMPOSE_BROKERS
@@ -149,9 +149,9 @@ def test_three_brokers_and_a_controller_of_the_official_image_at_the_pinned_vers
     assert sorted(svcs) == list(range(1, N + 1)) == [1, 2, 3]
     assert sorted(controllers()) == CONTROLLER_IDS == [101]
     for node_id, svc in nodes().items():
-        assert svc["image"] == f"{IMAGE_REPOSITORY}:{KAFKA_VERSION}", (
-            f"{svc['_name']}: use the official image at the local cluster's Kafka version "
-            f"{KAFKA_VERSION} (deliverylab.kafka_dist.KAFKA_VERSION)")
+        assert svc["image"] == f"{IMAGE_REPOSITORY}:{DEFAULT_KAFKA_VERSION}", (
+            f"{svc['_name']}: use the official image at the local cluster's default Kafka "
+            f"version {DEFAULT_KAFKA_VERSION} (the newest pinned jar list in deliverylab)")
         if node_id in CONTROLLER_IDS:
             assert svc["container_name"] == compose.CONTROLLER_CONTAINER
             assert svc["_name"] == svc.get("hostname") == "controller"

@@ -1,4 +1,4 @@
-"""Secured external clusters on a real broker: a 1-broker local cluster (the lab's own Kafka 4.1.1
+"""Secured external clusters on a real broker: a 1-broker local cluster (the lab's own Kafka version
 jars) with an extra SASL_PLAINTEXT or SASL_SSL listener, reached as an *external* cluster
 configured only through DELIVERYLAB_* environment variables or a DELIVERYLAB_CLIENT_CONFIG file.
 

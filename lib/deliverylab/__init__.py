@@ -8,7 +8,8 @@ Foundations
     ids           a message's identity: msg_id, key_for, index_of; the messages cap
     secrets       which settings are secrets; redact and scrub them from what is shown
     clients       what every Kafka client does alike: produce under back-pressure, error text
-    java, kafka_dist   a Java runtime and the official Kafka jars
+    java, kafka_dist   a Java runtime and the official Kafka jars (the version in force)
+    kafka_tool    Kafka's own command-line tools run from those jars (features, share groups)
     topics        topic names, checked before a request
     config_check  a learner's librdkafka settings, checked before a worker starts
     catalog       the .NET ↔ librdkafka settings map and the named producer configurations

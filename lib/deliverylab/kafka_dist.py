@@ -1,9 +1,15 @@
 """Fetch the official Apache Kafka jars from Maven Central once, verify them, reuse them.
 
 Why not the .tgz distribution: the lab needs only Python and Java on a learner's machine, and the
-jars (with checksums pinned in ``kafka-jars.txt``) come from the same registry every Java build
-uses. The list was made with ``mvn dependency:list`` on ``org.apache.kafka:kafka_2.13``,
-``org.apache.kafka:kafka-tools`` (VerifiableConsumer and friends) and log4j2's slf4j binding.
+jars (with checksums pinned in ``kafka-jars-<version>.txt``) come from the same registry every Java
+build uses. Each list was made with ``mvn dependency:list -DincludeScope=runtime`` on
+``org.apache.kafka:kafka_2.13``, ``org.apache.kafka:kafka-tools`` (VerifiableConsumer and friends)
+and log4j2's slf4j binding.
+
+Which version: the newest pinned one, unless ``DELIVERYLAB_KAFKA_VERSION`` names another pinned
+line (an older one is kept so a learner can compare, e.g. share groups are off by default before
+4.2). A pin file is the one place a version is declared; a running cluster records the version it
+was started with, and restarts its brokers from those jars whatever the variable says later.
 """
 from __future__ import annotations
 
@@ -19,9 +25,36 @@ from pathlib import Path
 from .errors import LabError
 from .paths import cache_dir
 
-KAFKA_VERSION = "4.1.1"
 DEFAULT_REPO = "https://repo.maven.apache.org/maven2"
-_PINS = Path(__file__).with_name("kafka-jars.txt")
+_PIN_DIR = Path(__file__).parent
+VERSION_ENV = "DELIVERYLAB_KAFKA_VERSION"
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))
+
+
+def supported_versions() -> list[str]:
+    """Every Kafka version with a pinned jar list, newest first."""
+    found = [p.name[len("kafka-jars-"):-len(".txt")] for p in _PIN_DIR.glob("kafka-jars-*.txt")]
+    return sorted(found, key=_version_key, reverse=True)
+
+
+DEFAULT_KAFKA_VERSION = supported_versions()[0]
+
+
+def kafka_version() -> str:
+    """The version a new local cluster runs: DELIVERYLAB_KAFKA_VERSION or the newest pinned."""
+    wanted = os.environ.get(VERSION_ENV, "").strip() or DEFAULT_KAFKA_VERSION
+    if wanted not in supported_versions():
+        raise LabError(f"{VERSION_ENV}={wanted} is not a Kafka version the lab has pinned jars for.",
+                       f"Use one of {', '.join(supported_versions())}, or unset {VERSION_ENV} "
+                       f"for the newest ({DEFAULT_KAFKA_VERSION}).")
+    return wanted
+
+
+def _pins(version: str) -> Path:
+    return _PIN_DIR / f"kafka-jars-{version}.txt"
 
 
 @dataclass(frozen=True)
@@ -40,9 +73,9 @@ class Jar:
         return f"{repo.rstrip('/')}/{self.group.replace('.', '/')}/{self.artifact}/{self.version}/{self.filename}"
 
 
-def pinned_jars() -> list[Jar]:
+def pinned_jars(version: str | None = None) -> list[Jar]:
     jars = []
-    for line in _PINS.read_text().splitlines():
+    for line in _pins(version or kafka_version()).read_text().splitlines():
         if not line.strip() or line.startswith("#"):
             continue
         coords, sha, size = line.split()
@@ -51,8 +84,8 @@ def pinned_jars() -> list[Jar]:
     return jars
 
 
-def libs_dir() -> Path:
-    return cache_dir() / f"kafka-{KAFKA_VERSION}" / "libs"
+def libs_dir(version: str | None = None) -> Path:
+    return cache_dir() / f"kafka-{version or kafka_version()}" / "libs"
 
 
 def _sha256(path: Path) -> str:
@@ -89,13 +122,15 @@ def _fetch(jar: Jar, dest: Path, repo: str) -> None:
     part.rename(dest)
 
 
-def ensure_kafka(progress: bool = False) -> Path:
+def ensure_kafka(progress: bool = False, version: str | None = None) -> Path:
     """Return the folder of verified Kafka jars, downloading what is missing (once)."""
-    libs = libs_dir()
+    version = version or kafka_version()
+    libs = libs_dir(version)
     libs.mkdir(parents=True, exist_ok=True)
-    jars = pinned_jars()
+    jars = pinned_jars(version)
+    pins = _pins(version).read_text()
     marker = libs / ".verified"
-    if marker.exists() and marker.read_text() == _PINS.read_text():
+    if marker.exists() and marker.read_text() == pins:
         return libs
     repo = os.environ.get("DELIVERYLAB_MAVEN_REPO", DEFAULT_REPO)
     with (libs.parent / ".lock").open("w") as lock:
@@ -103,16 +138,16 @@ def ensure_kafka(progress: bool = False) -> Path:
         missing = [j for j in jars if not _is_verified(libs / j.filename, j)]
         if progress and missing:
             mb = sum(j.size for j in missing) / 1e6
-            print(f"Fetching Apache Kafka {KAFKA_VERSION}: {len(missing)} jars, {mb:.0f} MB, into {libs}")
+            print(f"Fetching Apache Kafka {version}: {len(missing)} jars, {mb:.0f} MB, into {libs}")
         with ThreadPoolExecutor(max_workers=8) as pool:
             list(pool.map(lambda j: _fetch(j, libs / j.filename, repo), missing))
         wanted = {j.filename for j in jars}
         for stray in libs.glob("*.jar"):
             if stray.name not in wanted:  # an older pin's jar must not join the classpath
                 stray.unlink()
-        marker.write_text(_PINS.read_text())
+        marker.write_text(pins)
     return libs
 
 
-def classpath() -> str:
-    return str(ensure_kafka() / "*")
+def classpath(version: str | None = None) -> str:
+    return str(ensure_kafka(version=version) / "*")

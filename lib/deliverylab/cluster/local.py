@@ -25,7 +25,7 @@ from confluent_kafka import KafkaException, Producer
 
 from ..errors import LabError
 from ..java import find_java
-from ..kafka_dist import KAFKA_VERSION, classpath
+from ..kafka_dist import classpath, kafka_version
 from ..paths import home_dir
 from ..secrets import redact
 from . import network
@@ -183,7 +183,8 @@ class LocalCluster(Cluster):
     def _launch(cls, home: Path, settings: BrokerSettings, port_base: int | None, owned: bool,
                 heap_mb: int) -> "LocalCluster":
         java = find_java()
-        cp = classpath()
+        version = kafka_version()
+        cp = classpath(version)
         base = port_base or int(os.environ.get("DELIVERYLAB_PORT_BASE", DEFAULT_PORT_BASE))
         _check_ports_free(settings.brokers, base)
         for old in [*home.glob("broker-*"), *home.glob("controller-*")]:
@@ -229,7 +230,7 @@ class LocalCluster(Cluster):
         # One cgroup per JVM when the machine allows it (root, cgroup v2): what network faults
         # match a broker's sockets by. None: the cluster runs the same, without network faults.
         cgroups = network.NodeCgroups(home).create([n["id"] for n in [*nodes, *controllers]])
-        state = {"kind": "local", "kafka_version": KAFKA_VERSION, "cluster_id": cluster_id,
+        state = {"kind": "local", "kafka_version": version, "cluster_id": cluster_id,
                  "brokers": settings.brokers, "port_base": base, "heap_mb": heap_mb,
                  "java": java.executable, "owner_pid": os.getpid() if owned else None,
                  "started_at": time.time(), "settings": redact(settings.cluster_properties()),
@@ -249,7 +250,7 @@ class LocalCluster(Cluster):
         cmd = [self.state["java"], *[o.format(heap=heap) for o in JVM_OPTS],
                f"-Dlog4j2.configurationFile={self.home / 'log4j2.xml'}",
                f"-Dkafka.logs.dir={node_dir / 'logs'}",
-               "-cp", classpath(), "kafka.Kafka", str(node_dir / "server.properties")]
+               "-cp", classpath(self.state["kafka_version"]), "kafka.Kafka", str(node_dir / "server.properties")]
         if self.state.get("cgroups"):
             cmd = network.NodeCgroups(self.home).wrap(cmd, node_id)
         with (node_dir / "stdout.log").open("a") as out:

@@ -30,6 +30,9 @@ class BrokerSettings:
     group_initial_rebalance_delay_ms: int = 0  # no 3 s wait before a lone consumer gets partitions
     broker_session_timeout_ms: int = 4000  # a killed broker is fenced in seconds (default 9000)
     broker_heartbeat_interval_ms: int = 500
+    # Share groups: the shortest acquisition lock a group may choose (broker default 15000).
+    # 1 s lets a lesson show a crashed consumer's records coming back within seconds.
+    share_min_record_lock_duration_ms: int = 1000
     extra: dict[str, str] = field(default_factory=dict)  # any other server.properties key, verbatim
 
     def __post_init__(self) -> None:
@@ -54,6 +57,7 @@ class BrokerSettings:
             "transaction.state.log.num.partitions": "10",
             "share.coordinator.state.topic.replication.factor": str(internal_rf),
             "share.coordinator.state.topic.min.isr": str(2 if n >= 3 else 1),
+            "group.share.min.record.lock.duration.ms": str(self.share_min_record_lock_duration_ms),
             "default.replication.factor": str(internal_rf),
             "num.partitions": "1",
             "auto.create.topics.enable": "false",

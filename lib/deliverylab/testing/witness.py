@@ -4,7 +4,6 @@ compare with what the lab counted. Different client (Java), different code, same
 from __future__ import annotations
 
 import json
-import subprocess
 import tempfile
 from collections import Counter
 from dataclasses import dataclass
@@ -12,12 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import LabError
-from ..java import find_java
-from ..kafka_dist import classpath
-
-_QUIET_LOG4J = """<?xml version="1.0" encoding="UTF-8"?>
-<Configuration status="OFF"><Loggers><Root level="OFF"/></Loggers></Configuration>
-"""
+from ..kafka_tool import run_tool
 
 
 @dataclass(frozen=True)
@@ -31,20 +25,14 @@ class WitnessCount:
 def console_consumer_ids(client: dict[str, Any], topic: str, isolation: str = "read_committed",
                          timeout_ms: int = 3000) -> WitnessCount:
     """Message ids of every record in `topic`, as Kafka's ConsoleConsumer reads them."""
-    java = find_java()
     with tempfile.TemporaryDirectory(prefix="witness-") as tmp:
-        log4j = Path(tmp) / "log4j2.xml"
-        log4j.write_text(_QUIET_LOG4J)
         props = Path(tmp) / "consumer.properties"
         props.write_text("".join(f"{k}={v}\n" for k, v in client.items()
                                  if k != "bootstrap.servers" and not callable(v)))
-        cmd = [java.executable, "-Xmx256m", "-XX:TieredStopAtLevel=1",
-               f"-Dlog4j2.configurationFile={log4j}", "-cp", classpath(),
-               "org.apache.kafka.tools.consumer.ConsoleConsumer",
-               "--bootstrap-server", client["bootstrap.servers"], "--topic", topic,
-               "--from-beginning", "--timeout-ms", str(timeout_ms),
-               "--isolation-level", isolation, "--consumer.config", str(props)]
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        out = run_tool("org.apache.kafka.tools.consumer.ConsoleConsumer",
+                       ["--bootstrap-server", client["bootstrap.servers"], "--topic", topic,
+                        "--from-beginning", "--timeout-ms", str(timeout_ms),
+                        "--isolation-level", isolation, "--consumer.config", str(props)])
     ids: Counter = Counter()
     for line in out.stdout.splitlines():
         line = line.strip()
