@@ -35,6 +35,14 @@ def produce(producer: Producer, topic: str, key: bytes | None, value: bytes,
             producer.poll(wait_s)
 
 
+def poll_until(producer: Producer, due: float, clock: Callable[[], float] = time.monotonic) -> None:
+    """Serve delivery reports until `due` (on `clock`): how a producer keeps a send rate.
+    poll(timeout) returns as soon as it has served one report, long before its timeout while
+    acks stream in, so a single poll(wait) per message sends at ack speed, not at the rate."""
+    while (wait := due - clock()) > 0:
+        producer.poll(wait)
+
+
 def error_text(exc: BaseException) -> str:
     """The broker's or librdkafka's own words from a KafkaException (its KafkaError's str()),
     else the exception's text."""
@@ -42,7 +50,7 @@ def error_text(exc: BaseException) -> str:
     return err.str() if hasattr(err, "str") else str(exc)
 
 
-__all__ = ["quiet", "RELIABLE_PRODUCER", "produce", "error_text"]
+__all__ = ["quiet", "RELIABLE_PRODUCER", "produce", "poll_until", "error_text"]
 
 
 def fetch_committed(consumer: Consumer, partitions: list[TopicPartition],

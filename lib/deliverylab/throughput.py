@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 from confluent_kafka import Producer
 
-from .clients import produce, quiet
+from .clients import poll_until, produce, quiet
 from .cluster import Cluster, connect
 from .config_check import check_producer_config
 from .errors import LabError, require_whole
@@ -220,9 +220,7 @@ def run_benchmark(spec: Benchmark, cluster: Cluster | None = None,
             if now >= stop_at or time.monotonic() > deadline:
                 break
             if spec.rate:
-                wait = t0 + i / spec.rate - now
-                if wait > 0:
-                    producer.poll(wait)
+                poll_until(producer, t0 + i / spec.rate, time.perf_counter)
             if spec.transactional and i == open_from:
                 producer.begin_transaction()
             key, val = value(i)

@@ -7,7 +7,7 @@ import time
 
 from confluent_kafka import Producer
 
-from ..clients import produce
+from ..clients import poll_until, produce
 from ..ids import id_of_value
 from ..payloads import payment_for
 from .common import WorkerContext
@@ -53,11 +53,7 @@ def run(ctx: WorkerContext) -> None:
         if ctx.deadline_passed():
             break
         if rate:
-            # poll() returns as soon as it has served one delivery report, long before its
-            # timeout while acks stream in: wait out the rest, or the run sends at ack speed.
-            due = t0 + (index - start) / rate
-            while (wait := due - time.monotonic()) > 0:
-                producer.poll(wait)
+            poll_until(producer, t0 + (index - start) / rate)
         rec = message(index, spec["keys"])
         value = encode(rec, payment_for(index))
         book.sends.append((rec["id"], rec["key"], rec["seq"], spec["topic"]))
