@@ -36,6 +36,7 @@ Counting (pure, no Kafka)
 Experiments (Spec → run → Result)
     experiments   consumer and producer experiments: the one API a notebook needs
     retry_topics  retrying failed processing: retry topics + DLT vs blocking retries
+    share_groups  share groups (KIP-932): members on one partition, per-record acks, archived
     fencing       zombie fencing of a transactional producer
     throughput    the cost of reliability, benchmarked
     story         the whole game in one run (notebook 00)

@@ -10,11 +10,11 @@ from typing import Any, Iterable
 
 import pandas as pd
 
-from .outcomes import (ACKED_BUT_LOST, DELIVERED_ONCE, DUPLICATED, FAILED_REPORTED, LOST,
+from .outcomes import (ACKED_BUT_LOST, ARCHIVED, DELIVERED_ONCE, DUPLICATED, FAILED_REPORTED, LOST,
                        UNACKED_BUT_STORED)
 
 __all__ = ["consumer_outcomes", "reordered_keys", "producer_outcomes", "aborted_reads",
-           "consumer_summary", "producer_summary", "crash_table"]
+           "consumer_summary", "producer_summary", "crash_table", "share_outcomes", "share_summary"]
 
 
 def _columns(frame: pd.DataFrame | None, names: Iterable[str]) -> pd.DataFrame:
@@ -253,3 +253,45 @@ def commit_counts(commits: pd.DataFrame) -> dict[str, int]:
     commits = _columns(commits, ("ok",))
     ok = pd.to_numeric(commits["ok"], errors="coerce").fillna(0).astype(int)
     return {"commits": int((ok == 1).sum()), "failed_commits": int((ok == 0).sum())}
+
+
+def share_outcomes(sent: pd.DataFrame, processed: pd.DataFrame, deliveries: pd.DataFrame,
+                   share_acks: pd.DataFrame, delivery_limit: int) -> pd.DataFrame:
+    """Outcome of every input message of a share-group run (KIP-932).
+
+    As for consumer groups, the learner's database decides: processed once, several times, or
+    never. A message never processed is *archived* when the broker confirmed it gave up on it —
+    a committed REJECT, or a committed RELEASE of its delivery number `delivery_limit` (the
+    broker archives it then) — and *lost* otherwise. Adds deliveries (how often the broker
+    handed it out) and max_delivery_count (the broker's own count on its last delivery).
+    """
+    out = consumer_outcomes(sent, processed)
+    deliveries = _columns(deliveries, ("msg_id", "delivery_count"))
+    out["deliveries"] = _count_by_msg(deliveries, out["msg_id"])
+    top = pd.to_numeric(deliveries["delivery_count"]).groupby(deliveries["msg_id"]).max()
+    out["max_delivery_count"] = out["msg_id"].map(top).fillna(0).astype(int)
+    acks = _columns(share_acks, ("msg_id", "ack", "ok", "delivery_count"))
+    ok = pd.to_numeric(acks["ok"], errors="coerce").fillna(0).astype(int) == 1
+    count = pd.to_numeric(acks["delivery_count"], errors="coerce").fillna(0)
+    given_up = ok & ((acks["ack"] == "REJECT") | ((acks["ack"] == "RELEASE") & (count >= delivery_limit)))
+    archived = out["msg_id"].isin(set(acks.loc[given_up, "msg_id"])) & (out["copies"] == 0)
+    out.loc[archived, "outcome"] = ARCHIVED
+    return out
+
+
+def share_summary(outcomes: pd.DataFrame, observed: pd.DataFrame,
+                  deliveries: pd.DataFrame) -> dict[str, Any]:
+    """consumer_summary's counts plus what share groups add: archived messages, deliveries,
+    redelivered messages (delivered more than once) and delivery_counts — how many deliveries
+    carried each delivery count the broker reported ({"1": 200, "2": 10}: 10 redeliveries)."""
+    summary = consumer_summary(outcomes, observed)
+    deliveries = _columns(deliveries, ("delivery_count",))
+    counts = pd.to_numeric(deliveries["delivery_count"]).value_counts().sort_index()
+    summary.update({
+        "archived": _count(outcomes, ARCHIVED),
+        "deliveries": int(len(deliveries)),
+        "redelivered_messages": int((outcomes["deliveries"] > 1).sum()),
+        "max_delivery_count": int(outcomes["max_delivery_count"].max()) if len(outcomes) else 0,
+        "delivery_counts": {str(int(k)): int(v) for k, v in counts.items()},
+    })
+    return summary

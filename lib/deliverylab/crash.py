@@ -30,6 +30,9 @@ CRASH_POINTS: dict[str, tuple[str, ...]] = {
     "idempotent-consumer": ("after-poll", "mid-transaction", "after-process", "commit-in-flight",
                             "after-commit"),
     "producer": ("before-flush",),
+    # A share-group member (KIP-932): before any acknowledgement, processed but not
+    # acknowledged, and after the acknowledgements were committed.
+    "share": ("after-poll", "after-process", "after-ack"),
 }
 ALL_POINTS = tuple(dict.fromkeys(p for pts in CRASH_POINTS.values() for p in pts))
 
@@ -47,7 +50,7 @@ class CrashSpec:
     def check(self, model: str) -> "CrashSpec":
         if model not in CRASH_POINTS:
             raise LabError(f"Unknown delivery model {model!r}.",
-                           f"Use one of {', '.join(m for m in CRASH_POINTS if m != 'producer')}.")
+                           f"Use one of {', '.join(m for m in CRASH_POINTS if m not in ('producer', 'share'))}.")
         points = CRASH_POINTS[model]
         if self.point not in ALL_POINTS:
             close = difflib.get_close_matches(str(self.point), points, n=1)

@@ -27,6 +27,14 @@ CREATE TABLE IF NOT EXISTS commits  (worker INTEGER, topic TEXT, partition INTEG
                                      ok INTEGER, error TEXT, t REAL);
 -- lifecycle and nemesis: start, crash, exit, restart, fault, heal, timeout
 CREATE TABLE IF NOT EXISTS events   (kind TEXT, worker INTEGER, pid INTEGER, detail TEXT, t REAL);
+-- a share-group member's deliveries (KIP-932): every record handed out, with the broker's count
+CREATE TABLE IF NOT EXISTS deliveries (worker INTEGER, msg_id TEXT, partition INTEGER,
+                                       "offset" INTEGER, delivery_count INTEGER, t REAL);
+-- … and its acknowledgements (ACCEPT / RELEASE / REJECT) once committed: ok=1 if the broker
+-- confirmed that partition's acknowledgements, 0 with the error name otherwise
+CREATE TABLE IF NOT EXISTS share_acks (worker INTEGER, msg_id TEXT, partition INTEGER,
+                                       "offset" INTEGER, delivery_count INTEGER, ack TEXT,
+                                       ok INTEGER, error TEXT, t REAL);
 -- the topic as a fresh consumer reads it back after the run
 CREATE TABLE IF NOT EXISTS readback (reader TEXT, topic TEXT, partition INTEGER, "offset" INTEGER,
                                      msg_id TEXT, key TEXT, seq INTEGER);
@@ -104,6 +112,15 @@ class Ledger(_SQLiteFile):
         self.conn.execute("INSERT INTO events VALUES (?, ?, ?, ?, ?)",
                           (kind, worker, pid, detail, t if t is not None else time.time()))
 
+    def deliveries(self, rows: Iterable[tuple[int, str, int, int, int]]) -> None:
+        now = time.time()
+        self._many("INSERT INTO deliveries VALUES (?, ?, ?, ?, ?, ?)", [(*r, now) for r in rows])
+
+    def share_acks(self, rows: Iterable[tuple[int, str, int, int, int, str, bool, str | None]]) -> None:
+        now = time.time()
+        self._many("INSERT INTO share_acks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                   [(*r[:6], int(r[6]), r[7], now) for r in rows])
+
     def readback(self, reader: str, rows: Iterable[tuple[str, int, int, str, str, int]]) -> None:
         self._many("INSERT INTO readback VALUES (?, ?, ?, ?, ?, ?, ?)", [(reader, *r) for r in rows])
 
@@ -129,7 +146,8 @@ class Store(_SQLiteFile):
 def read_tables(ledger_path: Path, store_path: Path | None = None) -> dict[str, "pd.DataFrame"]:
     """Every table of a run, as DataFrames: the checker's whole input."""
     with closing(Ledger(ledger_path)) as led:
-        tables = {name: led.table(name) for name in ("sends", "acks", "commits", "events", "readback")}
+        tables = {name: led.table(name) for name in ("sends", "acks", "commits", "events", "readback",
+                                                   "deliveries", "share_acks")}
     if store_path is not None and store_path.exists():
         with closing(Store(store_path)) as store:
             tables["effects"] = store.effects()

@@ -8,6 +8,8 @@ DUPLICATED = "duplicated"
 ACKED_BUT_LOST = "acked-but-lost"
 FAILED_REPORTED = "failed-reported"
 UNACKED_BUT_STORED = "unacked-but-stored"
+ARCHIVED = "archived"  # share groups: the broker gave up on it (rejected, or delivery limit hit)
 CONSUMER_OUTCOMES = (DELIVERED_ONCE, LOST, DUPLICATED)
+SHARE_OUTCOMES = (DELIVERED_ONCE, DUPLICATED, ARCHIVED, LOST)
 PRODUCER_OUTCOMES = (DELIVERED_ONCE, DUPLICATED, ACKED_BUT_LOST, FAILED_REPORTED,
                      UNACKED_BUT_STORED, LOST)

@@ -11,6 +11,10 @@ from ..errors import LabError
 CONSUMER_KEYS = ("model", "topic", "output_topic", "bootstrap", "sent", "processed_effects",
                  "delivered_once", "lost", "duplicated", "reordered_keys", "crashes", "elapsed_s",
                  "members", "rebalances", "commit_failures", "coordinator", "scenario_2")
+SHARE_KEYS = ("model", "ack", "members", "topic", "group", "sent", "processed_effects",
+              "delivered_once", "lost", "duplicated", "archived", "deliveries",
+              "redelivered_messages", "delivery_counts", "crashes", "redelivery_gap_median_s",
+              "elapsed_s")
 PRODUCER_KEYS = ("topic", "bootstrap", "sent", "acked", "failed_reported", "stored_records",
                  "acked_but_lost", "unacked_but_stored", "duplicated", "reordered_keys", "elapsed_s")
 
@@ -31,6 +35,8 @@ def _stderr_progress(done: int, total: int) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     from ..experiments import ConsumerExperiment, CrashSpec, run_consumer, seeded_fault
 
+    if args.model == "share":
+        return cmd_share(args)
     crash = None
     if args.crash:
         crash = CrashSpec(args.crash, every=args.crash_every, prob=args.crash_prob, seed=args.seed)
@@ -53,6 +59,27 @@ def cmd_run(args: argparse.Namespace) -> int:
           CONSUMER_KEYS, args.json)
     for warning in [] if args.json else result.warnings:  # a degenerate run says so
         print(f"warning: {warning}", file=sys.stderr)
+    return 0
+
+
+def cmd_share(args: argparse.Namespace) -> int:
+    """`deliverylab run share`: share-group members (KIP-932) on one partition."""
+    from ..crash import CrashSpec
+    from ..share_groups import ShareExperiment, run_share
+
+    if args.fault != "none" or args.partitions != 1:
+        raise LabError("`run share` reads one partition with every member and takes no broker "
+                       "fault.", "Drop --fault and --partitions; use --members N.")
+    crash = None
+    if args.crash:
+        crash = CrashSpec(args.crash, every=args.crash_every, prob=args.crash_prob, seed=args.seed)
+    poison = tuple(int(i) for i in args.poison.split(",") if i.strip()) if args.poison else ()
+    spec = ShareExperiment(messages=args.messages, members=args.members, ack=args.ack, crash=crash,
+                           poison=poison, poison_ack=args.poison_ack.upper(),
+                           lock_duration_ms=args.lock_duration_ms,
+                           delivery_limit=args.delivery_limit, processing_ms=args.processing_ms)
+    result = run_share(spec, progress=_stderr_progress, keep=args.keep)
+    _emit(result.summary, SHARE_KEYS, args.json)
     return 0
 
 
@@ -139,7 +166,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     from ..faults import FAULTS
 
     r = sub.add_parser("run", help="a consumer experiment: one delivery model under crashes")
-    r.add_argument("model", help=" | ".join(MODELS))
+    r.add_argument("model", help=" | ".join(MODELS) + " | share (a share group, KIP-932)")
     r.add_argument("--messages", type=int, default=200)
     r.add_argument("--partitions", type=int, default=1)
     r.add_argument("--crash", metavar="POINT", help=" | ".join(ALL_POINTS))
@@ -162,6 +189,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--scenario", help="scenario-2-applied | scenario-2-lost")
     r.add_argument("--coordinator-fault",
                    help="kill-coordinator | pause-coordinator | restart-coordinator (halfway)")
+    share = r.add_argument_group("share groups (model `share`)")
+    share.add_argument("--ack", default="explicit", help="implicit | explicit (acknowledgement mode)")
+    share.add_argument("--poison", metavar="I,J", help="input indices whose processing always fails")
+    share.add_argument("--poison-ack", default="release", help="release | reject (what a failure gets)")
+    share.add_argument("--lock-duration-ms", type=int, default=2000, metavar="MS",
+                       help="share.record.lock.duration.ms (group config, set by the lab)")
+    share.add_argument("--delivery-limit", type=int, default=5, metavar="N",
+                       help="share.delivery.count.limit (group config, set by the lab)")
     _run_options(r, FAULTS)
     r.set_defaults(func=cmd_run)
 

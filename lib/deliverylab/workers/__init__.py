@@ -5,5 +5,6 @@ are written out in full, each in its own file, on purpose: they are parallel, no
 merge. A notebook shows a model's real loop (widgets.show_worker) beside its pseudo-code, and a
 learner compares them side by side: the order of poll, process and commit IS the lesson, so a
 shared loop with hooks would hide exactly what differs. What they truly share (consumer setup,
-end of input, committing, the side effect) lives in common.py.
+end of input, committing, the side effect) lives in common.py. share_consumer is the share-group
+member (KIP-932): acknowledgements per record instead of offsets.
 """

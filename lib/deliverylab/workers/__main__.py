@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..cluster.processes import die_with_parent
 from . import (at_least_once, at_most_once, auto_commit, exactly_once, idempotent_consumer,
-               input_producer, producer, retry_stage)
+               input_producer, producer, retry_stage, share_consumer)
 from .common import WorkerContext
 
 ROLES = {
@@ -19,6 +19,7 @@ ROLES = {
     "auto-commit-store": auto_commit.run_store,
     "exactly-once": exactly_once.run,
     "idempotent-consumer": idempotent_consumer.run,
+    "share": share_consumer.run,
     "retry-blocking": retry_stage.run_blocking,
     **{f"retry-stage-{n}": partial(retry_stage.run_stage, n) for n in range(retry_stage.MAX_STAGES)},
 }

@@ -1,0 +1,201 @@
+"""Share groups (KIP-932, "queues for Kafka"), counted like every other delivery model.
+
+    spec = ShareExperiment(members=2, ack="explicit", crash=CrashSpec("after-process", every=25))
+    result = run_share(spec)        # result.summary: lost, duplicated, archived, delivery_counts
+
+N members (each its own OS process, restarted after each crash) read ONE partition together:
+the point of share groups is more consumers than partitions. Each record is acquired under a
+lock of `lock_duration_ms`, acknowledged on its own, redelivered when released or when its lock
+expires (a crashed member), and archived after `delivery_limit` deliveries. Poison records
+(`poison`: input indices whose processing always fails) are released (or rejected) every time.
+
+The group's settings are set by the lab through the admin API before any member starts
+(incremental_alter_configs on the GROUP resource): share.auto.offset.reset=earliest (the
+default, latest, would skip the input written before the group existed),
+share.record.lock.duration.ms and share.delivery.count.limit.
+"""
+from __future__ import annotations
+
+import time
+from contextlib import closing
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import pandas as pd
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
+
+from . import checker
+from .cluster import Cluster, connect
+from .config_check import check_consumer_config
+from .crash import CrashSpec
+from .errors import LabError, require_whole
+from .experiments import _events, _copies_timeline, _recorded, _Run
+from .ids import check_messages, index_of
+from .ledger import Store
+from .members import supervise_members
+from .results import Progress, Result
+from .supervisor import Supervision
+
+ACK_MODES = ("implicit", "explicit")
+POISON_ACKS = ("RELEASE", "REJECT")
+# The broker's bounds (Kafka 4.4 defaults; the lab lowers the lock floor to 1 s, settings.py).
+LOCK_RANGE_MS = (1000, 60000)  # group.share.min/max.record.lock.duration.ms
+DELIVERY_LIMIT_RANGE = (2, 10)  # group.share.min/max.delivery.count.limit
+
+
+@dataclass
+class ShareExperiment:
+    """Share-group members on one partition, an acknowledgement mode and a crash schedule."""
+
+    messages: int = 100
+    members: int = 1
+    ack: str = "explicit"  # share.acknowledgement.mode: "implicit" or "explicit"
+    crash: CrashSpec | None = None  # after-poll, after-process or after-ack
+    poison: tuple[int, ...] = ()  # input indices whose processing always fails (explicit only)
+    poison_ack: str = "RELEASE"  # what a failing record gets: RELEASE (retry) or REJECT (archive)
+    lock_duration_ms: int = 2000  # share.record.lock.duration.ms (group config)
+    delivery_limit: int = 5  # share.delivery.count.limit (group config)
+    processing_ms: float = 0.0
+    keys: int = 8
+    consumer_config: dict[str, Any] = field(default_factory=dict)
+    time_limit_s: float = 90.0
+    label: str | None = None
+
+    def check(self) -> "ShareExperiment":
+        check_messages(self.messages, "Use e.g. messages=100.")
+        require_whole("members", self.members, "Use e.g. members=2 (each its own process).")
+        require_whole("keys", self.keys, "Use e.g. keys=8.")
+        if self.ack not in ACK_MODES:
+            raise LabError(f"ack={self.ack!r} is not an acknowledgement mode.",
+                           "Use 'implicit' (a poll's records are accepted together) or 'explicit' "
+                           "(acknowledge each record: ACCEPT, RELEASE or REJECT).")
+        if self.crash is not None:
+            self.crash.check("share")
+        self.poison = tuple(self.poison)
+        if any(not isinstance(i, int) or not 0 <= i < self.messages for i in self.poison):
+            raise LabError(f"poison={list(self.poison)!r} must list input indices in 0…{self.messages - 1}.",
+                           "E.g. poison=(7,): message 7 fails every time it is processed.")
+        if self.poison and self.ack != "explicit":
+            raise LabError("A poison record needs ack='explicit': in implicit mode every polled "
+                           "record is accepted together, so a failing one cannot be given back.",
+                           "Use ack='explicit' (the failing record is released or rejected).")
+        if self.poison_ack not in POISON_ACKS:
+            raise LabError(f"poison_ack={self.poison_ack!r} is not RELEASE or REJECT.",
+                           "RELEASE: redelivered until the delivery limit, then archived; "
+                           "REJECT: archived at once.")
+        low, high = LOCK_RANGE_MS
+        if not (isinstance(self.lock_duration_ms, int) and low <= self.lock_duration_ms <= high):
+            raise LabError(f"lock_duration_ms={self.lock_duration_ms!r} is outside what the "
+                           f"brokers allow ({low}–{high} ms).", "Use e.g. lock_duration_ms=2000.")
+        low, high = DELIVERY_LIMIT_RANGE
+        if not (isinstance(self.delivery_limit, int) and low <= self.delivery_limit <= high):
+            raise LabError(f"delivery_limit={self.delivery_limit!r} is outside what the brokers "
+                           f"allow ({low}–{high}).", "Use e.g. delivery_limit=5 (Kafka's default).")
+        if not (isinstance(self.time_limit_s, (int, float)) and self.time_limit_s > 0):
+            raise LabError(f"time_limit_s={self.time_limit_s!r} must be a positive number of seconds.",
+                           "Use e.g. time_limit_s=60.")
+        check_consumer_config(self.consumer_config)
+        return self
+
+
+def group_configs(spec: ShareExperiment) -> dict[str, str]:
+    """The share group's own settings, as the lab sets them before a member starts."""
+    return {"share.auto.offset.reset": "earliest",
+            "share.record.lock.duration.ms": str(spec.lock_duration_ms),
+            "share.delivery.count.limit": str(spec.delivery_limit)}
+
+
+def configure_group(cluster: Cluster, group: str, configs: dict[str, str]) -> None:
+    """incremental_alter_configs on the GROUP resource (kafka-configs.sh --entity-type groups)."""
+    resource = ConfigResource("group", group, incremental_configs=[
+        ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET) for k, v in configs.items()])
+    admin = cluster.admin()  # kept until the answers are in: a dropped client aborts them
+    try:
+        for fut in admin.incremental_alter_configs([resource]).values():
+            fut.result(timeout=30)
+    except KafkaException as exc:
+        raise LabError(f"The brokers at {cluster.bootstrap_servers} refused the share group's "
+                       f"settings ({exc.args[0].str() if exc.args else exc}).",
+                       "Share groups need Kafka 4.2 or newer (on by default for a new cluster); "
+                       "on 4.1 they must be switched on (share.version=1). Unset "
+                       "DELIVERYLAB_KAFKA_VERSION and restart the cluster.") from None
+
+
+def run_share(spec: ShareExperiment, cluster: Cluster | None = None,
+              progress: Progress | None = None, keep: bool = False) -> Result:
+    spec.check()
+    cluster = cluster or connect(min_brokers=1)
+    run = _Run(cluster, "share", keep)
+    try:
+        topic = run.topic("lab-share", 1)
+        group = f"{topic}-share"
+        deadline = time.time() + spec.time_limit_s
+        run.write_spec({**asdict(spec), "topic": topic, "partitions": 1, "group_id": group,
+                        "deadline": deadline, "crash": asdict(spec.crash) if spec.crash else None})
+        run.ledger.set_meta(kind="share", model="share", topic=topic, group=group, t0=run.t0,
+                            group_configs=group_configs(spec))
+        configure_group(cluster, group, group_configs(spec))
+        run.supervise_plain("input", deadline)
+        with closing(Store(run.dir / "store.sqlite")) as store:
+            def processed() -> int:
+                return store.conn.execute("SELECT COUNT(*) FROM effects").fetchone()[0]
+
+            def start(tick: Callable[[], None]) -> Supervision:
+                return supervise_members("share", run.dir, run.ledger.path, deadline,
+                                         spec.members, run.worker_env, tick)
+            report = run.supervise("share", None, topic, deadline, processed, processed,
+                                   spec.messages, progress, start)
+        return share_result(run.dir, spec, cluster.bootstrap_servers, report.timed_out)
+    finally:
+        run.close()
+
+
+def share_result(run_dir: Path, spec: ShareExperiment, bootstrap: str,
+                 timed_out: bool = False) -> Result:
+    """Count a share-group run from its ledger and store (no Kafka I/O)."""
+    meta, t0, tables, sent = _recorded(run_dir, run_dir / "store.sqlite")
+    effects = tables.get("effects", pd.DataFrame(columns=["msg_id", "key", "seq", "t"]))
+    messages = checker.share_outcomes(sent, effects, tables["deliveries"], tables["share_acks"],
+                                      spec.delivery_limit)
+    summary = checker.share_summary(messages, effects, tables["deliveries"])
+    events = _events(tables, t0)
+    deliveries = delivery_timeline(tables["deliveries"], t0)
+    summary.update({
+        "model": "share", "ack": spec.ack, "members": spec.members, "topic": meta["topic"],
+        "group": meta["group"], "bootstrap": bootstrap,
+        "crashes": int((events.kind == "crash").sum()),
+        "restarts": int((events.kind == "restart").sum()),
+        "elapsed_s": round(float(events.t.max()) if len(events) else 0.0, 3),
+        "timed_out": bool(timed_out), "label": spec.label or f"share, {spec.ack}",
+        "crash_point": spec.crash.point if spec.crash else None,
+        "lock_duration_ms": spec.lock_duration_ms, "delivery_limit": spec.delivery_limit,
+        **redelivery_gaps(deliveries),
+    })
+    return Result("share", asdict(spec), messages, _copies_timeline(effects, t0), events, summary,
+                  run_dir, extra={"deliveries": deliveries})
+
+
+def delivery_timeline(deliveries: pd.DataFrame, t0: float) -> pd.DataFrame:
+    """Every delivery: t (s since the run started), worker, index, delivery_count, and the gap
+    since the same record's previous delivery (NaN for its first)."""
+    d = deliveries.sort_values("t").copy()
+    d["t"] = d["t"] - t0
+    d["index"] = d["msg_id"].map(index_of).astype(int) if len(d) else pd.Series(dtype=int)
+    d["gap_s"] = d.groupby("msg_id")["t"].diff()
+    return d[["t", "worker", "index", "msg_id", "partition", "offset", "delivery_count", "gap_s"]]
+
+
+def redelivery_gaps(deliveries: pd.DataFrame) -> dict[str, float | None]:
+    """How long a record waited between two deliveries: min, median and max over redeliveries."""
+    gaps = deliveries["gap_s"].dropna()
+    if not len(gaps):
+        return {"redelivery_gap_min_s": None, "redelivery_gap_median_s": None,
+                "redelivery_gap_max_s": None}
+    return {"redelivery_gap_min_s": round(float(gaps.min()), 3),
+            "redelivery_gap_median_s": round(float(gaps.median()), 3),
+            "redelivery_gap_max_s": round(float(gaps.max()), 3)}
+
+
+__all__ = ["ShareExperiment", "run_share", "share_result", "group_configs", "configure_group"]

@@ -1,0 +1,150 @@
+"""Share groups (KIP-932) on the session's real brokers: each record acknowledged on its own,
+redelivered after a crash, archived after the delivery limit — counted by the lab from its
+ledger and checked against Kafka's own share-group tool."""
+from __future__ import annotations
+
+import pytest
+from confluent_kafka.admin import ConfigResource
+
+from deliverylab.crash import CrashSpec
+from deliverylab.kafka_tool import run_tool
+from deliverylab.outcomes import ARCHIVED, DELIVERED_ONCE
+from deliverylab.share_groups import ShareExperiment, group_configs, run_share
+from lab_asserts import fails_clearly
+
+SHARE_GROUP_COMMAND = "org.apache.kafka.tools.consumer.group.ShareGroupCommand"
+
+
+def _consecutive_counts(result) -> None:
+    """The broker numbers a record's deliveries 1, 2, 3, …: no count skipped or repeated."""
+    d = result.extra["deliveries"]
+    for msg_id, counts in d.groupby("msg_id")["delivery_count"]:
+        assert sorted(counts) == list(range(1, len(counts) + 1)), (msg_id, list(counts))
+
+
+@pytest.mark.kafka
+@pytest.mark.parametrize("ack", ["implicit", "explicit"])
+def test_no_crash_every_record_is_delivered_once_to_two_members_of_one_partition(cluster, ack):
+    r = run_share(ShareExperiment(messages=60, members=2, ack=ack), cluster=cluster)
+    s = r.summary
+    assert not s["timed_out"]
+    assert s["delivered_once"] == 60 and s["lost"] == 0 and s["duplicated"] == 0
+    assert s["archived"] == 0
+    assert s["delivery_counts"] == {"1": 60}
+
+
+@pytest.mark.kafka
+def test_crash_after_processing_before_acknowledging_redelivers_with_a_higher_count(cluster):
+    r = run_share(ShareExperiment(messages=60, members=2, ack="explicit",
+                                  crash=CrashSpec("after-process", every=30)), cluster=cluster)
+    s = r.summary
+    assert not s["timed_out"]
+    assert s["crashes"] == 2
+    assert s["lost"] == 0 and s["archived"] == 0
+    assert s["duplicated"] > 0
+    redelivered = r.messages[r.messages.deliveries > 1]
+    assert len(redelivered) > 0 and (redelivered.max_delivery_count >= 2).all()
+    # Every duplicate is a redelivery the broker counted: processings never exceed deliveries.
+    assert (r.messages.copies <= r.messages.deliveries).all()
+    _consecutive_counts(r)
+
+
+@pytest.mark.kafka
+def test_crash_after_the_acknowledgement_was_committed_redelivers_nothing(cluster):
+    r = run_share(ShareExperiment(messages=40, members=1, ack="explicit",
+                                  crash=CrashSpec("after-ack", at=(20,))), cluster=cluster)
+    s = r.summary
+    assert s["crashes"] == 1 and not s["timed_out"]
+    assert s["delivered_once"] == 40 and s["duplicated"] == 0 and s["lost"] == 0
+    assert s["delivery_counts"] == {"1": 40}
+
+
+@pytest.mark.kafka
+def test_a_poison_record_is_delivered_exactly_delivery_limit_times_then_archived(cluster):
+    limit = 3
+    r = run_share(ShareExperiment(messages=30, members=2, ack="explicit", poison=(7,),
+                                  delivery_limit=limit), cluster=cluster)
+    s = r.summary
+    poison = r.messages.set_index("index").loc[7]
+    assert poison.outcome == ARCHIVED and poison.copies == 0
+    assert poison.deliveries == limit and poison.max_delivery_count == limit
+    others = r.messages[r.messages["index"] != 7]
+    assert (others.outcome == DELIVERED_ONCE).all()
+    assert s["archived"] == 1 and s["lost"] == 0
+    _consecutive_counts(r)
+
+
+@pytest.mark.kafka
+def test_a_rejected_record_is_archived_at_its_first_delivery(cluster):
+    r = run_share(ShareExperiment(messages=20, ack="explicit", poison=(4,), poison_ack="REJECT"),
+                  cluster=cluster)
+    poison = r.messages.set_index("index").loc[4]
+    assert poison.outcome == ARCHIVED and poison.deliveries == 1
+    assert r.summary["archived"] == 1 and r.summary["delivered_once"] == 19
+
+
+@pytest.mark.kafka
+def test_kafkas_share_group_tool_agrees_with_the_lab(cluster):
+    """Kafka's kafka-share-groups (ShareGroupCommand, from the broker's jars) describes the
+    group the lab ran: its settings are the ones the lab set through the admin API, no member
+    is left, and no record is pending (lag 0) — the lab counted every record settled too:
+    one archived, the rest processed once, none lost."""
+    spec = ShareExperiment(messages=30, members=2, ack="explicit", poison=(5,), delivery_limit=2)
+    r = run_share(spec, cluster=cluster, keep=True)
+    s = r.summary
+    assert s["lost"] == 0 and s["archived"] == 1 and s["delivered_once"] == 29
+    group = s["group"]
+    try:
+        admin = cluster.admin()
+        res = ConfigResource("group", group)
+        configs = admin.describe_configs([res])[res].result(timeout=30)
+        for key, value in group_configs(spec).items():
+            assert configs[key].value == value, key
+
+        def describe(*what: str) -> list[list[str]]:
+            out = run_tool(SHARE_GROUP_COMMAND, ["--bootstrap-server", cluster.bootstrap_servers,
+                                                 "--group", group, "--describe", *what])
+            assert out.returncode == 0, out.stderr
+            return [line.split() for line in out.stdout.splitlines() if line.startswith(group)]
+
+        (offsets,) = describe("--offsets")  # GROUP TOPIC PARTITION START-OFFSET LAG
+        assert offsets[1] == s["topic"] and offsets[2] == "0"
+        assert offsets[-1] == "0", f"Kafka sees {offsets[-1]} records pending; the lab saw none"
+        (state,) = describe("--state")  # GROUP COORDINATOR (ID) STATE #MEMBERS
+        assert state[-2:] == ["Empty", "0"], state
+    finally:
+        cluster.delete_topics([s["topic"]])
+
+
+def test_share_experiment_refuses_bad_input_clearly():
+    fails_clearly(lambda: ShareExperiment(ack="implicit", poison=(3,)).check(), "explicit")
+    fails_clearly(lambda: ShareExperiment(ack="auto").check(), "implicit", "explicit")
+    fails_clearly(lambda: ShareExperiment(lock_duration_ms=100).check(), "100", "1000")
+    fails_clearly(lambda: ShareExperiment(delivery_limit=11).check(), "11", "10")
+    fails_clearly(lambda: ShareExperiment(crash=CrashSpec("after-commit", every=5)).check(),
+                  "after-commit", "after-ack")
+    fails_clearly(lambda: ShareExperiment(messages=10, poison=(10,)).check(), "10", "0…9")
+
+
+def test_the_checker_archives_only_what_the_broker_confirmed_it_gave_up_on():
+    """Pure: a hand-made share-group history, no Kafka."""
+    import pandas as pd
+
+    from deliverylab.checker import share_outcomes, share_summary
+
+    sent = pd.DataFrame({"msg_id": ["a", "b", "c", "d", "e"], "key": "k", "seq": range(5)})
+    effects = pd.DataFrame({"msg_id": ["a", "a"]})  # a: processed twice (redelivered)
+    deliveries = pd.DataFrame({"msg_id": ["a", "a", "b", "b", "c", "d"],
+                               "delivery_count": [1, 2, 1, 2, 1, 1]})
+    acks = pd.DataFrame({"msg_id": ["a", "b", "b", "c", "d"],
+                         "ack": ["ACCEPT", "RELEASE", "RELEASE", "REJECT", "REJECT"],
+                         "ok": [1, 1, 1, 1, 0], "delivery_count": [2, 1, 2, 1, 1]})
+    out = share_outcomes(sent, effects, deliveries, acks, delivery_limit=2).set_index("msg_id")
+    assert out.loc["a", "outcome"] == "duplicated"
+    assert out.loc["b", "outcome"] == "archived"  # released at its 2nd delivery, limit 2
+    assert out.loc["c", "outcome"] == "archived"  # rejected, confirmed
+    assert out.loc["d", "outcome"] == "lost"  # its REJECT was never confirmed by the broker
+    assert out.loc["e", "outcome"] == "lost"  # never delivered
+    s = share_summary(out.reset_index(), effects, deliveries)
+    assert (s["archived"], s["lost"], s["duplicated"]) == (2, 2, 1)
+    assert s["delivery_counts"] == {"1": 4, "2": 2} and s["redelivered_messages"] == 2
