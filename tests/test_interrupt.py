@@ -156,6 +156,66 @@ def test_kernel_interrupt_stops_the_run_and_leaves_no_worker(cluster, tmp_path):
         kernel.close()
 
 
+@pytest.mark.timeout(400)
+def test_kernel_interrupt_stops_every_member_of_a_group_run(cluster, tmp_path):
+    """Group mode: each member has a supervisor thread of its own, and a KeyboardInterrupt reaches
+    only the kernel's main thread. JupyterLab's stop button on Linux signals the kernel's whole
+    process group, workers included; a kernel interrupted by message (Windows, or a kernelspec
+    with interrupt_mode "message") or a SIGINT to the kernel alone does not, and then only the
+    supervisors can stop the workers. So the signal goes to the kernel process alone here. Every
+    member's worker must be gone when the reply comes, the run's folder removed and its topic
+    deleted, as after a normal run."""
+    kernel = Kernel(tmp_path)
+    try:
+        content, text = kernel.run("import os\n"
+                                   "from deliverylab.experiments import ConsumerExperiment, run_consumer\n"
+                                   "os.getpid()")
+        assert content["status"] == "ok", text
+        kernel_pid = int(text)
+
+        # 3 members on 6 partitions, 3000 messages at 5 ms each: about 5 s of work per member.
+        long_run = kernel.kc.execute(
+            "r = run_consumer(ConsumerExperiment(model='at-least-once', messages=3000, "
+            "processing_ms=5, membership='group', members=3, partitions=6))")
+        deadline = time.monotonic() + 120
+        members: list[int] = []
+        while len(members) < 3:  # the input producer runs first; wait for all three members
+            members = [p for p in _workers_of(kernel_pid) if "at-least-once" in _cmdline(p)]
+            assert time.monotonic() < deadline, f"only {len(members)} members started"
+            time.sleep(0.05)
+        run_dir = Path(_cmdline(members[0])[4])  # python -m deliverylab.workers ROLE RUN_DIR N
+        topic = json.loads((run_dir / "spec.json").read_text())["topic"]
+        time.sleep(1.5)
+        assert all(_alive(p) for p in members), "a member ended before the interrupt; make it longer"
+
+        t0 = time.monotonic()
+        os.kill(kernel_pid, signal.SIGINT)  # the kernel alone, not its process group
+        content, _ = kernel.wait(long_run, timeout=60)
+        print(f"interrupt -> KeyboardInterrupt reply in {time.monotonic() - t0:.2f} s")
+        assert content["status"] == "error" and content["ename"] == "KeyboardInterrupt", content
+
+        survivors = [p for p in members if _alive(p)]
+        assert not survivors, f"members {survivors} survived the interrupt"
+        assert _workers_of(kernel_pid) == [], "a worker of this kernel is still running"
+        assert not run_dir.exists(), f"the interrupted run left its folder {run_dir}"
+        gone_by = time.monotonic() + 60  # topics are deleted off the learner's wait, as normally
+        while topic in cluster.admin().list_topics(timeout=10).topics:
+            assert time.monotonic() < gone_by, f"the interrupted run's topic {topic} was not deleted"
+            time.sleep(0.5)
+
+        # The kernel still works, and so does the next group run in it.
+        content, text = kernel.run(
+            "r2 = run_consumer(ConsumerExperiment(model='at-least-once', messages=60, "
+            "membership='group', members=2, partitions=2, commit_on_revoke=True))\n"
+            "print(r2.summary['sent'], r2.summary['delivered_once'], r2.summary['lost'])",
+            timeout=180)
+        assert content["status"] == "ok", text
+        assert text.split() == ["60", "60", "0"], text
+        assert _workers_of(kernel_pid) == []
+    finally:
+        kernel.close()
+
+
 # --- Ctrl-C on `deliverylab lab` -----------------------------------------------------------------
 def _api(base: str, token: str, path: str, method: str = "GET") -> dict | list:
     req = urllib.request.Request(f"{base}{path}", method=method, data=b"{}" if method == "POST" else None,

@@ -93,15 +93,18 @@ def supervise_members(role: str, run_dir: Path, ledger_path: Path, deadline: flo
                       joining_member: int | None = None, join_after: int | None = None) -> Supervision:
     reports: list[Supervision | None] = [None] * members
     errors: list[BaseException] = []
+    stop = threading.Event()  # an interrupt in this (the main) thread stops every member
 
     def member(m: int) -> None:
         ledger = Ledger(ledger_path)  # a connection of its own: one per thread
         try:
             if m == joining_member and join_after is not None and processed is not None:
-                while processed() < join_after and time.time() < deadline:
+                while processed() < join_after and time.time() < deadline and not stop.is_set():
                     time.sleep(0.02)
+                if stop.is_set():
+                    return
             reports[m] = supervise(role, run_dir, ledger, deadline, env=env,
-                                   first_worker=m * MEMBER_STRIDE)
+                                   first_worker=m * MEMBER_STRIDE, stop=stop)
         except BaseException as exc:  # surfaced after every member has stopped
             errors.append(exc)
         finally:
@@ -109,12 +112,21 @@ def supervise_members(role: str, run_dir: Path, ledger_path: Path, deadline: flo
 
     threads = [threading.Thread(target=member, args=(m,), name=f"member-{m}", daemon=True)
                for m in range(members)]
-    for t in threads:
-        t.start()
-    while any(t.is_alive() for t in threads):
-        if tick:
-            tick()
-        time.sleep(0.05)
+    try:
+        for t in threads:
+            t.start()
+        while any(t.is_alive() for t in threads):
+            if tick:
+                tick()
+            time.sleep(0.05)
+    except BaseException:
+        # A kernel interrupt (KeyboardInterrupt) reaches this thread only. Each member's
+        # supervisor SIGKILLs its worker when told to stop; wait for all of them, so that the
+        # run's cleanup (folder, topics) starts with no worker left.
+        stop.set()
+        for t in threads:
+            t.join(30)
+        raise
     if errors:
         raise errors[0]
     done = [r for r in reports if r is not None]

@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,12 +87,16 @@ def _may_crash(role: str, run_dir: Path) -> bool:
 
 def supervise(role: str, run_dir: Path, ledger: Ledger, deadline: float,
               tick: Callable[[], None] | None = None, max_starts: int = 10_000,
-              env: dict[str, str] | None = None, first_worker: int = 0) -> Supervision:
+              env: dict[str, str] | None = None, first_worker: int = 0,
+              stop: threading.Event | None = None) -> Supervision:
     """Run `role` until it exits cleanly; restart it (same group / transactional.id) after crashes.
 
     env: extra environment for the worker only (e.g. DELIVERYLAB_CLIENT_JSON, the client
     settings, which may hold a SASL password): the caller's own os.environ is never changed.
-    first_worker: the number of the first start (a group member's starts are numbered apart)."""
+    first_worker: the number of the first start (a group member's starts are numbered apart).
+    stop: set by whoever supervises this supervisor from another thread (a group's members): the
+    run was interrupted there, and this worker must stop as if the interrupt had reached here —
+    a KeyboardInterrupt only ever reaches the main thread."""
     report = Supervision(role)
     t0 = time.monotonic()
     env = {**os.environ, **(env or {}), "PYTHONPATH": _pythonpath()}
@@ -114,6 +119,8 @@ def supervise(role: str, run_dir: Path, ledger: Ledger, deadline: float,
                 standby = _spawn(role, run_dir, worker + 1, env, standby=True)
             try:
                 while proc.poll() is None:
+                    if stop is not None and stop.is_set():
+                        raise KeyboardInterrupt(f"{role} worker {worker}: the run was interrupted")
                     if time.time() > deadline:
                         _stop(proc)
                         break
