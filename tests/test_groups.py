@@ -36,9 +36,13 @@ def test_a_member_leaving_mid_run(cluster, commit_on_revoke):
 
 
 def test_too_slow_for_max_poll_interval(cluster):
+    # The loop commits after 10 records or 1 s: the slow member's commit comes right after its
+    # stalled record, before its next poll (which would report the partitions lost). With a
+    # count alone the commit fell after that poll in some runs and was never sent.
     s = run_consumer(ConsumerExperiment(model="at-least-once", messages=300, processing_ms=20,
                                         session_timeout_ms=6000, max_poll_interval_ms=6000,
-                                        stall_at=150, stall_ms=9000, **GROUP), cluster).summary
+                                        commit_interval_ms=1000, stall_at=150, stall_ms=9000,
+                                        **GROUP), cluster).summary
     assert s["commit_failures"] >= 1, s
     assert set(s["commit_errors"]) <= {"UNKNOWN_MEMBER_ID", "ILLEGAL_GENERATION",
                                        "REBALANCE_IN_PROGRESS", "_MAX_POLL_EXCEEDED"}, s
