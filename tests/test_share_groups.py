@@ -60,6 +60,20 @@ def test_crash_after_the_acknowledgement_was_committed_redelivers_nothing(cluste
 
 
 @pytest.mark.kafka
+def test_a_batch_slower_than_its_lock_is_refused_and_delivered_again(cluster):
+    """The member acquires the whole fetch at once; 60 records of 30 ms work take 1.8 s, longer
+    than the 1 s lock, so the broker has taken them back before the acknowledgements arrive:
+    it refuses them (INVALID_RECORD_STATE) and hands the records out again."""
+    r = run_share(ShareExperiment(messages=60, ack="explicit", processing_ms=30,
+                                  lock_duration_ms=1000, delivery_limit=2), cluster=cluster)
+    s = r.summary
+    assert s["refused_acks"] > 0 and set(s["refused_ack_errors"]) == {"INVALID_RECORD_STATE"}
+    assert s["duplicated"] > 0 and s["lost"] == 0
+    assert s["max_delivery_count"] == 2
+    _consecutive_counts(r)
+
+
+@pytest.mark.kafka
 def test_a_poison_record_is_delivered_exactly_delivery_limit_times_then_archived(cluster):
     limit = 3
     r = run_share(ShareExperiment(messages=30, members=2, ack="explicit", poison=(7,),
@@ -124,6 +138,7 @@ def test_share_experiment_refuses_bad_input_clearly():
     fails_clearly(lambda: ShareExperiment(crash=CrashSpec("after-commit", every=5)).check(),
                   "after-commit", "after-ack")
     fails_clearly(lambda: ShareExperiment(messages=10, poison=(10,)).check(), "10", "0…9")
+    fails_clearly(lambda: ShareExperiment(max_record_locks=5).check(), "5", "100")
 
 
 def test_the_checker_archives_only_what_the_broker_confirmed_it_gave_up_on():

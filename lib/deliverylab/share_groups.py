@@ -43,6 +43,7 @@ POISON_ACKS = ("RELEASE", "REJECT")
 # The broker's bounds (Kafka 4.4 defaults; the lab lowers the lock floor to 1 s, settings.py).
 LOCK_RANGE_MS = (1000, 60000)  # group.share.min/max.record.lock.duration.ms
 DELIVERY_LIMIT_RANGE = (2, 10)  # group.share.min/max.delivery.count.limit
+RECORD_LOCKS_RANGE = (100, 4000)  # group.share.min/max.partition.max.record.locks
 
 
 @dataclass
@@ -57,6 +58,9 @@ class ShareExperiment:
     poison_ack: str = "RELEASE"  # what a failing record gets: RELEASE (retry) or REJECT (archive)
     lock_duration_ms: int = 2000  # share.record.lock.duration.ms (group config)
     delivery_limit: int = 5  # share.delivery.count.limit (group config)
+    # share.partition.max.record.locks (group config; None: the broker's 2000): how many records
+    # of the partition may be acquired at once, by all members together
+    max_record_locks: int | None = None
     processing_ms: float = 0.0
     keys: int = 8
     consumer_config: dict[str, Any] = field(default_factory=dict)
@@ -93,6 +97,11 @@ class ShareExperiment:
         if not (isinstance(self.delivery_limit, int) and low <= self.delivery_limit <= high):
             raise LabError(f"delivery_limit={self.delivery_limit!r} is outside what the brokers "
                            f"allow ({low}–{high}).", "Use e.g. delivery_limit=5 (Kafka's default).")
+        low, high = RECORD_LOCKS_RANGE
+        if self.max_record_locks is not None and not (
+                isinstance(self.max_record_locks, int) and low <= self.max_record_locks <= high):
+            raise LabError(f"max_record_locks={self.max_record_locks!r} is outside what the brokers "
+                           f"allow ({low}–{high}).", "Use e.g. max_record_locks=100, or None.")
         if not (isinstance(self.time_limit_s, (int, float)) and self.time_limit_s > 0):
             raise LabError(f"time_limit_s={self.time_limit_s!r} must be a positive number of seconds.",
                            "Use e.g. time_limit_s=60.")
@@ -102,9 +111,12 @@ class ShareExperiment:
 
 def group_configs(spec: ShareExperiment) -> dict[str, str]:
     """The share group's own settings, as the lab sets them before a member starts."""
-    return {"share.auto.offset.reset": "earliest",
-            "share.record.lock.duration.ms": str(spec.lock_duration_ms),
-            "share.delivery.count.limit": str(spec.delivery_limit)}
+    configs = {"share.auto.offset.reset": "earliest",
+               "share.record.lock.duration.ms": str(spec.lock_duration_ms),
+               "share.delivery.count.limit": str(spec.delivery_limit)}
+    if spec.max_record_locks is not None:
+        configs["share.partition.max.record.locks"] = str(spec.max_record_locks)
+    return configs
 
 
 def configure_group(cluster: Cluster, group: str, configs: dict[str, str]) -> None:
@@ -172,9 +184,18 @@ def share_result(run_dir: Path, spec: ShareExperiment, bootstrap: str,
         "crash_point": spec.crash.point if spec.crash else None,
         "lock_duration_ms": spec.lock_duration_ms, "delivery_limit": spec.delivery_limit,
         **redelivery_gaps(deliveries),
+        **refused_acks(tables["share_acks"]),
     })
     return Result("share", asdict(spec), messages, _copies_timeline(effects, t0), events, summary,
                   run_dir, extra={"deliveries": deliveries})
+
+
+def refused_acks(share_acks: pd.DataFrame) -> dict[str, Any]:
+    """Acknowledgements the broker refused, by error name: INVALID_RECORD_STATE when the record's
+    lock had expired before the acknowledgement arrived (it was already given to someone else)."""
+    refused = share_acks[pd.to_numeric(share_acks["ok"], errors="coerce").fillna(0) == 0]
+    return {"refused_acks": int(len(refused)),
+            "refused_ack_errors": {str(k): int(v) for k, v in refused["error"].value_counts().items()}}
 
 
 def delivery_timeline(deliveries: pd.DataFrame, t0: float) -> pd.DataFrame:
