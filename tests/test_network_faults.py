@@ -31,10 +31,29 @@ def no_lab_table_left(request):
     yield
     if "cluster" not in request.fixturenames:
         return
-    table = network.table_name(request.getfixturevalue("cluster").home)
-    if network.table_exists(table):
+    cluster = request.getfixturevalue("cluster")
+    table = network.table_name(cluster.home)
+    relays = _relays_of(os.getpid())
+    if network.table_exists(table) or relays:
+        cluster.heal_network()
         network.delete_table(table)
-        pytest.fail(f"nftables table inet {table} was left after {request.node.name}")
+        for pid in relays:
+            os.kill(pid, 9)
+        pytest.fail(f"left after {request.node.name}: table {network.table_exists(table)}, "
+                    f"relays {relays}")
+
+
+def _relays_of(parent: int) -> list[int]:
+    """Slow-link relays this test process started that still run."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and b"deliverylab.cluster.linkproxy" in (entry / "cmdline").read_bytes() \
+                    and f"PPid:\t{parent}\n" in (entry / "status").read_text():
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
 
 
 def partitioned(cluster, acks: str, fault: str, seed: int):
@@ -110,7 +129,6 @@ def test_without_root_a_network_fault_says_what_it_needs_within_seconds(cluster)
     cluster's state comes on stdin: the session's run folder is root's alone.)"""
     code = f"""
 import json, sys, time
-from pathlib import Path
 from deliverylab.cluster.local import LocalCluster
 from deliverylab.errors import LabError
 from deliverylab.faults import FaultSpec
@@ -153,8 +171,8 @@ def test_cluster_down_and_doctor_find_a_left_table(tmp_path):
     home = tmp_path / "home"
     home.mkdir()
     table = network.table_name(home)
-    r = subprocess.run(["nft", "-f", "-"], input=network.ruleset(table, f"run folder {home}", [], [],
-                                                                  Path("/")), text=True)
+    r = subprocess.run(["nft", "-f", "-"], input=network.ruleset(table, f"run folder {home}", network.Rules()),
+                       text=True)
     assert r.returncode == 0 and network.table_exists(table)
     env = {**os.environ, "DELIVERYLAB_HOME": str(home)}
     cli = [sys.executable, "-m", "deliverylab.tools.cli", "cluster"]
@@ -165,3 +183,83 @@ def test_cluster_down_and_doctor_find_a_left_table(tmp_path):
         assert not network.table_exists(table)
     finally:
         network.delete_table(table)
+
+
+# --- degraded links: a relay that delays (slow-link), nftables random drops (lossy-link) -----------
+DELAY_MS = 200
+
+
+def ack_latency_ms(r, rate: float):
+    """Each acknowledged message's latency: its ack time minus its scheduled send time (the
+    producer sends message i at start + i/rate; the quickest ack fixes the start)."""
+    import pandas as pd
+
+    from deliverylab.ids import index_of
+
+    ok = r.timeline[r.timeline.outcome == "ok"].groupby("msg_id").t.min()
+    sched = pd.Series([index_of(m) / rate for m in ok.index], index=ok.index)
+    start = (ok - sched).min()
+    return (sched + start), (ok - sched - start) * 1000
+
+
+@pytest.mark.kafka
+def test_slow_link_adds_its_delay_to_acks_all_and_not_to_acks_1(cluster):
+    """The followers' fetches go through a relay that adds DELAY_MS per request and answer. An
+    acks=all write waits for a follower's next fetch, so it takes ~DELAY_MS longer; an acks=1
+    write is answered by the leader alone. Sends are spaced wider than the delay: a broker
+    serves one request per connection at a time, so faster sends would queue behind it."""
+    rate = 2.5
+    medians = {}
+    for acks in ("all", "1"):
+        r = run_producer(ProducerExperiment(
+            messages=40, rate=rate, config={"acks": acks}, topic_config={"min.insync.replicas": "2"},
+            fault=FaultSpec("slow-link", at_index=8, heal_after_s=8.0, delay_ms=DELAY_MS)), cluster)
+        sent, lat = ack_latency_ms(r, rate)
+        fault_t = float(r.events.loc[r.events.kind == "fault", "t"].iloc[0])
+        heal_t = float(r.events.loc[r.events.kind == "heal", "t"].iloc[0])
+        before = lat[sent < fault_t - 0.3].median()
+        during = lat[(sent > fault_t + 1.0) & (sent < heal_t - 0.5)].median()
+        medians[acks] = (before, during)
+        assert r.summary["acked_but_lost"] == 0 and r.summary["lost"] == 0, r.summary
+        assert fault_detail(r)["delay_ms"] == DELAY_MS
+    (b_all, d_all), (b_1, d_1) = medians["all"], medians["1"]
+    assert 0.6 * DELAY_MS < d_all - b_all < 2 * DELAY_MS, medians
+    assert d_1 - b_1 < 0.25 * DELAY_MS, medians
+
+
+@pytest.mark.kafka
+@pytest.mark.parametrize("fault", ["lossy-link", "slow-controller"])
+def test_degraded_links_lose_no_acks_all_write(cluster, fault):
+    r = partitioned(cluster, "all", fault, 1)
+    assert (r.events.kind == "heal").sum() == 1
+    assert r.summary["acked_but_lost"] == 0 and r.summary["lost"] == 0, r.summary
+
+
+def test_a_relay_delays_each_request_and_answer():
+    """The slow link's relay on its own: an echo through it takes the delay, in order."""
+    import socket
+    import threading
+
+    srv = socket.create_server(("127.0.0.1", 0))
+    port = srv.getsockname()[1]
+
+    def echo() -> None:
+        conn, _ = srv.accept()
+        while data := conn.recv(65536):
+            conn.sendall(data)
+    threading.Thread(target=echo, daemon=True).start()
+    relay, relay_port = network.start_relay(port, 300)
+    try:
+        with socket.create_connection(("127.0.0.1", relay_port)) as c:
+            t0 = time.monotonic()
+            c.sendall(b"ping-1")
+            c.sendall(b"ping-2")
+            got = b""
+            while len(got) < 12:
+                got += c.recv(64)
+            took = time.monotonic() - t0
+        assert got == b"ping-1ping-2" and 0.28 < took < 1.0, (got, took)
+    finally:
+        relay.kill()
+        relay.wait()
+        srv.close()

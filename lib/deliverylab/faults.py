@@ -25,12 +25,17 @@ FAULTS = ("none", "kill-leader", "pause-leader", "pause-followers", "kill-follow
           # leader is elected, no ISR change is committed, no broker is fenced.
           "pause-controller", "kill-controller", "pause-controller-kill-leader",
           # Network partitions: the processes run on, cut apart; clients still reach every broker.
-          "partition-leader", "partition-follower", "partition-controller")
-NETWORK_FAULTS = ("partition-leader", "partition-follower", "partition-controller")
+          "partition-leader", "partition-follower", "partition-controller",
+          # Degraded links: the followers' fetches from the leader (or every broker's requests
+          # to the controller) slowed by delay_ms, or packets between leader and followers lost.
+          "slow-link", "slow-controller", "lossy-link")
+PARTITIONS = ("partition-leader", "partition-follower", "partition-controller")
+NETWORK_FAULTS = (*PARTITIONS, "slow-link", "slow-controller", "lossy-link")
 CONTROLLER_FAULTS = ("pause-controller", "kill-controller", "pause-controller-kill-leader",
                      *NETWORK_FAULTS)  # a partition cuts the controller process off too
-# A partition must outlast the broker session (broker.session.timeout.ms, 4 s in the lab) for
-# the controller to fence the cut leader and elect another: shorter, and nothing changes hands.
+# A network fault must outlast the broker session (broker.session.timeout.ms, 4 s in the lab)
+# for the controller to fence a cut leader and elect another, and replica.lag.time.max.ms (5 s)
+# for a slow follower to leave the ISR: shorter, and nothing changes hands.
 NETWORK_HEAL_AFTER_S = 8.0
 LAG_BEFORE_KILL_S = 1.0  # followers fall this far behind (still in the ISR) before the leader dies
 
@@ -41,6 +46,8 @@ class FaultSpec:
     at_index: int | None = None  # when the run has made this much progress (messages)
     at_s: float | None = None  # or this many seconds into the run
     heal_after_s: float = 3.0  # resume / restart the broker this long after the fault
+    delay_ms: float = 200.0  # slow-link, slow-controller: added to each request and its answer
+    loss_pct: float = 10.0  # lossy-link: share of packets dropped (TCP resends them)
 
     def check(self, cluster: Cluster | None = None) -> "FaultSpec":
         if self.kind not in FAULTS:
@@ -51,6 +58,12 @@ class FaultSpec:
                            "E.g. FaultSpec('kill-leader', at_index=300).")
         if self.heal_after_s is not None and self.heal_after_s < 0:
             raise LabError(f"heal_after_s={self.heal_after_s!r} is negative.", "Use 0 or more seconds.")
+        if not isinstance(self.delay_ms, (int, float)) or not 0 < self.delay_ms <= 10_000:
+            raise LabError(f"delay_ms={self.delay_ms!r} is not a delay the lab can add.",
+                           "Use a number of milliseconds from 1 to 10000, e.g. delay_ms=200.")
+        if not isinstance(self.loss_pct, (int, float)) or not 0 < self.loss_pct <= 100:
+            raise LabError(f"loss_pct={self.loss_pct!r} is not a share of packets.",
+                           "Use a percentage above 0 and up to 100, e.g. loss_pct=10.")
         if cluster is not None and self.kind != "none" and cluster.kind == "external":
             raise cluster._no_faults(self.kind)
         if cluster is not None and self.kind in NETWORK_FAULTS:
@@ -147,7 +160,7 @@ class Nemesis(threading.Thread):
             c.kill(state.leader)
             self._heal_actions.append(c.resume_controller)
             targets, act, heal = [state.leader], lambda b: None, c.restart
-        elif kind in NETWORK_FAULTS:
+        elif kind in PARTITIONS:
             # partition-leader / -follower: that broker loses the other brokers and the
             # controller; partition-controller: the leader loses the controller only (it still
             # replicates). One table holds the partition: healing deletes it.
@@ -159,6 +172,27 @@ class Nemesis(threading.Thread):
             extra = {"cut_from": rest, "mechanism": "nftables, socket cgroupv2 per JVM"}
             self._heal_actions.append(c.heal_network)
             targets, act, heal = [target], lambda b: None, lambda b: None
+        elif kind in ("slow-link", "lossy-link"):
+            # The leader's replication: its followers' fetches (and their answers).
+            followers = list(state.followers())
+            if kind == "slow-link":
+                c.slow(state.leader, followers, self.spec.delay_ms, kind)
+                extra = {"delay_ms": self.spec.delay_ms, "links": followers,
+                         "mechanism": "relay (nftables redirect per JVM cgroup)"}
+            else:
+                c.lossy([state.leader], followers, self.spec.loss_pct, kind)
+                extra = {"loss_pct": self.spec.loss_pct, "links": followers,
+                         "mechanism": "nftables random drop, socket cgroupv2 per JVM"}
+            self._heal_actions.append(c.heal_network)
+            targets, act, heal = [state.leader], lambda b: None, lambda b: None
+        elif kind == "slow-controller":
+            ctrl = c.controllers()[0].id
+            brokers = [b.id for b in c.brokers()]
+            c.slow(ctrl, brokers, self.spec.delay_ms, kind)
+            extra = {"delay_ms": self.spec.delay_ms, "links": brokers,
+                     "mechanism": "relay (nftables redirect per JVM cgroup)"}
+            self._heal_actions.append(c.heal_network)
+            targets, act, heal = [ctrl], lambda b: None, lambda b: None
         else:
             return
         for b in targets:

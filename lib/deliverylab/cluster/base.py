@@ -107,6 +107,15 @@ class Cluster:
         """Cut processes `nodes` off from `from_nodes` (broker or controller ids), both ways."""
         self.check_network(what)
 
+    def lossy(self, nodes: list[int], from_nodes: list[int], loss_pct: float,
+              what: str = "lossy-link") -> None:
+        """Drop each packet between `nodes` and `from_nodes` with probability loss_pct %."""
+        self.check_network(what)
+
+    def slow(self, node: int, from_nodes: list[int], delay_ms: float, what: str = "slow-link") -> None:
+        """Connections of `from_nodes` to `node` take delay_ms longer per request and answer."""
+        self.check_network(what)
+
     def heal_network(self) -> None:
         """Nothing to heal where no partition can be made."""
 

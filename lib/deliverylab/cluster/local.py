@@ -465,23 +465,75 @@ class LocalCluster(Cluster):
             raise network.unavailable(what, f"the cluster at {self.bootstrap_servers} was started "
                                       "without a cgroup per broker (not as root, or by an older lab)")
 
+    def _endpoint(self, node_id: int) -> network.Endpoint:
+        node = self._any_node(node_id)
+        ports = tuple(p for p in (node["port"], node["controller_port"]) if p)
+        return network.Endpoint(f"{node.get('role', 'broker')} {node_id}",
+                                network.NodeCgroups(self.home).path(node_id), ports)
+
+    def _install(self, what: str, rules: network.Rules) -> None:
+        network.install(network.table_name(self.home),
+                        f"Kafka Delivery Lab {what}, run folder {self.home}", rules)
+
     def isolate(self, nodes: list[int], from_nodes: list[int], what: str = "partition") -> None:
         """Cut the processes `nodes` (broker ids, controller ids) off from `from_nodes`, both
-        ways, while clients still reach every broker; replaces an earlier partition."""
+        ways, while clients still reach every broker; replaces an earlier network fault."""
         self.check_network(what)
-        groups = network.NodeCgroups(self.home)
+        mount = network.NodeCgroups(self.home).mount
+        self._install(what, network.cut_rules([self._endpoint(n) for n in nodes],
+                                              [self._endpoint(n) for n in from_nodes], mount))
 
-        def endpoint(node_id: int) -> network.Endpoint:
-            node = self._any_node(node_id)
-            role = node.get("role", "broker")
-            ports = tuple(p for p in (node["port"], node["controller_port"]) if p)
-            return network.Endpoint(f"{role} {node_id}", groups.path(node_id), ports)
-        network.cut(network.table_name(self.home), f"Kafka Delivery Lab {what}, run folder {self.home}",
-                    [endpoint(n) for n in nodes], [endpoint(n) for n in from_nodes], groups.mount)
+    def lossy(self, nodes: list[int], from_nodes: list[int], loss_pct: float,
+              what: str = "lossy-link") -> None:
+        """Drop each packet between `nodes` and `from_nodes` with probability loss_pct %."""
+        self.check_network(what)
+        mount = network.NodeCgroups(self.home).mount
+        self._install(what, network.cut_rules([self._endpoint(n) for n in nodes],
+                                              [self._endpoint(n) for n in from_nodes], mount,
+                                              loss_pct=loss_pct))
+
+    def slow(self, node: int, from_nodes: list[int], delay_ms: float, what: str = "slow-link") -> None:
+        """Every connection of `from_nodes` to `node` (a broker's port, or the controller's)
+        takes delay_ms longer per request and answer: it goes through a relay."""
+        self.check_network(what)
+        if shutil.which("ss") is None:
+            raise network.unavailable(what, "the `ss` command (Debian: iproute2) is not installed")
+        mount = network.NodeCgroups(self.home).mount
+        target, clients = self._endpoint(node), [self._endpoint(n) for n in from_nodes]
+        port = target.ports[0]
+        self.heal_network()
+        relay, relay_port = network.start_relay(port, delay_ms)
+        self._relay = relay
+        # Kept in cluster.json, so a heal from another process (cluster down) can undo it too.
+        self.state["relay"] = {"pid": relay.pid, "node": node, "from": list(from_nodes)}
+        _write_state(self.home, self.state)
+        try:
+            self._install(what, network.redirect_rules(clients, port, relay_port, mount))
+            network.drop_connections(clients, port, mount)  # reconnect: through the relay now
+        except BaseException:
+            self.heal_network()
+            raise
 
     def heal_network(self) -> None:
-        """Remove the cluster's partition, if any (the lab's table only)."""
+        """Remove the cluster's network fault, if any: the lab's table, the relay."""
         network.delete_table(network.table_name(self.home))
+        relay_info = self.state.pop("relay", None)
+        if relay_info:
+            # The relayed connections must be closed by the brokers' side first: once the NAT
+            # rule is gone their packets are no longer translated, and a fetcher would wait
+            # out replica.socket.timeout.ms (30 s) on a connection that answers nothing.
+            mount = network.NodeCgroups(self.home).mount
+            port = self._endpoint(relay_info["node"]).ports[0]
+            network.drop_connections([self._endpoint(n) for n in relay_info["from"]], port, mount)
+            if is_ours(relay_info["pid"], "deliverylab.cluster.linkproxy"):
+                send(relay_info["pid"], signal.SIGKILL)
+                wait_dead(relay_info["pid"], 5.0)
+            if read_state(self.home) is not None:
+                _write_state(self.home, self.state)
+        relay = getattr(self, "_relay", None)
+        if relay is not None:
+            relay.wait(5)  # reaped: no zombie left in a notebook kernel
+            self._relay = None
 
     def stop(self) -> None:
         """Kill every broker and controller of this cluster and delete its run folder's data."""
@@ -505,7 +557,8 @@ class LocalCluster(Cluster):
                 wait_dead(node["pid"], 10.0)
         current = read_state(self.home)
         if current is None or current.get("cluster_id") == self.state.get("cluster_id"):
-            network.clean(self.home)  # the partition table and the JVMs' cgroups, if any
+            self.heal_network()  # a network fault's table and relay, if any
+            network.clean(self.home)  # and the JVMs' cgroups
             (self.home / STATE_FILE).unlink(missing_ok=True)
             for old in [*self.home.glob("broker-*"), *self.home.glob("controller-*")]:
                 shutil.rmtree(old, ignore_errors=True)

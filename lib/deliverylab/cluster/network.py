@@ -167,25 +167,50 @@ def _match(e: Endpoint, mount: Path) -> str:
     return f'socket cgroupv2 level {level} "{e.cgroup.relative_to(NFT_CGROUP_BASE)}"'
 
 
-def ruleset(table: str, comment: str, side_a: list[Endpoint], side_b: list[Endpoint],
-            mount: Path) -> str:
-    """nft -f input: every connection between a process of side A and one of side B, whichever
-    side opened it, has its packets dropped at the opener (requests out, answers in)."""
+@dataclass(frozen=True)
+class Rules:
+    """One fault's nftables rules, by chain."""
+
+    output: tuple[str, ...] = ()
+    input: tuple[str, ...] = ()
+    nat: tuple[str, ...] = ()  # redirects of new connections (a slow link's relay)
+
+
+def cut_rules(side_a: list[Endpoint], side_b: list[Endpoint], mount: Path,
+              loss_pct: float | None = None) -> Rules:
+    """Every connection between a process of side A and one of side B, whichever side opened
+    it, has its packets dropped at the opener (requests out, answers in): all of them (a
+    partition), or each with probability loss_pct % (a lossy link; TCP resends what is lost)."""
+    verdict = "drop" if loss_pct is None else f"numgen random mod 1000 < {round(loss_pct * 10)} drop"
     out, inp = [], []
     for x, others in [(a, side_b) for a in side_a] + [(b, side_a) for b in side_b]:
         ports = sorted({p for y in others for p in y.ports})
         if not ports:
             continue
         port_set = "{ " + ", ".join(map(str, ports)) + " }"
-        out.append(f"    {_match(x, mount)} tcp dport {port_set} counter drop")
-        inp.append(f"    {_match(x, mount)} tcp sport {port_set} counter drop")
+        out.append(f"{_match(x, mount)} tcp dport {port_set} counter {verdict}")
+        inp.append(f"{_match(x, mount)} tcp sport {port_set} counter {verdict}")
+    return Rules(tuple(out), tuple(inp))
+
+
+def redirect_rules(clients: list[Endpoint], port: int, relay_port: int, mount: Path) -> Rules:
+    """New connections of the client processes to `port` go to the relay on `relay_port`."""
+    return Rules(nat=tuple(f"{_match(c, mount)} tcp dport {port} counter redirect to :{relay_port}"
+                           for c in clients))
+
+
+def ruleset(table: str, comment: str, rules: Rules) -> str:
+    """nft -f input: the lab's table with the fault's rules (one atomic transaction)."""
+    def chain(name: str, hook: str, kind: str, priority: int, body: tuple[str, ...]) -> list[str]:
+        return [f"  chain {name} {{", f"    type {kind} hook {hook} priority {priority}; policy accept;",
+                *(f"    {r}" for r in body), "  }"]
     safe = comment.replace('"', "'")
-    return "\n".join([
-        f"table inet {table} {{",
-        f'  comment "{safe}"',
-        "  chain output {", "    type filter hook output priority 0; policy accept;", *out, "  }",
-        "  chain input {", "    type filter hook input priority 0; policy accept;", *inp, "  }",
-        "}", ""])
+    lines = [f"table inet {table} {{", f'  comment "{safe}"',
+             *chain("output", "output", "filter", 0, rules.output),
+             *chain("input", "input", "filter", 0, rules.input)]
+    if rules.nat:
+        lines += chain("nat_output", "output", "nat", -100, rules.nat)
+    return "\n".join([*lines, "}", ""])
 
 
 def _run_nft(args: list[str], stdin: str | None = None) -> subprocess.CompletedProcess:
@@ -214,15 +239,14 @@ def delete_table(table: str) -> bool:
     return r.returncode == 0
 
 
-def cut(table: str, comment: str, side_a: list[Endpoint], side_b: list[Endpoint],
-        mount: Path) -> None:
-    """Install the partition (one atomic nft transaction: all rules or none), replacing an
-    earlier partition of the same cluster. Guarded: deleted at exit or when this process dies."""
+def install(table: str, comment: str, rules: Rules) -> None:
+    """Install a fault's rules (one atomic nft transaction: all or none), replacing an earlier
+    fault of the same cluster. Guarded: deleted at exit or when this process dies."""
     delete_table(table)
-    r = _run_nft(["-f", "-"], ruleset(table, comment, side_a, side_b, mount))
+    r = _run_nft(["-f", "-"], ruleset(table, comment, rules))
     if r.returncode != 0:
         delete_table(table)
-        raise LabError(f"nftables refused the partition rules: {r.stderr.strip()[:300]}",
+        raise LabError(f"nftables refused the network fault's rules: {r.stderr.strip()[:300]}",
                        "Check `nft --version` (1.0 or later has `socket cgroupv2`) and that the "
                        "kernel has nf_tables; `deliverylab cluster doctor` lists what is left.")
     atexit.register(delete_table, table)
@@ -230,6 +254,31 @@ def cut(table: str, comment: str, side_a: list[Endpoint], side_b: list[Endpoint]
                       str(os.getpid())], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                      stderr=subprocess.DEVNULL, start_new_session=True,
                      env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+
+
+# --- a slow link: a relay in the path ---------------------------------------------------------
+def start_relay(port: int, delay_ms: float) -> tuple[subprocess.Popen, int]:
+    """The relay (cluster/linkproxy.py) to 127.0.0.1:`port`, and the port it listens on."""
+    proc = subprocess.Popen([sys.executable, "-m", "deliverylab.cluster.linkproxy", str(port),
+                             str(delay_ms)], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True,
+                            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+    line = proc.stdout.readline().strip() if proc.stdout else ""
+    if not line.isdigit():
+        proc.kill()
+        proc.wait()
+        raise LabError("The slow link's relay did not start.",
+                       "Run `python -m deliverylab.cluster.linkproxy 9092 200` to see why.")
+    return proc, int(line)
+
+
+def drop_connections(clients: list[Endpoint], port: int, mount: Path) -> None:
+    """Close the clients' open connections to `port` (ss -K), so they reconnect through the
+    relay now (a redirect only applies to new connections) or directly again after the heal.
+    Kafka reconnects within reconnect.backoff.ms."""
+    for c in clients:
+        subprocess.run(["ss", "-K", "-t", "cgroup", f"/{c.cgroup.relative_to(mount)}", "and",
+                        "dport", "=", f":{port}"], capture_output=True, timeout=10)
 
 
 def guard(table: str, owner_pid: int, interval: float = 0.2) -> None:
