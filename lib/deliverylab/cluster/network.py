@@ -24,8 +24,12 @@ The table is deleted at heal, on any error, at exit (atexit), by a guard process
 process that made it dies (even by SIGKILL), and by ``LocalCluster.stop`` and ``deliverylab
 cluster down``. The lab never touches a table or cgroup whose name is not its own.
 
-Latency and packet loss are not offered: this machine kind has no ``tc`` queueing disciplines
-(netem is an "unknown qdisc kind"), and nftables can only drop.
+Degraded links use the same matching. Packet loss (lossy-link) is an nftables rule that drops
+a random share (``numgen random``). Latency cannot come from the kernel here: this machine kind
+has no ``tc`` delay (netem is an "unknown qdisc kind"). So a slow link is a relay in the path
+(cluster/linkproxy.py): an nftables NAT rule sends the chosen brokers' new connections to one
+port to the relay, which forwards them after the delay; their open connections are closed
+(``ss -K``) so that they reconnect through it, and closed again at the heal.
 """
 from __future__ import annotations
 
