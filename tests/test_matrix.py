@@ -1,4 +1,4 @@
-"""The scenario matrix: the experiment behind each cell, and the recording notebook 11 reads."""
+"""The scenario matrix: the experiment behind each cell, and the recording notebook 12 reads."""
 from __future__ import annotations
 
 from pathlib import Path

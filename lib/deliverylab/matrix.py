@@ -14,7 +14,7 @@ from typing import Callable
 
 import pandas as pd
 
-from .catalog import PRODUCER_CONFIGS  # also importable from here (notebook 11 does)
+from .catalog import PRODUCER_CONFIGS  # also importable from here (notebook 12 does)
 from .cluster import Cluster
 from .crash import CRASH_POINTS
 from .errors import LabError

@@ -58,7 +58,7 @@ SETTINGS: dict[str, StorySettings] = {
         "typical", {"acks": "1", "enable.idempotence": False}, "auto-commit",
         describe="producer acks=1, enable.idempotence=false; consumer enable.auto.commit=true "
                  "(offsets stored when poll() returns a record, committed by a timer)"),
-    # The course's recommendation (notebook 11): acks=all + idempotence on the producer (topic
+    # The course's recommendation (notebook 12): acks=all + idempotence on the producer (topic
     # min.insync.replicas=2, RF 3); the consumer writes its effect and its offset in one database
     # transaction (notebook 05), so a crash anywhere can neither lose nor repeat a charge.
     "recommended": StorySettings(

@@ -25,7 +25,7 @@ than the two halves of the control pair do.
 This is a teaching benchmark on a laptop cluster that shares its CPUs with everything else:
 compare settings against each other in one sitting, never against numbers from elsewhere.
 
-A recording for notebook 10 is made with ``python -m deliverylab.throughput --out FILE`` (see
+A recording for notebook 11 is made with ``python -m deliverylab.throughput --out FILE`` (see
 data/README.md); ``read_recording(FILE)`` reads it back.
 """
 from __future__ import annotations
@@ -49,7 +49,7 @@ from .config_check import check_producer_config
 from .errors import LabError, require_whole
 from .ids import MAX_MESSAGES, check_messages, key_for, msg_id, seq_for
 from .readback import read_topic
-from .recording import read_recording, write_recording  # read_recording: notebook 10 imports it here
+from .recording import read_recording, write_recording  # read_recording: notebook 11 imports it here
 from .results import Progress
 from .topics import unique_topic
 
@@ -409,14 +409,14 @@ def compare(frame: pd.DataFrame, a: str, b: str, metric: str = "msgs_per_s",
             "clear": bool(apart and difference > noise)}
 
 
-# --- the recording shown by notebook 10 ----------------------------------------------------------
+# --- the recording shown by notebook 11 ----------------------------------------------------------
 SAFE = {"acks": "all", "enable.idempotence": True}
 QUEUE = {"queue.buffering.max.messages": 2000}
 
 
 def recorded_experiments(duration_s: float = 3.0, rate: float = 2000.0,
                          txn_rate: float = 1000.0) -> dict[str, list[Benchmark]]:
-    """The sitting notebook 10 shows: each experiment's settings, with a control pair each."""
+    """The sitting notebook 11 shows: each experiment's settings, with a control pair each."""
     acks = [Benchmark(config={"acks": "0"}, label="acks=0"),
             Benchmark(config={"acks": "1"}, label="acks=1"),
             Benchmark(config={"acks": "all", "enable.idempotence": False}, label="acks=all"),
@@ -461,7 +461,7 @@ def record(out: str | Path, repeat: int = 3, duration_s: float = 3.0, command: s
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deliverylab.throughput",
-                                     description="Record notebook 10's benchmark sitting as CSV.")
+                                     description="Record notebook 11's benchmark sitting as CSV.")
     parser.add_argument("--out", required=True)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--duration", type=float, default=3.0, help="seconds per run")
