@@ -94,6 +94,14 @@ class Kernel:
             outputs.append(msg)
         return content, outputs
 
+    def import_lab(self) -> int:
+        """Import the experiments API into the kernel; the kernel's pid (its workers' parent)."""
+        content, text = self.run("import os\n"
+                                 "from deliverylab.experiments import ConsumerExperiment, run_consumer\n"
+                                 "os.getpid()")
+        assert content["status"] == "ok", text
+        return int(text)
+
     def close(self) -> None:
         self.kc.stop_channels()
         self.km.shutdown_kernel(now=True)
@@ -103,11 +111,7 @@ class Kernel:
 def test_kernel_interrupt_stops_the_run_and_leaves_no_worker(cluster, tmp_path):
     kernel = Kernel(tmp_path)
     try:
-        content, text = kernel.run("import os\n"
-                                   "from deliverylab.experiments import ConsumerExperiment, run_consumer\n"
-                                   "os.getpid()")
-        assert content["status"] == "ok", text
-        kernel_pid = int(text)
+        kernel_pid = kernel.import_lab()
 
         # A long run: 5000 messages at 5 ms of work each (about 25 s of processing).
         long_run = kernel.kc.execute("r = run_consumer(ConsumerExperiment(model='at-least-once', "
@@ -167,11 +171,7 @@ def test_kernel_interrupt_stops_every_member_of_a_group_run(cluster, tmp_path):
     deleted, as after a normal run."""
     kernel = Kernel(tmp_path)
     try:
-        content, text = kernel.run("import os\n"
-                                   "from deliverylab.experiments import ConsumerExperiment, run_consumer\n"
-                                   "os.getpid()")
-        assert content["status"] == "ok", text
-        kernel_pid = int(text)
+        kernel_pid = kernel.import_lab()
 
         # 3 members on 6 partitions, 3000 messages at 5 ms each: about 5 s of work per member.
         long_run = kernel.kc.execute(
