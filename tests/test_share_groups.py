@@ -163,3 +163,18 @@ def test_the_checker_archives_only_what_the_broker_confirmed_it_gave_up_on():
     s = share_summary(out.reset_index(), effects, deliveries)
     assert (s["archived"], s["lost"], s["duplicated"]) == (2, 2, 1)
     assert s["delivery_counts"] == {"1": 4, "2": 2} and s["redelivered_messages"] == 2
+
+
+def test_the_share_panel_builds_a_valid_spec_or_says_why_not():
+    from deliverylab.crash import CRASH_POINTS
+    from deliverylab.widgets import NO_CRASH, share_panel
+
+    panel = share_panel(messages=40)
+    for ack in ("implicit", "explicit"):
+        for crash in (NO_CRASH, *CRASH_POINTS["share"]):
+            panel.fields["ack"].value, panel.fields["crash"].value = ack, crash
+            panel.fields["poison"].value = ack == "explicit"
+            panel.spec().check()
+    panel.fields["ack"].value, panel.fields["poison"].value = "implicit", True
+    assert panel.run() is None  # refused before any Kafka call: one paragraph in the output
+    assert "explicit" in panel.output.outputs[-1]["data"]["text/plain"]

@@ -14,11 +14,12 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from .results import (ACKED_BUT_LOST, CONSUMER_OUTCOMES, DELIVERED_ONCE, DUPLICATED,
-                      FAILED_REPORTED, LOST, PRODUCER_OUTCOMES, UNACKED_BUT_STORED, Result)
+from .results import (ACKED_BUT_LOST, ARCHIVED, CONSUMER_OUTCOMES, DELIVERED_ONCE, DUPLICATED,
+                      FAILED_REPORTED, LOST, PRODUCER_OUTCOMES, SHARE_OUTCOMES, UNACKED_BUT_STORED,
+                      Result)
 
 __all__ = ["outcome_colors", "event_styles", "outcome_bars", "timeline", "compare", "heatmap",
-           "story_bars", "plot_benchmarks", "group_timeline"]
+           "story_bars", "plot_benchmarks", "group_timeline", "share_deliveries"]
 
 # One colour per outcome for the whole course, so a learner reads a colour the same way in
 # every notebook: green is good, reds are losses, orange is a duplicate.
@@ -29,6 +30,7 @@ outcome_colors: dict[str, str] = {
     ACKED_BUT_LOST: "#8b0000",
     FAILED_REPORTED: "#7f7f7f",
     UNACKED_BUT_STORED: "#9467bd",
+    ARCHIVED: "#b8860b",  # share groups: the broker gave up on it
 }
 
 # Event kinds drawn as vertical lines on a timeline; other kinds (start, exit, …) are noise there.
@@ -63,7 +65,8 @@ def _root_figure(ax: Axes) -> Figure:
 
 def _outcome_order(result: Result) -> list[str]:
     """The course's outcomes for this kind of run, then any unexpected name, so none is hidden."""
-    names = list(PRODUCER_OUTCOMES if result.kind == "producer" else CONSUMER_OUTCOMES)
+    names = list({"producer": PRODUCER_OUTCOMES, "share": SHARE_OUTCOMES}.get(result.kind,
+                                                                              CONSUMER_OUTCOMES))
     seen = result.messages.get("outcome", pd.Series(dtype=object)).dropna().unique()
     return names + sorted(str(n) for n in seen if n not in names)
 
@@ -440,4 +443,35 @@ def group_timeline(result: Result, ax: Axes | None = None, title: str | None = N
     ax.set_xlabel("seconds since the run started")
     ax.set_title(title or result.label)
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small")
+    return _root_figure(ax)
+
+
+def share_deliveries(result: Result, ax: Axes | None = None, title: str | None = None) -> Figure:
+    """Every delivery of a share-group run (result.extra["deliveries"]): when (x) which input
+    message (y) was handed out, coloured by the broker's delivery count (1 blue, 2 orange, 3+
+    red), archived messages circled at their last delivery, crashes as red dashed lines."""
+    d = result.extra.get("deliveries")
+    fig, ax = _axes(ax, (8.0, 3.5))
+    if d is None or not len(d):
+        ax.text(0.5, 0.5, "no deliveries in this run", ha="center", va="center",
+                transform=ax.transAxes)
+        return fig
+    styles = ((1, 1, _FIRST_COLOR, 6, "delivery 1"), (2, 2, outcome_colors[DUPLICATED], 18, "delivery 2"),
+              (3, 10**9, outcome_colors[LOST], 24, "delivery 3+"))
+    for low, high, color, size, label in styles:
+        part = d[(d["delivery_count"] >= low) & (d["delivery_count"] <= high)]
+        if len(part):
+            ax.scatter(part["t"], part["index"], s=size, color=color, label=f"{label} ({len(part)})",
+                       zorder=2 + low)
+    archived = result.messages.loc[result.messages["outcome"] == ARCHIVED, "index"]
+    last = d[d["index"].isin(archived)].sort_values("t").groupby("index").tail(1)
+    if len(last):
+        ax.scatter(last["t"], last["index"], s=110, facecolors="none",
+                   edgecolors=outcome_colors[ARCHIVED], linewidths=1.5,
+                   label=f"archived ({len(last)})", zorder=6)
+    _draw_events(ax, result.events)
+    ax.set_xlabel("seconds since the run started")
+    ax.set_ylabel("input message")
+    ax.set_title(title or result.label)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small")
     return _root_figure(ax)

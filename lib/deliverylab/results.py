@@ -10,8 +10,9 @@ import pandas as pd
 
 from .checker import crash_table
 # The outcome names, re-exported: plots, widgets and notebooks read them from here.
-from .outcomes import (ACKED_BUT_LOST, CONSUMER_OUTCOMES, DELIVERED_ONCE, DUPLICATED,  # noqa: F401
-                       FAILED_REPORTED, LOST, PRODUCER_OUTCOMES, UNACKED_BUT_STORED)
+from .outcomes import (ACKED_BUT_LOST, ARCHIVED, CONSUMER_OUTCOMES, DELIVERED_ONCE,  # noqa: F401
+                       DUPLICATED, FAILED_REPORTED, LOST, PRODUCER_OUTCOMES, SHARE_OUTCOMES,
+                       UNACKED_BUT_STORED)
 
 # A run reports progress as progress(done, total): panels draw a bar, the CLI prints a line.
 Progress = Callable[[int, int], None]
@@ -34,7 +35,7 @@ class Result:
               notebooks show them beside the counts.
     """
 
-    kind: str  # 'consumer' or 'producer'
+    kind: str  # 'consumer', 'producer' or 'share'
     spec: dict[str, Any]
     messages: pd.DataFrame
     timeline: pd.DataFrame

@@ -30,6 +30,7 @@ from .faults import FAULTS
 from .results import Result
 from .retry_topics import MODES as RETRY_MODES
 from .retry_topics import RetryPipeline, run_retry_pipeline
+from .share_groups import ACK_MODES, ShareExperiment, run_share
 
 __all__ = ["ConsumerPanel", "ProducerPanel", "SETTINGS", "consumer_panel", "producer_panel",
            "result_figure", "settings_table", "show_worker"]
@@ -467,3 +468,61 @@ def group_panel(messages: int = 400, cluster: Cluster | None = None, **spec_kwar
 
 
 __all__ += ["GroupPanel", "group_panel"]
+
+
+# --- share groups ------------------------------------------------------------------------------
+SHARE_COLUMNS = ("label", "sent", "delivered_once", "duplicated", "archived", "lost", "deliveries",
+                 "delivery_counts", "crashes", "refused_acks", "redelivery_gap_median_s", "elapsed_s")
+
+
+class SharePanel(_Panel):
+    """A share-group panel; see `share_panel`."""
+
+    columns = SHARE_COLUMNS
+
+    def __init__(self, messages: int, members: int, cluster: Cluster | None,
+                 **spec_kwargs: Any) -> None:
+        self.messages, self.members = messages, members
+        self.spec_kwargs = spec_kwargs
+        fields: dict[str, w.Widget] = {
+            "ack": w.Dropdown(options=ACK_MODES, value="explicit",
+                              description="acknowledgement mode", style=_LAYOUT),
+            "crash": w.Dropdown(options=(NO_CRASH,) + CRASH_POINTS["share"], value="after-process",
+                                description="crash point", style=_LAYOUT),
+            "poison": w.Checkbox(value=True, description="a poison message (released each time; explicit only)",
+                                 style=_LAYOUT),
+            "lock_duration_ms": _slider("lock duration (ms)", 2000, 1000, 10000, 500),
+            "delivery_limit": _slider("delivery limit", 3, 2, 10),
+        }
+        super().__init__(fields, run_share, cluster)
+        self._check_start()
+
+    def spec(self, raw: bool = False) -> ShareExperiment:
+        f, n = self.fields, self.messages
+        crash = f["crash"].value
+        return ShareExperiment(**{
+            "messages": n, "members": self.members, "ack": f["ack"].value,
+            "crash": None if crash == NO_CRASH else CrashSpec(crash, at=(n // 2,)),
+            "poison": (3,) if f["poison"].value else (),
+            "lock_duration_ms": f["lock_duration_ms"].value,
+            "delivery_limit": f["delivery_limit"].value,
+            "label": f"share, {f['ack'].value}, {crash}", **self.spec_kwargs})
+
+    def _figure(self, result: Any) -> Figure:
+        fig = Figure(figsize=(13.0, 4.0), layout="constrained")
+        left, right = fig.subplots(1, 2, width_ratios=[1, 2])
+        plots.outcome_bars(result, ax=left)
+        plots.share_deliveries(result, ax=right)
+        return fig
+
+
+def share_panel(messages: int = 100, members: int = 2, cluster: Cluster | None = None,
+                **spec_kwargs: Any) -> SharePanel:
+    """Share consumers on one partition: acknowledgement mode, crash point (at the middle
+    message), a poison message, lock duration and delivery limit, Run: shows every delivery
+    coloured by its delivery count and the outcomes, archived included. Every run's Result is
+    appended to `panel.results`."""
+    return SharePanel(messages, members, cluster, **spec_kwargs)
+
+
+__all__ += ["SharePanel", "share_panel"]
