@@ -60,6 +60,20 @@ def test_crash_after_the_acknowledgement_was_committed_redelivers_nothing(cluste
 
 
 @pytest.mark.kafka
+def test_a_stuck_member_loses_its_records_when_their_lock_expires(cluster):
+    """A member that hangs (alive, connected) while holding its batch keeps the records only for
+    share.record.lock.duration.ms: then the broker hands them to the other member."""
+    lock_ms = 2000
+    r = run_share(ShareExperiment(messages=20, members=2, ack="explicit", lock_duration_ms=lock_ms,
+                                  stall_at=5, stall_ms=lock_ms + 2500), cluster=cluster)
+    s = r.summary
+    assert s["lost"] == 0 and s["crashes"] == 0 and not s["timed_out"]
+    assert s["redelivered_messages"] > 0
+    assert s["redelivery_gap_min_s"] >= lock_ms / 1000 * 0.9, s  # not before the lock expired
+    _consecutive_counts(r)
+
+
+@pytest.mark.kafka
 def test_a_batch_slower_than_its_lock_is_refused_and_delivered_again(cluster):
     """The member acquires the whole fetch at once; 60 records of 30 ms work take 1.8 s, longer
     than the 1 s lock, so the broker has taken them back before the acknowledgements arrive:
@@ -139,6 +153,7 @@ def test_share_experiment_refuses_bad_input_clearly():
                   "after-commit", "after-ack")
     fails_clearly(lambda: ShareExperiment(messages=10, poison=(10,)).check(), "10", "0…9")
     fails_clearly(lambda: ShareExperiment(max_record_locks=5).check(), "5", "100")
+    fails_clearly(lambda: ShareExperiment(messages=10, stall_at=3).check(), "stall_ms", "5000")
 
 
 def test_the_checker_archives_only_what_the_broker_confirmed_it_gave_up_on():

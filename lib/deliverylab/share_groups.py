@@ -62,6 +62,10 @@ class ShareExperiment:
     # of the partition may be acquired at once, by all members together
     max_record_locks: int | None = None
     processing_ms: float = 0.0
+    # A member alive but stuck: processing input message `stall_at` takes `stall_ms` more (once
+    # in the run). It keeps its connection, so only the lock's expiry gives its records back.
+    stall_at: int | None = None
+    stall_ms: float = 0.0
     keys: int = 8
     consumer_config: dict[str, Any] = field(default_factory=dict)
     time_limit_s: float = 90.0
@@ -97,6 +101,13 @@ class ShareExperiment:
         if not (isinstance(self.delivery_limit, int) and low <= self.delivery_limit <= high):
             raise LabError(f"delivery_limit={self.delivery_limit!r} is outside what the brokers "
                            f"allow ({low}–{high}).", "Use e.g. delivery_limit=5 (Kafka's default).")
+        if self.stall_at is not None and not (isinstance(self.stall_at, int)
+                                              and 0 <= self.stall_at < self.messages
+                                              and isinstance(self.stall_ms, (int, float))
+                                              and self.stall_ms > 0):
+            raise LabError(f"stall_at={self.stall_at!r}, stall_ms={self.stall_ms!r}: a stall needs an "
+                           f"input index in 0…{self.messages - 1} and a positive duration.",
+                           "E.g. stall_at=10, stall_ms=5000.")
         low, high = RECORD_LOCKS_RANGE
         if self.max_record_locks is not None and not (
                 isinstance(self.max_record_locks, int) and low <= self.max_record_locks <= high):
