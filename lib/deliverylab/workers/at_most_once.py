@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from .common import (EndOfInput, WorkerContext, check_message, commit_in_flight, commit_offsets,
                      decode, new_consumer, process)
-from .membership import membership
+from .membership import membership, stall_if_due
 
 
 # Parallel to the other models' loops on purpose (see workers/__init__.py): the
@@ -34,6 +34,10 @@ def run(ctx: WorkerContext) -> None:
             # Not confirmed: processing now could repeat this batch after a crash (a restart
             # would begin before it). At-most-once skips it instead: never twice, maybe never.
             continue
+        # Too slow (a group lesson): the batch's slow work starts before any of its records is
+        # done, so a member thrown out meanwhile loses the whole committed batch, not only the
+        # records after the slow one (none, when the slow one was last: the lesson by chance).
+        stall_if_due(ctx, indices)
 
         for msg, record in zip(batch, records):
             if group and consumer.memberid() != member_id:

@@ -215,11 +215,15 @@ def commit_or_forget(consumer: Consumer, ctx: Any, pending: dict[int, int],
     return hook
 
 
-def stall_if_due(ctx: Any, index: int) -> None:
+def stall_if_due(ctx: Any, index: int | list[int]) -> None:
     """Too slow for max.poll.interval.ms: the processing of input record `stall_at` takes
-    `stall_ms` more, once in the run (the ledger remembers), so no poll() happens meanwhile."""
-    if ctx.spec.get("stall_at") != index or not ctx.spec.get("stall_ms"):
+    `stall_ms` more, once in the run (the ledger remembers), so no poll() happens meanwhile.
+    `index` may be a whole batch (at-most-once): then the slow work comes before any record of
+    the batch is processed, wherever `stall_at` falls in it."""
+    indices = index if isinstance(index, list) else [index]
+    if ctx.spec.get("stall_at") not in indices or not ctx.spec.get("stall_ms"):
         return
+    index = ctx.spec["stall_at"]
     if ctx.ledger.conn.execute("SELECT 1 FROM events WHERE kind = 'stall'").fetchone():
         return
     ctx.ledger.event("stall", ctx.worker, os.getpid(), json.dumps(
