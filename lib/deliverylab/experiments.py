@@ -159,6 +159,7 @@ class _Run:
         self.dir = Path(tempfile.mkdtemp(prefix=f"{prefix}-", dir=runs))
         self.ledger = Ledger(self.dir / "ledger.sqlite")
         self.topics: list[str] = []
+        self.groups: list[str] = []
         self.t0 = time.time()
         # Workers get the client settings (which may hold a SASL password) through the
         # environment of their own process (supervise's env=), never through a file in the run
@@ -174,6 +175,13 @@ class _Run:
         name = unique_topic(prefix)
         self.cluster.create_topic(name, partitions, rf, config)
         self.topics.append(name)
+        return name
+
+    def group(self, topic: str) -> str:
+        """The consumer group of the run's workers on `topic`; deleted with the run's topics."""
+        name = f"{topic}-group"
+        if name not in self.groups:
+            self.groups.append(name)
         return name
 
     def supervise(self, role: str, fault: FaultSpec | None, topic: str, deadline: float,
@@ -206,13 +214,16 @@ class _Run:
         self.ledger.close()
         if not self.keep:
             shutil.rmtree(self.dir, ignore_errors=True)
-            # The topics go off the learner's wait: nothing in the Result depends on them. A
-            # non-daemon thread, so a process that exits right after (the CLI) still deletes them.
-            threading.Thread(target=self._delete_topics, name="deliverylab-run-cleanup").start()
+            # The topics and groups go off the learner's wait: nothing in the Result depends on
+            # them. A non-daemon thread, so a process that exits right after (the CLI) still
+            # deletes them.
+            threading.Thread(target=self._delete_topics_and_groups,
+                             name="deliverylab-run-cleanup").start()
 
-    def _delete_topics(self) -> None:
+    def _delete_topics_and_groups(self) -> None:
         try:
             self.cluster.delete_topics(self.topics)
+            self.cluster.delete_groups(self.groups)
         except Exception:
             pass  # a run's cleanup must not hide its result
 
@@ -270,10 +281,11 @@ def run_consumer(spec: ConsumerExperiment, cluster: Cluster | None = None,
     run = _Run(cluster, spec.model, keep)
     try:
         topic = run.topic(f"lab-{spec.model}", spec.partitions)
+        group = run.group(topic)
         output = run.topic(f"lab-{spec.model}-out", spec.partitions) if spec.model == "exactly-once" else None
         deadline = time.time() + spec.time_limit_s
         run.write_spec({**asdict(spec), "topic": topic, "output_topic": output,
-                        "group_id": f"{topic}-group", "transactional_id": f"{topic}-txn",
+                        "group_id": group, "transactional_id": f"{topic}-txn",
                         "deadline": deadline, "crash": asdict(spec.crash) if spec.crash else None})
         run.ledger.set_meta(kind="consumer", model=spec.model, topic=topic, t0=run.t0)
         run.supervise_plain("input", deadline)
@@ -287,7 +299,7 @@ def run_consumer(spec: ConsumerExperiment, cluster: Cluster | None = None,
                     return supervise_members(spec.model, run.dir, run.ledger.path, deadline,
                                              spec.members, run.worker_env, tick, processed,
                                              spec.joining_member, spec.join_after)
-            s2 = Scenario2(cluster, spec.scenario, f"{topic}-group", topic, spec.partitions,
+            s2 = Scenario2(cluster, spec.scenario, group, topic, spec.partitions,
                            run.ledger.path) if spec.scenario else None
             if spec.coordinator_fault:
                 if cluster.kind == "external" or cluster.size < 3:
@@ -295,7 +307,7 @@ def run_consumer(spec: ConsumerExperiment, cluster: Cluster | None = None,
                                    f"brokers; {cluster.bootstrap_servers} is {cluster.kind}, "
                                    f"{cluster.size} broker(s).",
                                    "Run `deliverylab cluster up --brokers 3`.")
-                s2 = CoordinatorFault(cluster, spec.coordinator_fault, f"{topic}-group",
+                s2 = CoordinatorFault(cluster, spec.coordinator_fault, group,
                                       run.ledger.path, processed,
                                       spec.coordinator_fault_at or spec.messages // 2,
                                       spec.coordinator_heal_after_s)
@@ -309,7 +321,7 @@ def run_consumer(spec: ConsumerExperiment, cluster: Cluster | None = None,
                     s2.stop()
             if spec.membership == "group" or spec.coordinator_fault:
                 try:
-                    run.ledger.set_meta(coordinator=find_coordinator(cluster, f"{topic}-group", 5))
+                    run.ledger.set_meta(coordinator=find_coordinator(cluster, group, 5))
                 except LabError:
                     pass  # the summary says None: no coordinator answered
             if s2 and s2.error:
