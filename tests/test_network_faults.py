@@ -263,3 +263,24 @@ def test_a_relay_delays_each_request_and_answer():
         relay.kill()
         relay.wait()
         srv.close()
+
+
+@pytest.mark.kafka
+def test_a_cluster_started_as_root_runs_each_jvm_in_its_cgroup_and_removes_them(tmp_path):
+    """The cgroups exist while the cluster runs (each holding its JVM), and not after stop()."""
+    import random
+
+    from deliverylab.cluster import LocalCluster
+    from deliverylab.testing.ports import free_port_base
+
+    if network.missing():
+        pytest.fail(f"needs root and nftables: {network.missing()}")
+    c = LocalCluster.start(brokers=1, port_base=free_port_base(start=47000 + 10 * random.randrange(200)),
+                           home=tmp_path / "home")
+    groups = network.NodeCgroups(c.home)
+    try:
+        pid = c.state["nodes"][0]["pid"]
+        assert str(pid) in (groups.path(1) / "cgroup.procs").read_text().split()
+    finally:
+        c.stop()
+    assert not groups.dir.exists(), sorted(p.name for p in groups.dir.iterdir())

@@ -311,14 +311,16 @@ def leftovers() -> list[str]:
         for d in sorted(mount.glob(f"{CGROUP_PREFIX}*")):
             procs = sum(len((c / "cgroup.procs").read_text().split()) for c in d.iterdir()
                         if c.is_dir() and (c / "cgroup.procs").exists())
-            found.append(f"cgroup {d} ({procs} process(es) in it)")
+            found.append(f"cgroup {d} ({procs} process(es) in it)" if procs else
+                         f"cgroup {d} (empty: left behind; `rmdir` its node-* folders, then it)")
     return found
 
 
 def clean(home: Path) -> None:
-    """Remove this run folder's table and (empty) cgroups."""
+    """Remove this run folder's table and (empty) cgroups. A killed JVM's leader thread is a
+    zombie before its other threads have exited, and its cgroup stays busy until they have: wait."""
     delete_table(table_name(home))
-    NodeCgroups(home).remove(timeout=0.5)
+    NodeCgroups(home).remove(timeout=5.0)
 
 
 if __name__ == "__main__":
