@@ -138,8 +138,8 @@ class NodeCgroups:
 
     def remove(self, timeout: float = 3.0) -> None:
         """rmdir the cgroups once their processes are gone (a dying JVM may hold one briefly)."""
-        if self.dir is None or not self.dir.exists():
-            return
+        if self.dir is None or not self.dir.exists() or not os.access(self.dir, os.W_OK):
+            return  # none, or not ours to remove (a process that is not root)
         deadline = time.monotonic() + timeout
         while True:
             for child in [p for p in self.dir.iterdir() if p.is_dir()]:
