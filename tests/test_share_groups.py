@@ -193,3 +193,29 @@ def test_the_share_panel_builds_a_valid_spec_or_says_why_not():
     panel.fields["ack"].value, panel.fields["poison"].value = "implicit", True
     assert panel.run() is None  # refused before any Kafka call: one paragraph in the output
     assert "explicit" in panel.output.outputs[-1]["data"]["text/plain"]
+
+
+@pytest.mark.kafka
+def test_cli_run_share_prints_archived_and_delivery_counts_as_json(cluster):
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "deliverylab.tools.cli", "run", "share",
+                          "--members", "2", "--ack", "explicit", "--messages", "30",
+                          "--poison", "4", "--delivery-limit", "2", "--json"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    s = json.loads(out.stdout.strip().splitlines()[-1])
+    assert s["archived"] == 1 and s["lost"] == 0 and s["delivered_once"] == 29
+    assert s["delivery_counts"] == {"1": 30, "2": 1}
+
+
+def test_cli_run_share_refuses_a_poison_record_in_implicit_mode():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "deliverylab.tools.cli", "run", "share",
+                          "--ack", "implicit", "--poison", "3"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "explicit" in out.stderr and "Traceback" not in out.stderr
