@@ -129,10 +129,11 @@ def test_without_root_a_network_fault_says_what_it_needs_within_seconds(cluster)
     cluster's state comes on stdin: the session's run folder is root's alone.)"""
     code = f"""
 import json, sys, time
+from pathlib import Path as P
 from deliverylab.cluster.local import LocalCluster
 from deliverylab.errors import LabError
 from deliverylab.faults import FaultSpec
-c = LocalCluster(Path({str(cluster.home)!r}), json.loads(sys.stdin.read()))
+c = LocalCluster(P({str(cluster.home)!r}), json.loads(sys.stdin.read()))
 for attempt in (lambda: FaultSpec("partition-leader", at_index=1).check(c),
                 lambda: c.isolate([1], [2, 3, 101], "partition-leader")):
     t = time.monotonic()

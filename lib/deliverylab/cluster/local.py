@@ -569,8 +569,18 @@ class LocalCluster(Cluster):
                   "kafka_version": self.state.get("kafka_version"),
                   "topology": self.state.get("topology", "combined"),
                   "controllers": [c.to_dict() for c in self.controllers()],
-                  "settings": redact(self.state.get("settings", {}))})
+                  "settings": redact(self.state.get("settings", {})),
+                  "network_faults": self._network_mechanism()})
         return d
+
+    def _network_mechanism(self) -> str:
+        """Which mechanism network faults use on this cluster, or why they cannot run."""
+        lacking = network.missing() or (None if self.state.get("cgroups") else
+                                         "the cluster was started without a cgroup per broker")
+        if lacking:
+            return f"unavailable: {lacking}"
+        return ("nftables rules per broker cgroup (partitions, lossy-link); a relay behind an "
+                "nftables redirect (slow-link, slow-controller)")
 
 
 def _all_nodes(state: dict[str, Any]) -> list[dict[str, Any]]:

@@ -22,6 +22,8 @@ def _cluster_text(d: dict[str, Any]) -> str:
     if d.get("home"):
         lines.append(f"run folder {d['home']}" + (f", owned by pid {d['owner_pid']}" if d.get("owner_pid") else ""))
     lines += [f"  broker {b['id']}: {b['host']}:{b['port']}  pid {b['pid']}  {b['state']}" for b in d["brokers"]]
+    if d.get("network_faults"):
+        lines.append(f"network faults: {d['network_faults']}")
     return "\n".join(lines)
 
 
