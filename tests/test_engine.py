@@ -16,6 +16,7 @@ from deliverylab.cluster import quiet
 from deliverylab.crash import CRASH_POINTS
 from deliverylab.experiments import (MODELS, ConsumerExperiment, CrashSpec, FaultSpec,
                                      ProducerExperiment, run_consumer, run_producer, seeded_fault)
+from lab_asserts import left_behind
 
 pytestmark = pytest.mark.kafka
 
@@ -281,19 +282,6 @@ def test_producer_warnings_name_a_fault_that_never_struck_or_was_cut_short():
     assert not diagnose.comparison_warnings(frame.assign(lost=[3, 4]), ["lost"], "label")
 
 
-def _gone(cluster, topic: str, within_s: float = 30.0) -> tuple[set, set]:
-    """The run's topics and groups still on the cluster after `within_s` (cleanup runs in the
-    background, off the learner's wait)."""
-    admin = cluster.admin()
-    deadline = time.monotonic() + within_s
-    while True:
-        topics = {t for t in admin.list_topics(timeout=10).topics if t.startswith(topic)}
-        groups = {g.group_id for g in admin.list_consumer_groups(request_timeout=10).result().valid
-                  if g.group_id.startswith(topic)}
-        if not (topics or groups) or time.monotonic() > deadline:
-            return topics, groups
-        time.sleep(0.5)
-
 
 @pytest.mark.parametrize("membership", ["assign", "group"])
 def test_a_run_leaves_no_topic_and_no_group_behind(cluster, membership):
@@ -302,4 +290,4 @@ def test_a_run_leaves_no_topic_and_no_group_behind(cluster, membership):
     r = consumer(cluster, "at-least-once", n=60, point="after-process", every=30, **kw)
     topic = r.summary["topic"]
     assert r.summary["crashes"] >= 1
-    assert _gone(cluster, topic) == (set(), set())
+    assert left_behind(cluster, topic) == (set(), set())

@@ -3,6 +3,7 @@ messages processed on a later attempt, and the counts add up to the input — al
 stage is SIGKILLed mid-run, and never by counting a half-read topic."""
 from __future__ import annotations
 
+import os
 import time
 
 import pandas as pd
@@ -15,6 +16,7 @@ from deliverylab.errors import LabError
 from deliverylab.plots import plot_latency, plot_places
 from deliverylab.retry_topics import (RetryPipeline, count_places, failure_plan, reordered_example,
                                       run_retry_pipeline)
+from lab_asserts import left_behind
 
 SPEC = dict(messages=60, transient_rate=0.15, poison_rate=0.05, delays_ms=(100, 200), seed=3)
 
@@ -89,6 +91,8 @@ def test_retry_topics_lose_nothing(cluster):
     # the example of reordering exists exactly when some key was reordered
     assert (len(reordered_example(result)) > 0) == (result.summary["reordered_keys"] > 0)
     assert plot_places(result).axes and plot_latency([result]).axes
+    prefix = os.path.commonprefix(list(result.topics["topic"]))  # lab-retry-<run>-
+    assert len(prefix) > len("lab-retry-") and left_behind(cluster, prefix) == (set(), set())
 
 
 @pytest.mark.kafka

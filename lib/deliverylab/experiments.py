@@ -36,7 +36,7 @@ from .paths import home_dir
 from .readback import read_topic
 from .results import Progress, Result
 from .supervisor import Supervision, supervise
-from .topics import unique_topic
+from .topics import group_for, unique_topic
 
 MODELS = ("at-most-once", "at-least-once", "auto-commit", "auto-commit-store", "exactly-once",
           "idempotent-consumer")
@@ -179,7 +179,7 @@ class _Run:
 
     def group(self, topic: str) -> str:
         """The consumer group of the run's workers on `topic`; deleted with the run's topics."""
-        name = f"{topic}-group"
+        name = group_for(topic)
         if name not in self.groups:
             self.groups.append(name)
         return name

@@ -51,6 +51,7 @@ from .readback import read_topic
 from .results import Progress
 from .supervisor import supervise
 from .workers.retry_stage import MAX_STAGES, failing_attempts
+from .topics import group_for
 
 MODES = ("retry-topics", "blocking")
 PROCESSED, DEAD_LETTERED, LOST, DUPLICATED = "processed", "dead-lettered", "lost", "duplicated"
@@ -303,6 +304,7 @@ class _Pipeline:
         if not keep:
             try:
                 self.cluster.delete_topics(self.topics)
+                self.cluster.delete_groups([group_for(t) for t in self.topics])
             except Exception:
                 pass  # a run's cleanup must not hide its result
             shutil.rmtree(self.dir, ignore_errors=True)

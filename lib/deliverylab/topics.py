@@ -21,3 +21,8 @@ def unique_topic(prefix: str) -> str:
     """One topic per run, so runs never see each other's records."""
     safe = re.sub(r"[^a-zA-Z0-9._-]", "-", prefix)[:200]
     return f"{safe}-{uuid.uuid4().hex[:8]}"
+
+
+def group_for(topic: str) -> str:
+    """The consumer group of the lab's workers reading `topic` (one per topic, so one per run)."""
+    return f"{topic}-group"

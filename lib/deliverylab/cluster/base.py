@@ -198,7 +198,7 @@ class Cluster:
     def delete_groups(self, group_ids: list[str], within_s: float = 15.0) -> list[str]:
         """Delete consumer groups (their committed offsets with them); the ids still there after
         `within_s` are returned. A member SIGKILLed by a run stays in its group until its session
-        times out, and the broker refuses to delete a group with members (GROUP_NOT_EMPTY), so
+        times out, and the broker refuses to delete a group with members (NON_EMPTY_GROUP), so
         those are asked again until then."""
         left = list(group_ids)
         deadline = time.monotonic() + within_s
@@ -209,8 +209,10 @@ class Cluster:
                 try:
                     fut.result(timeout=15)
                 except KafkaException as exc:
-                    if exc.args and getattr(exc.args[0], "code", lambda: None)() == KafkaError.GROUP_NOT_EMPTY:
+                    if exc.args and getattr(exc.args[0], "code", lambda: None)() == KafkaError.NON_EMPTY_GROUP:
                         retry.append(gid)  # anything else: already gone, or not ours to fix
+                except TimeoutError:
+                    retry.append(gid)
             left = retry
             if not left or time.monotonic() > deadline:
                 break

@@ -26,6 +26,7 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 from ..clients import RELIABLE_PRODUCER, produce
+from ..topics import group_for
 from .common import WorkerContext, check_message, committed_offsets, prime_metadata
 
 
@@ -51,7 +52,7 @@ class _Stage:
         self.next_topic = topics[n + 1] if n + 1 < len(topics) else None
         self.parts = [TopicPartition(self.topic, p) for p in range(spec["partitions"])]
         self.consumer = Consumer(ctx.client(**{
-            "group.id": f"{self.topic}-group", "auto.offset.reset": "earliest",
+            "group.id": group_for(self.topic), "auto.offset.reset": "earliest",
             "enable.auto.commit": False, "enable.partition.eof": True}))
         prime_metadata(self.consumer, self.topic)
         # Start where the group's last commit left off (asked explicitly: a bare assign() can
