@@ -125,7 +125,19 @@ class NodeCgroups:
         except OSError:
             self.remove()
             return None
+        if node_ids and not self._can_join(node_ids[0]):
+            self.remove()  # a cgroup we may make but not enter (delegation): run without them
+            return None
         return str(self.dir)
+
+    def _can_join(self, node_id: int) -> bool:
+        """A throwaway shell moves itself into the node's cgroup, as wrap() does for the JVM:
+        if the kernel refuses, every broker would fail to start, so the cluster goes without."""
+        try:
+            return subprocess.run(self.wrap(["true"], node_id), capture_output=True,
+                                  timeout=10).returncode == 0
+        except (OSError, subprocess.SubprocessError):
+            return False
 
     def wrap(self, cmd: list[str], node_id: int) -> list[str]:
         """The command, run from inside the node's cgroup: the shell moves itself in and execs
