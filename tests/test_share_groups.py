@@ -142,6 +142,23 @@ def test_kafkas_share_group_tool_agrees_with_the_lab(cluster):
         assert state[-2:] == ["Empty", "0"], state
     finally:
         cluster.delete_topics([s["topic"]])
+        cluster.delete_groups([group])
+
+
+@pytest.mark.kafka
+def test_a_run_leaves_no_share_group_behind(cluster):
+    """confluent-kafka cannot list share groups (no SHARE group type), so Kafka's own tool looks."""
+    import time
+
+    r = run_share(ShareExperiment(messages=10), cluster=cluster)
+    group = r.summary["group"]
+    deadline = time.monotonic() + 30
+    while True:
+        out = run_tool(SHARE_GROUP_COMMAND, ["--bootstrap-server", cluster.bootstrap_servers, "--list"])
+        if group not in out.stdout.split() or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert group not in out.stdout.split(), f"{group} is still on the cluster"
 
 
 def test_share_experiment_refuses_bad_input_clearly():

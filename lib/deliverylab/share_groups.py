@@ -153,7 +153,7 @@ def run_share(spec: ShareExperiment, cluster: Cluster | None = None,
     run = _Run(cluster, "share", keep)
     try:
         topic = run.topic("lab-share", 1)
-        group = f"{topic}-share"
+        group = run.group(topic)  # deleted with the run's topics (DeleteGroups takes share groups too)
         deadline = time.time() + spec.time_limit_s
         run.write_spec({**asdict(spec), "topic": topic, "partitions": 1, "group_id": group,
                         "deadline": deadline, "crash": asdict(spec.crash) if spec.crash else None})
