@@ -8,7 +8,7 @@ from confluent_kafka.admin import ConfigResource
 
 from deliverylab.crash import CrashSpec
 from deliverylab.kafka_tool import run_tool
-from deliverylab.outcomes import ARCHIVED, DELIVERED_ONCE
+from deliverylab.outcomes import ARCHIVED, DEAD_LETTERED, DELIVERED_ONCE
 from deliverylab.share_groups import ShareExperiment, group_configs, run_share
 from lab_asserts import fails_clearly
 
@@ -112,6 +112,34 @@ def test_a_rejected_record_is_archived_at_its_first_delivery(cluster):
 
 
 @pytest.mark.kafka
+@pytest.mark.parametrize("poison_ack, limit, reason", [
+    ("RELEASE", 3, "Offset delivery count exceeded the threshold."),
+    ("REJECT", 3, "Offset rejected by client.")])
+def test_a_record_the_broker_gives_up_on_is_in_the_dead_letter_topic_exactly_once(
+        cluster, poison_ack, limit, reason):
+    """KIP-1191 (Kafka 4.4, share.version=2): with errors.deadletterqueue.topic.name set, the
+    broker writes the record it archived to that topic once, with its context headers; the other
+    records never go there. Read back from the topic, not taken from the lab's own ledger."""
+    r = run_share(ShareExperiment(messages=30, members=2, ack="explicit", poison=(7,),
+                                  poison_ack=poison_ack, delivery_limit=limit, dead_letter=True),
+                  cluster=cluster)
+    s = r.summary
+    poison = r.messages.set_index("index").loc[7]
+    assert poison.outcome == DEAD_LETTERED and poison.copies == 0 and poison.dead_letters == 1
+    assert poison.deliveries == (limit if poison_ack == "RELEASE" else 1)
+    assert s["dead_lettered"] == 1 and s["archived"] == 0 and s["lost"] == 0
+    assert s["dead_letter_records"] == 1 and s["delivered_once"] == 29
+    (letter,) = r.extra["dead_letters"].to_dict("records")
+    assert letter["msg_id"] == poison.msg_id  # errors.deadletterqueue.copy.record.enable: the record itself
+    h = letter["headers"]
+    poisoned = r.extra["deliveries"].query("index == 7").iloc[-1]
+    assert (h["__dlq.errors.topic"], h["__dlq.errors.group"]) == (s["topic"], s["group"])
+    assert int(h["__dlq.errors.offset"]) == poisoned.offset
+    assert int(h["__dlq.errors.delivery.count"]) == poison.deliveries
+    assert h["__dlq.errors.message"] == reason
+
+
+@pytest.mark.kafka
 def test_kafkas_share_group_tool_agrees_with_the_lab(cluster):
     """Kafka's kafka-share-groups (ShareGroupCommand, from the broker's jars) describes the
     group the lab ran: its settings are the ones the lab set through the admin API, no member
@@ -195,6 +223,15 @@ def test_the_checker_archives_only_what_the_broker_confirmed_it_gave_up_on():
     s = share_summary(out.reset_index(), effects, deliveries)
     assert (s["archived"], s["lost"], s["duplicated"]) == (2, 2, 1)
     assert s["delivery_counts"] == {"1": 4, "2": 2} and s["redelivered_messages"] == 2
+    assert "dead_lettered" not in s  # no dead-letter topic in this run
+    # With a dead-letter topic holding c (and a stray copy of a, which was processed): only a
+    # message the broker gave up on AND found in the topic is dead-lettered; b stays archived.
+    dead = pd.DataFrame({"msg_id": ["c", "a"]})
+    out = share_outcomes(sent, effects, deliveries, acks, 2, dead).set_index("msg_id")
+    assert out.loc["c", "outcome"] == "dead-lettered" and out.loc["b", "outcome"] == "archived"
+    assert out.loc["a", "outcome"] == "duplicated" and out.loc["a", "dead_letters"] == 1
+    s = share_summary(out.reset_index(), effects, deliveries)
+    assert (s["archived"], s["dead_lettered"], s["dead_letter_copies"]) == (1, 1, 2)
 
 
 def test_the_share_panel_builds_a_valid_spec_or_says_why_not():

@@ -10,7 +10,7 @@ from typing import Any, Iterable
 
 import pandas as pd
 
-from .outcomes import (ACKED_BUT_LOST, ARCHIVED, DELIVERED_ONCE, DUPLICATED, FAILED_REPORTED, LOST,
+from .outcomes import (ACKED_BUT_LOST, ARCHIVED, DEAD_LETTERED, DELIVERED_ONCE, DUPLICATED, FAILED_REPORTED, LOST,
                        UNACKED_BUT_STORED)
 
 __all__ = ["consumer_outcomes", "reordered_keys", "producer_outcomes", "aborted_reads",
@@ -256,7 +256,8 @@ def commit_counts(commits: pd.DataFrame) -> dict[str, int]:
 
 
 def share_outcomes(sent: pd.DataFrame, processed: pd.DataFrame, deliveries: pd.DataFrame,
-                   share_acks: pd.DataFrame, delivery_limit: int) -> pd.DataFrame:
+                   share_acks: pd.DataFrame, delivery_limit: int,
+                   dead_letters: pd.DataFrame | None = None) -> pd.DataFrame:
     """Outcome of every input message of a share-group run (KIP-932).
 
     As for consumer groups, the learner's database decides: processed once, several times, or
@@ -264,6 +265,11 @@ def share_outcomes(sent: pd.DataFrame, processed: pd.DataFrame, deliveries: pd.D
     a committed REJECT, or a committed RELEASE of its delivery number `delivery_limit` (the
     broker archives it then) — and *lost* otherwise. Adds deliveries (how often the broker
     handed it out) and max_delivery_count (the broker's own count on its last delivery).
+
+    dead_letters: the records read back from the group's dead-letter topic (msg_id column), when
+    it had one. An archived message found there is *dead-lettered*; one not found stays
+    *archived* (the broker gave up on it but its copy is not in the topic). Adds dead_letters:
+    how many copies of the message the topic holds (the broker should write exactly one).
     """
     out = consumer_outcomes(sent, processed)
     deliveries = _columns(deliveries, ("msg_id", "delivery_count"))
@@ -276,6 +282,9 @@ def share_outcomes(sent: pd.DataFrame, processed: pd.DataFrame, deliveries: pd.D
     given_up = ok & ((acks["ack"] == "REJECT") | ((acks["ack"] == "RELEASE") & (count >= delivery_limit)))
     archived = out["msg_id"].isin(set(acks.loc[given_up, "msg_id"])) & (out["copies"] == 0)
     out.loc[archived, "outcome"] = ARCHIVED
+    if dead_letters is not None:
+        out["dead_letters"] = _count_by_msg(_columns(dead_letters, ("msg_id",)), out["msg_id"])
+        out.loc[archived & (out["dead_letters"] > 0), "outcome"] = DEAD_LETTERED
     return out
 
 
@@ -287,6 +296,11 @@ def share_summary(outcomes: pd.DataFrame, observed: pd.DataFrame,
     summary = consumer_summary(outcomes, observed)
     deliveries = _columns(deliveries, ("delivery_count",))
     counts = pd.to_numeric(deliveries["delivery_count"]).value_counts().sort_index()
+    if "dead_letters" in outcomes:
+        # copies of input messages in the dead-letter topic: more than dead_lettered means the
+        # broker wrote a copy twice, or wrote one for a message the lab saw processed
+        summary.update({"dead_lettered": _count(outcomes, DEAD_LETTERED),
+                        "dead_letter_copies": int(outcomes["dead_letters"].sum())})
     summary.update({
         "archived": _count(outcomes, ARCHIVED),
         "deliveries": int(len(deliveries)),

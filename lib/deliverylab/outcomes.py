@@ -9,7 +9,9 @@ ACKED_BUT_LOST = "acked-but-lost"
 FAILED_REPORTED = "failed-reported"
 UNACKED_BUT_STORED = "unacked-but-stored"
 ARCHIVED = "archived"  # share groups: the broker gave up on it (rejected, or delivery limit hit)
+# share groups with a dead-letter topic (KIP-1191): archived, and its copy read back from that topic
+DEAD_LETTERED = "dead-lettered"
 CONSUMER_OUTCOMES = (DELIVERED_ONCE, LOST, DUPLICATED)
-SHARE_OUTCOMES = (DELIVERED_ONCE, DUPLICATED, ARCHIVED, LOST)
+SHARE_OUTCOMES = (DELIVERED_ONCE, DUPLICATED, ARCHIVED, DEAD_LETTERED, LOST)
 PRODUCER_OUTCOMES = (DELIVERED_ONCE, DUPLICATED, ACKED_BUT_LOST, FAILED_REPORTED,
                      UNACKED_BUT_STORED, LOST)

@@ -14,8 +14,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from .results import (ACKED_BUT_LOST, ARCHIVED, CONSUMER_OUTCOMES, DELIVERED_ONCE, DUPLICATED,
-                      FAILED_REPORTED, LOST, PRODUCER_OUTCOMES, SHARE_OUTCOMES, UNACKED_BUT_STORED,
+from .results import (ACKED_BUT_LOST, ARCHIVED, CONSUMER_OUTCOMES, DEAD_LETTERED, DELIVERED_ONCE,
+                      DUPLICATED, FAILED_REPORTED, LOST, PRODUCER_OUTCOMES, SHARE_OUTCOMES, UNACKED_BUT_STORED,
                       Result)
 
 __all__ = ["outcome_colors", "event_styles", "outcome_bars", "timeline", "compare", "heatmap",
@@ -31,6 +31,7 @@ outcome_colors: dict[str, str] = {
     FAILED_REPORTED: "#7f7f7f",
     UNACKED_BUT_STORED: "#9467bd",
     ARCHIVED: "#b8860b",  # share groups: the broker gave up on it
+    DEAD_LETTERED: "#8c564b",  # … and wrote it to the group's dead-letter topic
 }
 
 # Event kinds drawn as vertical lines on a timeline; other kinds (start, exit, …) are noise there.
@@ -463,12 +464,13 @@ def share_deliveries(result: Result, ax: Axes | None = None, title: str | None =
         if len(part):
             ax.scatter(part["t"], part["index"], s=size, color=color, label=f"{label} ({len(part)})",
                        zorder=2 + low)
-    archived = result.messages.loc[result.messages["outcome"] == ARCHIVED, "index"]
-    last = d[d["index"].isin(archived)].sort_values("t").groupby("index").tail(1)
-    if len(last):
-        ax.scatter(last["t"], last["index"], s=110, facecolors="none",
-                   edgecolors=outcome_colors[ARCHIVED], linewidths=1.5,
-                   label=f"archived ({len(last)})", zorder=6)
+    for outcome in (ARCHIVED, DEAD_LETTERED):
+        given_up = result.messages.loc[result.messages["outcome"] == outcome, "index"]
+        last = d[d["index"].isin(given_up)].sort_values("t").groupby("index").tail(1)
+        if len(last):
+            ax.scatter(last["t"], last["index"], s=110, facecolors="none",
+                       edgecolors=outcome_colors[outcome], linewidths=1.5,
+                       label=f"{outcome} ({len(last)})", zorder=6)
     _draw_events(ax, result.events)
     ax.set_xlabel("seconds since the run started")
     ax.set_ylabel("input message")

@@ -10,8 +10,8 @@ import pandas as pd
 
 from .checker import crash_table
 # The outcome names, re-exported: plots, widgets and notebooks read them from here.
-from .outcomes import (ACKED_BUT_LOST, ARCHIVED, CONSUMER_OUTCOMES, DELIVERED_ONCE,  # noqa: F401
-                       DUPLICATED, FAILED_REPORTED, LOST, PRODUCER_OUTCOMES, SHARE_OUTCOMES,
+from .outcomes import (ACKED_BUT_LOST, ARCHIVED, CONSUMER_OUTCOMES, DEAD_LETTERED,  # noqa: F401
+                       DELIVERED_ONCE, DUPLICATED, FAILED_REPORTED, LOST, PRODUCER_OUTCOMES, SHARE_OUTCOMES,
                        UNACKED_BUT_STORED)
 
 # A run reports progress as progress(done, total): panels draw a bar, the CLI prints a line.

@@ -13,20 +13,32 @@ The group's settings are set by the lab through the admin API before any member 
 (incremental_alter_configs on the GROUP resource): share.auto.offset.reset=earliest (the
 default, latest, would skip the input written before the group existed),
 share.record.lock.duration.ms and share.delivery.count.limit.
+
+Dead-letter topic (`dead_letter=True`, KIP-1191: Kafka 4.4 with share.version=2): the run also
+creates a topic the broker may write to — its name must start with the broker's
+errors.deadletterqueue.topic.name.prefix ("dlq." by default) and the topic must carry
+errors.deadletterqueue.group.enable=true — and names it in the group config
+errors.deadletterqueue.topic.name, with errors.deadletterqueue.copy.record.enable=true so the
+broker copies the record itself (not only its __dlq.errors.* context headers). When the members
+are done the lab reads that topic back: an archived message found there is `dead-lettered`.
 """
 from __future__ import annotations
 
+import json
+import sqlite3
 import time
+import uuid
 from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import pandas as pd
-from confluent_kafka import KafkaException
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
 
 from . import checker
+from .clients import quiet
 from .cluster import Cluster, connect
 from .config_check import check_consumer_config
 from .crash import CrashSpec
@@ -35,6 +47,7 @@ from .experiments import _events, _copies_timeline, _recorded, _Run
 from .ids import check_messages, index_of
 from .ledger import Store
 from .members import supervise_members
+from .readback import read_topic
 from .results import Progress, Result
 from .supervisor import Supervision
 
@@ -44,6 +57,12 @@ POISON_ACKS = ("RELEASE", "REJECT")
 LOCK_RANGE_MS = (1000, 60000)  # group.share.min/max.record.lock.duration.ms
 DELIVERY_LIMIT_RANGE = (2, 10)  # group.share.min/max.delivery.count.limit
 RECORD_LOCKS_RANGE = (100, 4000)  # group.share.min/max.partition.max.record.locks
+# KIP-1191: a dead-letter topic's name must start with the broker's
+# errors.deadletterqueue.topic.name.prefix (Kafka 4.4's default; the lab's brokers keep it), and
+# the topic must say it may be one (a topic config, false by default).
+DLQ_PREFIX = "dlq."
+DLQ_TOPIC_CONFIG = {"errors.deadletterqueue.group.enable": "true"}
+DLQ_WAIT_S = 20.0  # the broker writes a dead letter after the acknowledgement: wait this long for it
 
 
 @dataclass
@@ -67,6 +86,8 @@ class ShareExperiment:
     stall_at: int | None = None
     stall_ms: float = 0.0
     keys: int = 8
+    # A dead-letter topic for the group (KIP-1191, Kafka 4.4+): archived records are copied there
+    dead_letter: bool = False
     consumer_config: dict[str, Any] = field(default_factory=dict)
     time_limit_s: float = 90.0
     label: str | None = None
@@ -120,13 +141,16 @@ class ShareExperiment:
         return self
 
 
-def group_configs(spec: ShareExperiment) -> dict[str, str]:
+def group_configs(spec: ShareExperiment, dead_letter_topic: str | None = None) -> dict[str, str]:
     """The share group's own settings, as the lab sets them before a member starts."""
     configs = {"share.auto.offset.reset": "earliest",
                "share.record.lock.duration.ms": str(spec.lock_duration_ms),
                "share.delivery.count.limit": str(spec.delivery_limit)}
     if spec.max_record_locks is not None:
         configs["share.partition.max.record.locks"] = str(spec.max_record_locks)
+    if dead_letter_topic is not None:
+        configs["errors.deadletterqueue.topic.name"] = dead_letter_topic
+        configs["errors.deadletterqueue.copy.record.enable"] = "true"
     return configs
 
 
@@ -139,8 +163,12 @@ def configure_group(cluster: Cluster, group: str, configs: dict[str, str]) -> No
         for fut in admin.incremental_alter_configs([resource]).values():
             fut.result(timeout=30)
     except KafkaException as exc:
+        dlq = "errors.deadletterqueue.topic.name" in configs
         raise LabError(f"The brokers at {cluster.bootstrap_servers} refused the share group's "
                        f"settings ({exc.args[0].str() if exc.args else exc}).",
+                       ("A dead-letter topic for a share group needs Kafka 4.4 or newer with the "
+                        "feature share.version=2 (the default for a new 4.4 cluster); "
+                        "otherwise use dead_letter=False. " if dlq else "") +
                        "Share groups need Kafka 4.2 or newer (on by default for a new cluster); "
                        "on 4.1 they must be switched on (share.version=1). Unset "
                        "DELIVERYLAB_KAFKA_VERSION and restart the cluster.") from None
@@ -154,12 +182,17 @@ def run_share(spec: ShareExperiment, cluster: Cluster | None = None,
     try:
         topic = run.topic("lab-share", 1)
         group = run.group(topic)  # deleted with the run's topics (DeleteGroups takes share groups too)
+        dlq = None  # the dead-letter topic is one of the run's topics: deleted with them
+        if spec.dead_letter:
+            dlq = run.topic(DLQ_PREFIX + "lab-share", 1, config=DLQ_TOPIC_CONFIG)
+        configs = group_configs(spec, dlq)
         deadline = time.time() + spec.time_limit_s
         run.write_spec({**asdict(spec), "topic": topic, "partitions": 1, "group_id": group,
+                        "dead_letter_topic": dlq,
                         "deadline": deadline, "crash": asdict(spec.crash) if spec.crash else None})
         run.ledger.set_meta(kind="share", model="share", topic=topic, group=group, t0=run.t0,
-                            group_configs=group_configs(spec))
-        configure_group(cluster, group, group_configs(spec))
+                            group_configs=configs, **({"dead_letter_topic": dlq} if dlq else {}))
+        configure_group(cluster, group, configs)
         run.supervise_plain("input", deadline)
         with closing(Store(run.dir / "store.sqlite")) as store:
             def processed() -> int:
@@ -170,6 +203,8 @@ def run_share(spec: ShareExperiment, cluster: Cluster | None = None,
                                          spec.members, run.worker_env, tick)
             report = run.supervise("share", None, topic, deadline, processed, processed,
                                    spec.messages, progress, start)
+        if dlq:
+            read_dead_letters(cluster, dlq, run.dir, given_up(run.ledger.conn, spec.delivery_limit))
         return share_result(run.dir, spec, cluster.bootstrap_servers, report.timed_out)
     finally:
         run.close()
@@ -180,9 +215,13 @@ def share_result(run_dir: Path, spec: ShareExperiment, bootstrap: str,
     """Count a share-group run from its ledger and store (no Kafka I/O)."""
     meta, t0, tables, sent = _recorded(run_dir, run_dir / "store.sqlite")
     effects = tables.get("effects", pd.DataFrame(columns=["msg_id", "key", "seq", "t"]))
+    dead = dead_letters_of(run_dir) if spec.dead_letter else None
     messages = checker.share_outcomes(sent, effects, tables["deliveries"], tables["share_acks"],
-                                      spec.delivery_limit)
+                                      spec.delivery_limit, dead)
     summary = checker.share_summary(messages, effects, tables["deliveries"])
+    if dead is not None:
+        summary.update({"dead_letter_topic": meta.get("dead_letter_topic"),
+                        "dead_letter_records": int(len(dead))})
     events = _events(tables, t0)
     deliveries = delivery_timeline(tables["deliveries"], t0)
     summary.update({
@@ -197,8 +236,58 @@ def share_result(run_dir: Path, spec: ShareExperiment, bootstrap: str,
         **redelivery_gaps(deliveries),
         **refused_acks(tables["share_acks"]),
     })
+    extra = {"deliveries": deliveries}
+    if dead is not None:
+        extra["dead_letters"] = dead
     return Result("share", asdict(spec), messages, _copies_timeline(effects, t0), events, summary,
-                  run_dir, extra={"deliveries": deliveries})
+                  run_dir, extra=extra)
+
+
+# --- the dead-letter topic (KIP-1191) ---------------------------------------------------------
+DEAD_LETTERS_FILE = "dead_letters.json"
+
+
+def given_up(conn: sqlite3.Connection, delivery_limit: int) -> int:
+    """How many messages the broker confirmed it gave up on (as the checker counts archived):
+    a committed REJECT, or a committed RELEASE of the last allowed delivery."""
+    (n,) = conn.execute("SELECT COUNT(DISTINCT msg_id) FROM share_acks WHERE ok = 1 AND "
+                        "(ack = 'REJECT' OR (ack = 'RELEASE' AND delivery_count >= ?))",
+                        (delivery_limit,)).fetchone()
+    return int(n)
+
+
+def read_dead_letters(cluster: Cluster, topic: str, run_dir: Path, expected: int) -> None:
+    """Read the dead-letter topic back into the run folder. The broker writes a dead letter after
+    it archived the record, so the members may be done before it is in: wait (up to DLQ_WAIT_S)
+    until the topic holds `expected` records, then read whatever it holds — fewer is counted
+    (those messages stay `archived`), never waited for forever."""
+    client = cluster.client_config()
+    probe = Consumer({**quiet(client), "group.id": f"deliverylab-dlq-{uuid.uuid4().hex[:8]}"})
+    try:
+        end = time.monotonic() + DLQ_WAIT_S
+        while time.monotonic() < end:
+            _, high = probe.get_watermark_offsets(TopicPartition(topic, 0), timeout=5)
+            if high >= expected:
+                break
+            time.sleep(0.2)
+    finally:
+        probe.close()
+
+    def row(msg, rec: dict[str, Any]) -> dict[str, Any]:
+        headers = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in (msg.headers() or [])}
+        return {"offset": msg.offset(), "msg_id": rec["id"], "key": rec["key"], "seq": rec["seq"],
+                "t": msg.timestamp()[1] / 1000.0, "headers": headers}
+
+    rows = read_topic(client, topic, 1, row=row)
+    (run_dir / DEAD_LETTERS_FILE).write_text(json.dumps(rows))
+
+
+def dead_letters_of(run_dir: Path) -> pd.DataFrame:
+    """The dead-letter topic as read back: offset, msg_id, key, seq, t (log time) and headers
+    (the broker's __dlq.errors.* context: group, topic, partition, offset, delivery.count, …)."""
+    path = run_dir / DEAD_LETTERS_FILE
+    rows = json.loads(path.read_text()) if path.exists() else []
+    return pd.DataFrame(rows, columns=["offset", "msg_id", "key", "seq", "t", "headers"])
 
 
 def refused_acks(share_acks: pd.DataFrame) -> dict[str, Any]:

@@ -471,8 +471,9 @@ __all__ += ["GroupPanel", "group_panel"]
 
 
 # --- share groups ------------------------------------------------------------------------------
-SHARE_COLUMNS = ("label", "sent", "delivered_once", "duplicated", "archived", "lost", "deliveries",
-                 "delivery_counts", "crashes", "refused_acks", "redelivery_gap_median_s", "elapsed_s")
+SHARE_COLUMNS = ("label", "sent", "delivered_once", "duplicated", "archived", "dead_lettered",
+                 "lost", "deliveries", "delivery_counts", "crashes", "refused_acks",
+                 "redelivery_gap_median_s", "elapsed_s")
 
 
 class SharePanel(_Panel):
@@ -493,6 +494,8 @@ class SharePanel(_Panel):
                                  style=_LAYOUT),
             "lock_duration_ms": _slider("lock duration (ms)", 2000, 1000, 10000, 500),
             "delivery_limit": _slider("delivery limit", 3, 2, 10),
+            "dead_letter": w.Checkbox(value=False, style=_LAYOUT,
+                                      description="a dead-letter topic (Kafka 4.4+)"),
         }
         super().__init__(fields, run_share, cluster)
         self._check_start()
@@ -505,7 +508,7 @@ class SharePanel(_Panel):
             "crash": None if crash == NO_CRASH else CrashSpec(crash, at=(n // 2,)),
             "poison": (3,) if f["poison"].value else (),
             "lock_duration_ms": f["lock_duration_ms"].value,
-            "delivery_limit": f["delivery_limit"].value,
+            "delivery_limit": f["delivery_limit"].value, "dead_letter": f["dead_letter"].value,
             "label": f"share, {f['ack'].value}, {crash}", **self.spec_kwargs})
 
     def _figure(self, result: Any) -> Figure:

@@ -12,7 +12,7 @@ CONSUMER_KEYS = ("model", "topic", "output_topic", "bootstrap", "sent", "process
                  "delivered_once", "lost", "duplicated", "reordered_keys", "crashes", "elapsed_s",
                  "members", "rebalances", "commit_failures", "coordinator", "scenario_2")
 SHARE_KEYS = ("model", "ack", "members", "topic", "group", "sent", "processed_effects",
-              "delivered_once", "lost", "duplicated", "archived", "deliveries",
+              "delivered_once", "lost", "duplicated", "archived", "dead_lettered", "deliveries",
               "redelivered_messages", "delivery_counts", "crashes", "redelivery_gap_median_s",
               "elapsed_s")
 PRODUCER_KEYS = ("topic", "bootstrap", "sent", "acked", "failed_reported", "stored_records",
@@ -77,7 +77,8 @@ def cmd_share(args: argparse.Namespace) -> int:
     spec = ShareExperiment(messages=args.messages, members=args.members, ack=args.ack, crash=crash,
                            poison=poison, poison_ack=args.poison_ack.upper(),
                            lock_duration_ms=args.lock_duration_ms,
-                           delivery_limit=args.delivery_limit, processing_ms=args.processing_ms)
+                           delivery_limit=args.delivery_limit, processing_ms=args.processing_ms,
+                           dead_letter=args.dead_letter)
     result = run_share(spec, progress=_stderr_progress, keep=args.keep)
     _emit(result.summary, SHARE_KEYS, args.json)
     return 0
@@ -197,6 +198,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                        help="share.record.lock.duration.ms (group config, set by the lab)")
     share.add_argument("--delivery-limit", type=int, default=5, metavar="N",
                        help="share.delivery.count.limit (group config, set by the lab)")
+    share.add_argument("--dead-letter", action="store_true",
+                       help="a dead-letter topic for the group (KIP-1191, Kafka 4.4+): archived "
+                            "records are copied there and counted as dead-lettered")
     _run_options(r, FAULTS)
     r.set_defaults(func=cmd_run)
 
