@@ -37,26 +37,35 @@ def offsets_partition(group: str, partitions: int) -> int:
     return (0 if h == -(1 << 31) else abs(h)) % partitions
 
 
-def find_coordinator(cluster: Cluster, group: str, timeout_s: float = 30.0) -> int:
+def find_coordinator(cluster: Cluster, group: str, timeout_s: float = 30.0,
+                     in_sync: bool = False) -> int:
     """The broker id of the group's coordinator: the leader of the group's __consumer_offsets
     partition (retried while it moves). The admin client's describe_consumer_groups() names the
     same broker (tests/test_groups.py checks it), but a coordinator request that meets the
     coordinator's death aborted the process in librdkafka 2.16 (enq_once refcnt assertion),
-    while this asks only for metadata."""
+    while this asks only for metadata.
+
+    in_sync=True also waits until every replica of that partition is in its ISR: a fault about
+    to strike the coordinator needs a follower that can take over (a broker an earlier fault
+    restarted may still be catching up, and without unclean election the partition — and the
+    group's commits — would wait for the dead broker to come back)."""
     deadline = time.monotonic() + timeout_s
     while True:
+        state = None
         try:
             md = cluster.admin().list_topics("__consumer_offsets", timeout=5)
             count = len(md.topics["__consumer_offsets"].partitions)
             if count:
-                leader = cluster.partition_state("__consumer_offsets",
-                                                 offsets_partition(group, count)).leader
-                if leader is not None and leader >= 0:
-                    return int(leader)
+                state = cluster.partition_state("__consumer_offsets", offsets_partition(group, count))
+                if state.leader is not None and state.leader >= 0 and \
+                        (not in_sync or set(state.isr) == set(state.replicas)):
+                    return int(state.leader)
         except Exception:
             pass
         if time.monotonic() > deadline:
-            raise LabError(f"No coordinator for group {group!r} within {timeout_s:.0f} s.",
+            raise LabError(f"No coordinator for group {group!r} within {timeout_s:.0f} s"
+                           + (f" with every replica of its offsets partition in sync (last seen: "
+                              f"{state})" if in_sync else "") + ".",
                            "Check `deliverylab cluster status`.")
         time.sleep(0.2)
 
@@ -105,6 +114,7 @@ class Scenario2(threading.Thread):
         ledger = Ledger(self.ledger_path)
         c = self.cluster
         try:
+            find_coordinator(c, self.group, in_sync=True)  # while the worker works its batch
             if not self._wait(ledger, "s2-ready"):
                 return
             coord = find_coordinator(c, self.group)
@@ -169,7 +179,7 @@ class CoordinatorFault(threading.Thread):
                 time.sleep(0.01)
             if self.halt.is_set():
                 return
-            coord = find_coordinator(c, self.group)
+            coord = find_coordinator(c, self.group, in_sync=self.kind == "kill-coordinator")
             started = time.time()
             if self.kind == "kill-coordinator":
                 c.kill(coord)

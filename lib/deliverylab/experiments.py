@@ -316,6 +316,12 @@ def run_consumer(spec: ConsumerExperiment, cluster: Cluster | None = None,
             try:
                 report = run.supervise(spec.model, spec.fault, topic, deadline, processed, processed,
                                        spec.messages, progress, start)
+            except LabError as worker_error:
+                if s2:
+                    s2.stop()
+                if s2 and s2.error:  # the cause: the worker only waited for the coordinator fault
+                    raise _coordinator_fault_error(spec, s2.error) from worker_error
+                raise
             finally:
                 if s2:
                     s2.stop()
@@ -325,9 +331,7 @@ def run_consumer(spec: ConsumerExperiment, cluster: Cluster | None = None,
                 except LabError:
                     pass  # the summary says None: no coordinator answered
             if s2 and s2.error:
-                raise LabError(f"{spec.scenario or spec.coordinator_fault}: the coordinator fault "
-                               f"could not be applied: {s2.error}",
-                               "Check `deliverylab cluster status`.")
+                raise _coordinator_fault_error(spec, s2.error)
         if spec.fault:
             cluster.wait_for_full_isr(topic, spec.partitions)
         faulted = bool(spec.fault and spec.fault.kind != "none") or bool(spec.scenario or spec.coordinator_fault)  # a leader may have moved
@@ -393,6 +397,11 @@ def consumer_result(run_dir: Path, spec: ConsumerExperiment, bootstrap: str,
     return Result("consumer", asdict(spec), messages, timeline, events, summary, run_dir,
                   extra=extra,
                   warnings=diagnose.consumer_warnings(asdict(spec), summary, timeline, events))
+
+
+def _coordinator_fault_error(spec: ConsumerExperiment, error: Exception) -> LabError:
+    return LabError(f"{spec.scenario or spec.coordinator_fault}: the coordinator fault could not "
+                    f"be applied: {error}", "Check `deliverylab cluster status`.")
 
 
 def _output_topic(rb: pd.DataFrame) -> str | None:
