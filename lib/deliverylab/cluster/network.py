@@ -148,7 +148,7 @@ class NodeCgroups:
     def path(self, node_id: int) -> Path:
         return self.dir / f"node-{node_id}"
 
-    def remove(self, timeout: float = 3.0) -> None:
+    def remove(self, timeout: float = 3.0, reap_later: bool = True) -> None:
         """rmdir the cgroups once their processes are gone (a dying JVM may hold one briefly)."""
         if self.dir is None or not self.dir.exists() or not os.access(self.dir, os.W_OK):
             return  # none, or not ours to remove (a process that is not root)
@@ -164,7 +164,9 @@ class NodeCgroups:
                 return
             except OSError:
                 if time.monotonic() > deadline:
-                    return  # still busy: `deliverylab cluster doctor` lists it
+                    if reap_later:  # still busy (a loaded machine): a detached reaper finishes
+                        _spawn_module("reap", str(self.dir))
+                    return
                 time.sleep(0.05)
 
 
@@ -266,9 +268,14 @@ def install(table: str, comment: str, rules: Rules) -> None:
                        "Check `nft --version` (1.0 or later has `socket cgroupv2`) and that the "
                        "kernel has nf_tables; `deliverylab cluster doctor` lists what is left.")
     atexit.register(delete_table, table)
-    subprocess.Popen([sys.executable, "-m", "deliverylab.cluster.network", "guard", table,
-                      str(os.getpid())], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                     stderr=subprocess.DEVNULL, start_new_session=True,
+    _spawn_module("guard", table, str(os.getpid()))
+
+
+def _spawn_module(*args: str) -> None:
+    """This module's command line (guard, reap) as a detached process that outlives its caller."""
+    subprocess.Popen([sys.executable, "-m", "deliverylab.cluster.network", *args],
+                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                     start_new_session=True,
                      env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
 
 
@@ -335,6 +342,19 @@ def clean(home: Path) -> None:
     NodeCgroups(home).remove(timeout=5.0)
 
 
+def reap(cgroup_dir: str, within_s: float = 120.0) -> None:
+    """Remove a stopped cluster's cgroups once the last threads of its JVMs have exited (under
+    load that can take longer than `cluster stop` waits)."""
+    d = Path(cgroup_dir)
+    if d.parent != cgroup2_mount() or not d.name.startswith(CGROUP_PREFIX):
+        return  # only ever the lab's own
+    cg = NodeCgroups.__new__(NodeCgroups)  # the folder is all it needs (no run folder here)
+    cg.mount, cg.dir = d.parent, d
+    cg.remove(timeout=within_s, reap_later=False)
+
+
 if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[1] == "guard":
         guard(sys.argv[2], int(sys.argv[3]))
+    elif len(sys.argv) == 3 and sys.argv[1] == "reap":
+        reap(sys.argv[2])
