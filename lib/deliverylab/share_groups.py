@@ -86,6 +86,10 @@ class ShareExperiment:
     stall_at: int | None = None
     stall_ms: float = 0.0
     keys: int = 8
+    # Records per producer batch of the input (batch.num.messages; None: the producer's default,
+    # the whole input in a few large batches). The broker hands a member whole batches, so with
+    # large ones a single member can acquire everything; small ones let members share.
+    input_batch: int | None = None
     # A dead-letter topic for the group (KIP-1191, Kafka 4.4+): archived records are copied there
     dead_letter: bool = False
     consumer_config: dict[str, Any] = field(default_factory=dict)
@@ -134,6 +138,10 @@ class ShareExperiment:
                 isinstance(self.max_record_locks, int) and low <= self.max_record_locks <= high):
             raise LabError(f"max_record_locks={self.max_record_locks!r} is outside what the brokers "
                            f"allow ({low}–{high}).", "Use e.g. max_record_locks=100, or None.")
+        if self.input_batch is not None and not (isinstance(self.input_batch, int)
+                                                 and 1 <= self.input_batch <= 1_000_000):
+            raise LabError(f"input_batch={self.input_batch!r} must be a whole number of records "
+                           "per producer batch (1 or more).", "Use e.g. input_batch=10, or None.")
         if not (isinstance(self.time_limit_s, (int, float)) and self.time_limit_s > 0):
             raise LabError(f"time_limit_s={self.time_limit_s!r} must be a positive number of seconds.",
                            "Use e.g. time_limit_s=60.")

@@ -27,7 +27,10 @@ def encode(record: dict, payment: bytes) -> bytes:
 
 def run(ctx: WorkerContext) -> None:
     spec = ctx.spec
-    producer = Producer(ctx.client(**RELIABLE_PRODUCER))
+    # input_batch: records per producer batch (librdkafka batch.num.messages). Unset, the whole
+    # input goes in a few large batches — and a share-group member acquires whole batches.
+    batch = {"batch.num.messages": spec["input_batch"]} if spec.get("input_batch") else {}
+    producer = Producer(ctx.client(**RELIABLE_PRODUCER, **batch))
     records = [message(i, spec["keys"]) for i in range(spec["messages"])]
     ctx.ledger.sends((r["id"], r["key"], r["seq"], spec["topic"]) for r in records)
     reports: list[tuple] = []
