@@ -35,10 +35,13 @@ def test_notebook_is_committed_clean(path: Path):
 def test_notebook_runs_at_ci_size(path: Path, cluster, tmp_path: Path):
     import papermill as pm
 
+    from deliverylab.tools.course import LocalKernelManager
+
     out = tmp_path / path.name
     try:
         pm.execute_notebook(str(path), str(out), parameters={"SIZE": "ci"}, cwd=str(path.parent),
-                            progress_bar=False, log_output=False)
+                            progress_bar=False, log_output=False,
+                            kernel_manager_class=LocalKernelManager)
     except pm.PapermillExecutionError as exc:
         pytest.fail(f"{path.name}: cell {exc.exec_count} raised {exc.ename}: {exc.evalue}",
                     pytrace=False)

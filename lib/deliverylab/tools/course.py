@@ -15,9 +15,13 @@ import base64
 import json
 import re
 import sys
+import tempfile
 import time
+import uuid
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
+
+from jupyter_client.manager import AsyncKernelManager
 
 from ..paths import repo_root
 
@@ -55,6 +59,17 @@ def write_html(nb, path: Path) -> None:
     path.write_text(body, encoding="utf-8")
 
 
+class LocalKernelManager(AsyncKernelManager):
+    """A headless run's kernel, reached over local (ipc) sockets instead of TCP ports: nothing
+    listens on the network, and ipykernel has no unencrypted-TCP warning to print for every
+    notebook. The socket files (<tmp>/deliverylab-kernel-<id>-N) go when the kernel shuts down."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("transport", "ipc")
+        kwargs.setdefault("ip", str(Path(tempfile.gettempdir()) / f"deliverylab-kernel-{uuid.uuid4().hex[:8]}"))
+        super().__init__(**kwargs)
+
+
 def run_notebook(source: Path, out: Path, size: str, kernel: str | None = None) -> tuple[float, str | None]:
     """Execute one notebook; write its executed copy, HTML and figures. (seconds, error or None)."""
     import nbformat
@@ -67,7 +82,7 @@ def run_notebook(source: Path, out: Path, size: str, kernel: str | None = None) 
     try:
         pm.execute_notebook(str(source), str(executed), parameters={"SIZE": size},
                             kernel_name=kernel, cwd=str(source.parent), progress_bar=False,
-                            log_output=False)
+                            log_output=False, kernel_manager_class=LocalKernelManager)
     except pm.PapermillExecutionError as exc:
         error = f"cell {exc.exec_count}: {exc.ename}: {exc.evalue}"
     seconds = time.monotonic() - t0
