@@ -257,6 +257,15 @@ def _events(tables: dict[str, pd.DataFrame], t0: float) -> pd.DataFrame:
     return ev[["t", "kind", "worker", "pid", "detail"]]
 
 
+def _worker_course(events: pd.DataFrame, timed_out: bool, crash: CrashSpec | None) -> dict[str, Any]:
+    """How a consumer-side run's workers fared, from its events: crashes, restarts, elapsed_s
+    (the last event), timed_out and the crash point asked for."""
+    return {"crashes": int((events.kind == "crash").sum()),
+            "restarts": int((events.kind == "restart").sum()),
+            "elapsed_s": round(float(events.t.max()) if len(events) else 0.0, 3),
+            "timed_out": bool(timed_out), "crash_point": crash.point if crash else None}
+
+
 def _sent_frame(sends: pd.DataFrame) -> pd.DataFrame:
     sent = sends.drop_duplicates("msg_id").copy()
     sent["index"] = sent["msg_id"].map(index_of).astype(int)
@@ -366,15 +375,10 @@ def consumer_result(run_dir: Path, spec: ConsumerExperiment, bootstrap: str,
     messages = checker.consumer_outcomes(sent, observed)
     summary = checker.consumer_summary(messages, observed)
     events = _events(tables, t0)
-    crashes = int((events.kind == "crash").sum())
     summary.update({
         "model": spec.model, "topic": meta["topic"], "bootstrap": bootstrap,
-        "output_topic": None, "crashes": crashes,
-        "restarts": int((events.kind == "restart").sum()),
-        "elapsed_s": round(float(events.t.max()) if len(events) else 0.0, 3),
-        "timed_out": bool(timed_out), "label": spec.label or spec.model,
-        "crash_point": spec.crash.point if spec.crash else None,
-        "commit_every": spec.commit_every,
+        "output_topic": None, **_worker_course(events, timed_out, spec.crash),
+        "label": spec.label or spec.model, "commit_every": spec.commit_every,
     })
     summary.update(checker.commit_counts(tables["commits"]))  # the ledger's commits table
     extra = {}

@@ -43,7 +43,7 @@ from .cluster import Cluster, connect
 from .config_check import check_consumer_config
 from .crash import CrashSpec
 from .errors import LabError, require_whole
-from .experiments import _events, _copies_timeline, _recorded, _Run
+from .experiments import _events, _copies_timeline, _recorded, _Run, _worker_course
 from .ids import check_messages, index_of
 from .ledger import Store
 from .members import supervise_members
@@ -235,11 +235,7 @@ def share_result(run_dir: Path, spec: ShareExperiment, bootstrap: str,
     summary.update({
         "model": "share", "ack": spec.ack, "members": spec.members, "topic": meta["topic"],
         "group": meta["group"], "bootstrap": bootstrap,
-        "crashes": int((events.kind == "crash").sum()),
-        "restarts": int((events.kind == "restart").sum()),
-        "elapsed_s": round(float(events.t.max()) if len(events) else 0.0, 3),
-        "timed_out": bool(timed_out), "label": spec.label or f"share, {spec.ack}",
-        "crash_point": spec.crash.point if spec.crash else None,
+        **_worker_course(events, timed_out, spec.crash), "label": spec.label or f"share, {spec.ack}",
         "lock_duration_ms": spec.lock_duration_ms, "delivery_limit": spec.delivery_limit,
         **redelivery_gaps(deliveries),
         **refused_acks(tables["share_acks"]),
