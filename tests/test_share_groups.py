@@ -11,7 +11,7 @@ from deliverylab.kafka_tool import run_tool
 from deliverylab.outcomes import ARCHIVED, DEAD_LETTERED, DELIVERED_ONCE
 from deliverylab.share_groups import ShareExperiment, group_configs, run_share
 from deliverylab.workers.membership import MEMBER_STRIDE
-from lab_asserts import fails_clearly
+from lab_asserts import fails_clearly, left_behind
 
 SHARE_GROUP_COMMAND = "org.apache.kafka.tools.consumer.group.ShareGroupCommand"
 
@@ -138,6 +138,8 @@ def test_a_record_the_broker_gives_up_on_is_in_the_dead_letter_topic_exactly_onc
     assert int(h["__dlq.errors.offset"]) == poisoned.offset
     assert int(h["__dlq.errors.delivery.count"]) == poison.deliveries
     assert h["__dlq.errors.message"] == reason
+    assert s["dead_letter_topic"].startswith("dlq.")  # the broker's errors.deadletterqueue.topic.name.prefix
+    assert left_behind(cluster, s["dead_letter_topic"])[0] == set()  # deleted with the run's topics
 
 
 @pytest.mark.kafka
