@@ -286,6 +286,20 @@ def test_cli_run_share_prints_archived_and_delivery_counts_as_json(cluster):
     assert s["delivery_counts"] == {"1": 30, "2": 1}
 
 
+@pytest.mark.kafka
+def test_cli_run_share_dead_letter_counts_the_poison_record_as_dead_lettered(cluster):
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "deliverylab.tools.cli", "run", "share",
+                          "--messages", "20", "--poison", "4", "--poison-ack", "reject",
+                          "--dead-letter", "--json"], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    s = json.loads(out.stdout.strip().splitlines()[-1])
+    assert (s["dead_lettered"], s["archived"], s["lost"], s["dead_letter_records"]) == (1, 0, 0, 1)
+
+
 def test_cli_run_share_refuses_a_poison_record_in_implicit_mode():
     import subprocess
     import sys
