@@ -143,6 +143,23 @@ def test_a_record_the_broker_gives_up_on_is_in_the_dead_letter_topic_exactly_onc
 
 
 @pytest.mark.kafka
+def test_a_topic_not_enabled_as_dead_letter_topic_gets_nothing_and_the_record_counts_archived(
+        cluster, monkeypatch):
+    """Without the topic config errors.deadletterqueue.group.enable=true the broker accepts the
+    group's errors.deadletterqueue.topic.name all the same, and writes nothing there: the lab
+    waits for the dead letter, finds none, and counts the record archived — not missing."""
+    from deliverylab import share_groups
+
+    monkeypatch.setattr(share_groups, "DLQ_TOPIC_CONFIG", {})
+    r = run_share(ShareExperiment(messages=20, ack="explicit", poison=(4,), poison_ack="REJECT",
+                                  dead_letter=True), cluster=cluster)
+    s = r.summary
+    assert s["dead_letter_records"] == 0 and s["dead_lettered"] == 0
+    assert s["archived"] == 1 and s["lost"] == 0 and s["delivered_once"] == 19
+    assert r.messages.set_index("index").loc[4].outcome == ARCHIVED
+
+
+@pytest.mark.kafka
 def test_two_members_sharing_one_partition_process_a_keys_records_out_of_order(cluster):
     """KIP-932 keeps no order per key: records go to whichever member asks. With the input in
     small producer batches and small polls both members hold records of the one partition at
