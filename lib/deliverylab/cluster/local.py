@@ -323,7 +323,17 @@ class LocalCluster(Cluster):
             self.stop()
 
     # --- status and control ----------------------------------------------------------------
+    def _refresh(self) -> None:
+        """Re-read the state file: other processes restart this cluster's brokers too (a notebook's
+        kernel, the CLI, another test's run) and record the new pids there. Acting on a pid this
+        object remembered from before would miss the live JVM (is_ours fails) and start a second
+        one for the same broker."""
+        current = read_state(self.home)
+        if current is not None and current.get("cluster_id") == self.state.get("cluster_id"):
+            self.state = current
+
     def _node(self, broker_id: int) -> dict[str, Any]:
+        self._refresh()
         for node in self.state["nodes"]:
             if node["id"] == broker_id:
                 return node
@@ -339,6 +349,7 @@ class LocalCluster(Cluster):
         return self._node(node_id)
 
     def _controller_node(self, controller_id: int | None) -> dict[str, Any]:
+        self._refresh()
         ctrls = self.state.get("controllers", [])
         if not ctrls:
             raise LabError("This cluster has no controller process of its own: its one broker is "
@@ -354,6 +365,7 @@ class LocalCluster(Cluster):
 
     def controllers(self) -> list[BrokerInfo]:
         """The KRaft controller process(es) of the isolated layout (none when combined)."""
+        self._refresh()
         out = []
         for node in self.state.get("controllers", []):
             state = process_state(node["pid"]) if is_ours(node["pid"], str(self.home)) else "dead"
@@ -396,6 +408,7 @@ class LocalCluster(Cluster):
                        f"See {node['dir']}/logs/server.log.")
 
     def brokers(self) -> list[BrokerInfo]:
+        self._refresh()
         out = []
         for node in self.state["nodes"]:
             state = process_state(node["pid"]) if is_ours(node["pid"], str(self.home)) else "dead"
@@ -551,6 +564,7 @@ class LocalCluster(Cluster):
             time.sleep(0.05)
 
     def _clean(self) -> None:
+        self._refresh()
         for node in _all_nodes(self.state):
             if is_ours(node["pid"], str(self.home)):
                 send(node["pid"], signal.SIGKILL)
