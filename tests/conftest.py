@@ -104,3 +104,45 @@ def _no_brokers_unless_marked(request, monkeypatch):
     if started:
         pytest.fail(f"{request.node.nodeid} started Kafka server process(es) {started} without "
                     "@pytest.mark.kafka", pytrace=False)
+
+
+# --- a test hands the session's cluster on whole -------------------------------------------------
+# Every fault heals itself; this checks it, after each test that used the cluster: every broker
+# and the controller running (not paused, not dead) and every broker registered again (a restarted
+# JVM may take a few seconds). A test that leaves the cluster broken fails here, by name, and the
+# cluster is repaired, so the tests after it do not fail for it.
+@pytest.fixture(autouse=True)
+def _cluster_left_whole(request):
+    yield
+    if "cluster" not in request.fixturenames:
+        return
+    import time
+
+    c = request.getfixturevalue("cluster")
+    broken = [f"broker {b.id} {b.state}" for b in c.brokers() if b.state != "running"] + \
+             [f"controller {n.id} {n.state}" for n in c.controllers() if n.state != "running"]
+    deadline = time.monotonic() + 20
+    while not broken:
+        try:
+            listed = set(c.admin().list_topics(timeout=5).brokers)
+        except Exception:
+            listed = set()
+        missing = {b.id for b in c.brokers()} - listed
+        if not missing:
+            return
+        if time.monotonic() > deadline:
+            broken = [f"broker {b} not registered with the controller" for b in sorted(missing)]
+        time.sleep(0.5)
+    for n in c.controllers():
+        if n.state == "paused":
+            c.resume_controller(n.id)
+        elif n.state != "running":
+            c.restart_controller(n.id)
+    for b in c.brokers():
+        if b.state == "paused":
+            c.resume(b.id)
+    for b in c.brokers():
+        if b.state != "running" or any(str(b.id) in x for x in broken if "registered" in x):
+            c.restart(b.id)
+    pytest.fail(f"{request.node.nodeid} left the session's cluster broken ({', '.join(broken)}); "
+                "the cluster was repaired for the next test", pytrace=False)

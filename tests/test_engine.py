@@ -208,11 +208,12 @@ def test_producer_crash_before_flush_loses_queued_messages(cluster):
 
 def test_a_rated_producer_keeps_its_rate(cluster):
     """rate=100 means 100 messages a second for the whole run, not ack speed: the story and the
-    fault experiments rely on the run outlasting their fault (150 messages: about 1.5 s)."""
+    fault experiments rely on the run outlasting their fault (150 messages: about 1.5 s; the first
+    few wait together for the connection, and at ack speed all of them took ~0.1 s)."""
     r = run_producer(ProducerExperiment(messages=150, rate=100, config={"acks": "1"}), cluster)
     t = r.timeline["t"]
     assert r.summary["sent"] == 150 and len(t) == 150
-    assert 1.4 <= float(t.max() - t.min()) < 5.0, float(t.max() - t.min())
+    assert 1.2 <= float(t.max() - t.min()) < 5.0, float(t.max() - t.min())
 
 
 def test_crash_to_resumed_processing_is_fast(cluster):
