@@ -55,6 +55,11 @@ def _axes(ax: Axes | None, figsize: tuple[float, float] = (7.0, 4.0)) -> tuple[F
     return fig, fig.add_subplot()
 
 
+def _nothing_to_draw(ax: Axes, text: str) -> None:
+    """Say so in the middle of the axes, rather than draw an empty frame."""
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes)
+
+
 def _root_figure(ax: Axes) -> Figure:
     """The top-level Figure even when ``ax`` lives in a SubFigure."""
     try:
@@ -256,7 +261,7 @@ def heatmap(frame: pd.DataFrame, index: str, columns: str, value: str,
     data = table.to_numpy(dtype=float)
     ax.set_title(value)
     if data.size == 0:
-        ax.text(0.5, 0.5, "no runs", ha="center", va="center", transform=ax.transAxes)
+        _nothing_to_draw(ax, "no runs")
         return fig
     finite = data[np.isfinite(data)]
     # Anchor the scale at 0 so that a pale cell always means "few", whatever the largest value.
@@ -416,8 +421,7 @@ def group_timeline(result: Result, ax: Axes | None = None, title: str | None = N
     held = result.extra.get("holdings")
     fig, ax = _axes(ax, (8.0, 3.5))
     if held is None or not len(held):
-        ax.text(0.5, 0.5, "no group assignments in this run", ha="center", va="center",
-                transform=ax.transAxes)
+        _nothing_to_draw(ax, "no group assignments in this run")
         return fig
     members = sorted(held["member"].unique())
     palette = ("#1f77b4", "#9467bd", "#17becf", "#8c564b", "#e377c2", "#bcbd22")  # no red/orange:
@@ -454,8 +458,7 @@ def share_deliveries(result: Result, ax: Axes | None = None, title: str | None =
     d = result.extra.get("deliveries")
     fig, ax = _axes(ax, (8.0, 3.5))
     if d is None or not len(d):
-        ax.text(0.5, 0.5, "no deliveries in this run", ha="center", va="center",
-                transform=ax.transAxes)
+        _nothing_to_draw(ax, "no deliveries in this run")
         return fig
     styles = ((1, 1, _FIRST_COLOR, 6, "delivery 1"), (2, 2, outcome_colors[DUPLICATED], 18, "delivery 2"),
               (3, 10**9, outcome_colors[LOST], 24, "delivery 3+"))
