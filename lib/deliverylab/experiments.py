@@ -245,9 +245,12 @@ def _run_meta(run_dir: Path) -> dict[str, str]:
 
 def _recorded(run_dir: Path, store: Path | None = None) -> tuple[dict[str, str], float,
                                                                  dict[str, pd.DataFrame], pd.DataFrame]:
-    """A finished run as the checker reads it: its meta, t0, every table, and what was sent."""
+    """A finished run as the checker reads it: its meta, t0, every table, and what was sent.
+    With a store, tables["effects"] is there even when no worker wrote one (nothing processed)."""
     meta = _run_meta(run_dir)
     tables = read_tables(run_dir / "ledger.sqlite", store)
+    if store is not None:
+        tables.setdefault("effects", pd.DataFrame(columns=["msg_id", "key", "seq", "t"]))
     return meta, float(meta["t0"]), tables, _sent_frame(tables["sends"])
 
 
@@ -364,7 +367,7 @@ def consumer_result(run_dir: Path, spec: ConsumerExperiment, bootstrap: str,
                     timed_out: bool = False) -> Result:
     """Count a consumer run from its ledger, its store and its read-backs (no Kafka I/O)."""
     meta, t0, tables, sent = _recorded(run_dir, run_dir / "store.sqlite")
-    effects = tables.get("effects", pd.DataFrame(columns=["msg_id", "key", "seq", "t"]))
+    effects = tables["effects"]
     rb = tables["readback"]
     if spec.model == "exactly-once":
         committed = rb[rb.reader == "output-committed"].sort_values(["partition", "offset"])

@@ -222,7 +222,7 @@ def share_result(run_dir: Path, spec: ShareExperiment, bootstrap: str,
                  timed_out: bool = False) -> Result:
     """Count a share-group run from its ledger and store (no Kafka I/O)."""
     meta, t0, tables, sent = _recorded(run_dir, run_dir / "store.sqlite")
-    effects = tables.get("effects", pd.DataFrame(columns=["msg_id", "key", "seq", "t"]))
+    effects = tables["effects"]
     dead = dead_letters_of(run_dir) if spec.dead_letter else None
     messages = checker.share_outcomes(sent, effects, tables["deliveries"], tables["share_acks"],
                                       spec.delivery_limit, dead)
