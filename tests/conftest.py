@@ -121,17 +121,18 @@ def _cluster_left_whole(request):
     c = request.getfixturevalue("cluster")
     broken = [f"broker {b.id} {b.state}" for b in c.brokers() if b.state != "running"] + \
              [f"controller {n.id} {n.state}" for n in c.controllers() if n.state != "running"]
+    unregistered: set[int] = set()
     deadline = time.monotonic() + 20
     while not broken:
         try:
             listed = set(c.admin().list_topics(timeout=5).brokers)
         except Exception:
             listed = set()
-        missing = {b.id for b in c.brokers()} - listed
-        if not missing:
+        unregistered = {b.id for b in c.brokers()} - listed
+        if not unregistered:
             return
         if time.monotonic() > deadline:
-            broken = [f"broker {b} not registered with the controller" for b in sorted(missing)]
+            broken = [f"broker {b} not registered with the controller" for b in sorted(unregistered)]
         time.sleep(0.5)
     for n in c.controllers():
         if n.state == "paused":
@@ -142,7 +143,7 @@ def _cluster_left_whole(request):
         if b.state == "paused":
             c.resume(b.id)
     for b in c.brokers():
-        if b.state != "running" or any(str(b.id) in x for x in broken if "registered" in x):
+        if b.state != "running" or b.id in unregistered:
             c.restart(b.id)
     pytest.fail(f"{request.node.nodeid} left the session's cluster broken ({', '.join(broken)}); "
                 "the cluster was repaired for the next test", pytrace=False)
