@@ -187,8 +187,13 @@ class _Run:
     def supervise(self, role: str, fault: FaultSpec | None, topic: str, deadline: float,
                   fault_clock: Callable[[], int], done: Callable[[], int], total: int,
                   progress: Progress | None,
-                  start: Callable[[Callable[[], None]], Supervision] | None = None) -> Supervision:
-        """Run the worker (restarting it after crashes) while the nemesis strikes and heals."""
+                  start: Callable[[Callable[[], None]], Supervision] | None = None,
+                  meanwhile: Callable[[], None] | None = None) -> Supervision:
+        """Run the worker (restarting it after crashes) while the nemesis strikes and heals.
+
+        meanwhile: called once the worker is done, while the nemesis heals (a killed broker's
+        JVM takes seconds to serve again), e.g. the read-back: the new leader holds the log
+        the count needs, and the restarted broker only truncates its own copy to it."""
         nemesis = None
         if fault and fault.kind != "none":
             nemesis = Nemesis(self.cluster, fault, topic, self.ledger.path, fault_clock)
@@ -197,6 +202,10 @@ class _Run:
             tick = _progress_ticker(done, total, progress)
             report = start(tick) if start else supervise(role, self.dir, self.ledger, deadline,
                                                          tick=tick, env=self.worker_env)
+            if nemesis:
+                nemesis.halt.set()  # heal now, in the nemesis's own thread
+            if meanwhile:
+                meanwhile()
         finally:
             if nemesis:
                 nemesis.stop()
@@ -439,13 +448,16 @@ def run_producer(spec: ProducerExperiment, cluster: Cluster | None = None,
 
         def reported() -> int:  # the fault is armed by delivery reports: the log is really growing
             return run.ledger.conn.execute("SELECT COUNT(*) FROM acks").fetchone()[0]
+        stored: list = []
+
+        def read_back() -> None:
+            cluster.wait_for_leader(topic)
+            stored.extend(read_topic(cluster.client_config(), topic, spec.partitions,
+                                     after_fault=bool(spec.fault and spec.fault.kind != "none")))
         report = run.supervise("producer", spec.fault, topic, deadline, reported, sent,
-                               spec.messages, progress)
-        cluster.wait_for_leader(topic)
-        cluster.wait_for_full_isr(topic, spec.partitions)
-        run.ledger.readback("topic", read_topic(
-            cluster.client_config(), topic, spec.partitions,
-            after_fault=bool(spec.fault and spec.fault.kind != "none")))
+                               spec.messages, progress, meanwhile=read_back)
+        cluster.wait_for_full_isr(topic, spec.partitions)  # the next run starts on a whole cluster
+        run.ledger.readback("topic", stored)
         return producer_result(run.dir, spec, cluster.bootstrap_servers, report.timed_out)
     finally:
         run.close()

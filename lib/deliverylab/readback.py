@@ -49,9 +49,10 @@ def _leader_moved(consumer: Consumer, topic: str) -> set[int]:
 def _settled(probe: Consumer, topic: str, partition: int, end: int) -> bool:
     """Right after a leader change the new leader's high watermark can lag its log for a moment,
     so an end reached early may not be the end. Trust it only if the watermark, asked again
-    after a pause, has not moved. Used only where a leader change happened."""
+    after a pause, has not moved. Used only where a leader change happened. A follower in sync
+    fetches again within milliseconds of each write, so two asks 0.15 s apart are ample here."""
     for _ in range(2):
-        time.sleep(0.3)
+        time.sleep(0.15)
         try:
             _, high = probe.get_watermark_offsets(TopicPartition(topic, partition), timeout=2,
                                                   cached=False)
@@ -90,7 +91,9 @@ def read_topic(client: dict[str, Any], topic: str, partitions: int,
     done: set[int] = set()
     eof_at: dict[int, int] = {}  # partition -> where the consumer last reported its end
     try:
-        unsure = set(range(partitions)) if after_fault else _leader_moved(consumer, topic)
+        # Always asked (it primes the metadata the assign() needs), even when after_fault makes
+        # every partition unsure anyway.
+        unsure = _leader_moved(consumer, topic) | (set(range(partitions)) if after_fault else set())
         ends = {p: _high_watermark(probe, topic, p, deadline) for p in range(partitions)}
         consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
         while len(done) < partitions and time.monotonic() < deadline:

@@ -30,6 +30,13 @@ class BrokerSettings:
     group_initial_rebalance_delay_ms: int = 0  # no 3 s wait before a lone consumer gets partitions
     broker_session_timeout_ms: int = 4000  # a killed broker is fenced in seconds (default 9000)
     broker_heartbeat_interval_ms: int = 500
+    # A follower of a brand-new partition may fetch before its leader knows it leads: it backs
+    # off replica.fetch.backoff.ms (default 1000), and a caught-up follower's fetch waits up to
+    # replica.fetch.wait.max.ms (default 500) before a partition added meanwhile is fetched.
+    # With the defaults the first acks=all write to a new topic waited 0.5-1 s in 3 of 4 runs
+    # here; with these, 0.06-0.13 s in 20 of 20. Idle cost: a few fetch requests per second.
+    replica_fetch_backoff_ms: int = 50
+    replica_fetch_wait_max_ms: int = 100
     # Share groups: the shortest acquisition lock a group may choose (broker default 15000).
     # 1 s lets a lesson show a crashed consumer's records coming back within seconds.
     share_min_record_lock_duration_ms: int = 1000
@@ -50,6 +57,8 @@ class BrokerSettings:
             "group.initial.rebalance.delay.ms": str(self.group_initial_rebalance_delay_ms),
             "broker.session.timeout.ms": str(self.broker_session_timeout_ms),
             "broker.heartbeat.interval.ms": str(self.broker_heartbeat_interval_ms),
+            "replica.fetch.backoff.ms": str(self.replica_fetch_backoff_ms),
+            "replica.fetch.wait.max.ms": str(self.replica_fetch_wait_max_ms),
             "offsets.topic.replication.factor": str(internal_rf),
             "offsets.topic.num.partitions": "10",
             "transaction.state.log.replication.factor": str(internal_rf),

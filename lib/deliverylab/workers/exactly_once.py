@@ -36,7 +36,7 @@ def run(ctx: WorkerContext) -> None:
     # transaction it left open — before the consumer asks for committed offsets, which stay
     # "unstable" while that transaction is pending.
     prime_metadata(producer, spec["output_topic"])  # a broker connection first: else librdkafka
-    # may find no broker for its first InitProducerId and retry only after a fixed 500 ms
+    # finds no broker to ask for its coordinator and retries only after a fixed 500 ms
     producer.init_transactions(30)
     consumer = new_consumer(ctx, **{"isolation.level": "read_committed"})
     ctx.before_crash = lambda: producer.flush(5)  # "mid-transaction": its records are in the log

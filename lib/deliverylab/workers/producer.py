@@ -10,7 +10,7 @@ from confluent_kafka import Producer
 from ..clients import poll_until, produce
 from ..ids import id_of_value
 from ..payloads import payment_for
-from .common import WorkerContext
+from .common import WorkerContext, prime_metadata
 from .input_producer import encode, message
 
 
@@ -43,6 +43,7 @@ def run(ctx: WorkerContext) -> None:
     book = ReportBook(ctx)
     ctx.before_crash = lambda: book.write(force=True)
     producer = Producer(ctx.client(**spec.get("producer_config", {})))
+    prime_metadata(producer, spec["topic"])  # an idempotent producer's id: at once, not in 0.5 s
     # After a crash the app resumes after the last message it handed to produce(): whatever
     # was still queued inside the dead process is gone without a report.
     start = ctx.ledger.conn.execute("SELECT COUNT(*) FROM sends").fetchone()[0]
