@@ -229,8 +229,8 @@ def test_slow_link_adds_its_delay_to_acks_all_and_not_to_acks_1(cluster):
 
 
 @pytest.mark.kafka
-@pytest.mark.parametrize("fault", ["lossy-link", "slow-controller"])
-def test_degraded_links_lose_no_acks_all_write(cluster, fault):
+@pytest.mark.parametrize("fault", ["lossy-link", "slow-controller", "partition-controller"])
+def test_acks_all_loses_nothing_across_a_network_fault(cluster, fault):
     r = partitioned(cluster, "all", fault, 1)
     assert (r.events.kind == "heal").sum() == 1
     assert r.summary["acked_but_lost"] == 0 and r.summary["lost"] == 0, r.summary

@@ -8,7 +8,7 @@ faults are placed by the seed, so repeated runs hit different moments of the loo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Collection
 
 import pandas as pd
 
@@ -118,9 +118,13 @@ def run_scenario(sc: Scenario, seed: int, messages: int, producer_messages: int,
 def validate(repeat: int = 3, messages: int = 120, producer_messages: int = 1500,
              crash_prob: float = 0.03, only: str | None = None,
              log: Callable[[str], None] = lambda s: None,
-             on_row: Callable[[dict[str, Any]], None] = lambda r: None) -> pd.DataFrame:
+             on_row: Callable[[dict[str, Any]], None] = lambda r: None,
+             skip_faults: Collection[str] = ()) -> pd.DataFrame:
+    """Run every scenario (or those whose name contains `only`; none whose fault is in
+    `skip_faults`) `repeat` times with seeds 1..repeat, one row per run."""
     rows = []
-    chosen = [s for s in scenarios() if only is None or only in s.name]
+    chosen = [s for s in scenarios() if (only is None or only in s.name)
+              and s.params.get("fault") not in skip_faults]
     for seed in range(1, repeat + 1):
         for sc in chosen:
             try:
