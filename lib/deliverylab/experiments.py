@@ -26,7 +26,7 @@ from .cluster import Cluster, connect
 from .config_check import check_consumer_config, check_producer_config
 from .crash import CRASH_POINTS, CrashSpec
 from .errors import LabError, require_whole
-from .faults import NETWORK_FAULTS, NETWORK_HEAL_AFTER_S, FaultSpec, Nemesis
+from .faults import NETWORK_FAULTS, NETWORK_HEAL_AFTER_S, READ_WHILE_HEALING, FaultSpec, Nemesis
 from .ids import check_messages, index_of
 from .ledger import Ledger, Store, read_tables
 from .members import check_group, supervise_members
@@ -454,9 +454,12 @@ def run_producer(spec: ProducerExperiment, cluster: Cluster | None = None,
             cluster.wait_for_leader(topic)
             stored.extend(read_topic(cluster.client_config(), topic, spec.partitions,
                                      after_fault=bool(spec.fault and spec.fault.kind != "none")))
+        early = spec.fault is not None and spec.fault.kind in READ_WHILE_HEALING
         report = run.supervise("producer", spec.fault, topic, deadline, reported, sent,
-                               spec.messages, progress, meanwhile=read_back)
+                               spec.messages, progress, meanwhile=read_back if early else None)
         cluster.wait_for_full_isr(topic, spec.partitions)  # the next run starts on a whole cluster
+        if not early:
+            read_back()  # the old leader is back in the ISR: it has truncated to the new one's log
         run.ledger.readback("topic", stored)
         return producer_result(run.dir, spec, cluster.bootstrap_servers, report.timed_out)
     finally:

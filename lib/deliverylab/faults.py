@@ -37,6 +37,12 @@ CONTROLLER_FAULTS = ("pause-controller", "kill-controller", "pause-controller-ki
 # for the controller to fence a cut leader and elect another, and replica.lag.time.max.ms (5 s)
 # for a slow follower to leave the ISR: shorter, and nothing changes hands.
 NETWORK_HEAL_AFTER_S = 8.0
+# Faults whose struck brokers stay dead until the heal starts them again: a restarted broker
+# learns the current leader from the controller before it serves, so a run may read its topic
+# back while that heal runs. A paused or cut-off leader instead answers on as a zombie (its own
+# high watermark, records it will truncate) until it learns it was replaced: read after the heal.
+READ_WHILE_HEALING = ("kill-leader", "kill-follower", "kill-leader-lagging-followers",
+                      "restart-leader", "pause-controller-kill-leader")
 LAG_BEFORE_KILL_S = 1.0  # followers fall this far behind (still in the ISR) before the leader dies
 
 
