@@ -151,6 +151,9 @@ def test_a_topic_not_enabled_as_dead_letter_topic_gets_nothing_and_the_record_co
     from deliverylab import share_groups
 
     monkeypatch.setattr(share_groups, "DLQ_TOPIC_CONFIG", {})
+    # How long the lab watches for the dead letter that never comes (20 s for a learner's run).
+    # An enabled topic has it within a second: 5 s of nothing is the same finding, 15 s sooner.
+    monkeypatch.setattr(share_groups, "DLQ_WAIT_S", 5.0)
     r = run_share(ShareExperiment(messages=20, ack="explicit", poison=(4,), poison_ack="REJECT",
                                   dead_letter=True), cluster=cluster)
     s = r.summary
