@@ -119,12 +119,14 @@ def validate(repeat: int = 3, messages: int = 120, producer_messages: int = 1500
              crash_prob: float = 0.03, only: str | None = None,
              log: Callable[[str], None] = lambda s: None,
              on_row: Callable[[dict[str, Any]], None] = lambda r: None,
-             skip_faults: Collection[str] = ()) -> pd.DataFrame:
+             skip_faults: Collection[str] = (), checked_only: bool = False) -> pd.DataFrame:
     """Run every scenario (or those whose name contains `only`; none whose fault is in
-    `skip_faults`) `repeat` times with seeds 1..repeat, one row per run."""
+    `skip_faults`; with checked_only, none without an invariant, whose spread is all they
+    report) `repeat` times with seeds 1..repeat, one row per run."""
     rows = []
     chosen = [s for s in scenarios() if (only is None or only in s.name)
-              and s.params.get("fault") not in skip_faults]
+              and s.params.get("fault") not in skip_faults
+              and not (checked_only and s.invariant is None)]
     for seed in range(1, repeat + 1):
         for sc in chosen:
             try:
