@@ -213,8 +213,8 @@ def test_slow_link_adds_its_delay_to_acks_all_and_not_to_acks_1(cluster):
     medians = {}
     for acks in ("all", "1"):
         r = run_producer(ProducerExperiment(
-            messages=40, rate=rate, config={"acks": acks}, topic_config={"min.insync.replicas": "2"},
-            fault=FaultSpec("slow-link", at_index=8, heal_after_s=8.0, delay_ms=DELAY_MS)), cluster)
+            messages=32, rate=rate, config={"acks": acks}, topic_config={"min.insync.replicas": "2"},
+            fault=FaultSpec("slow-link", at_index=8, heal_after_s=6.0, delay_ms=DELAY_MS)), cluster)
         sent, lat = ack_latency_ms(r, rate)
         fault_t = float(r.events.loc[r.events.kind == "fault", "t"].iloc[0])
         heal_t = float(r.events.loc[r.events.kind == "heal", "t"].iloc[0])
