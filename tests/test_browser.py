@@ -98,14 +98,36 @@ def lab_server(folder: Path, log: Path, timeout: float = 180.0) -> Iterator[dict
                 proc.wait(10)
 
 
+def dismiss_dialog(page) -> bool:
+    """Close a JupyterLab dialog that covers the notebook (once, on a loaded machine, one
+    intercepted every click for 30 s). Its text goes to the test output and its screenshot to
+    test-artifacts/, so a dialog that matters is seen; what the test checks comes after."""
+    dialog = page.locator(".jp-Dialog")
+    if not dialog.count() or not dialog.first.is_visible():
+        return False
+    print(f"JupyterLab dialog dismissed: {dialog.first.inner_text()!r}")
+    page.screenshot(path=ARTIFACTS / "browser-dialog.png", full_page=True)
+    page.keyboard.press("Escape")
+    dialog.first.wait_for(state="detached", timeout=5_000)
+    return True
+
+
 def run_cell(page, cell, tries: int = 3) -> None:
     """Click into the cell, Ctrl+Enter; wait for its prompt number. A key press made while the
     notebook's kernel connection is still settling can be dropped (prompt stays "[ ]"): retry."""
     from playwright.sync_api import expect
 
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     prompt = cell.locator(".jp-InputArea-prompt")
     for attempt in range(tries):
-        cell.locator(".jp-InputArea-editor").click()
+        dismiss_dialog(page)
+        try:
+            cell.locator(".jp-InputArea-editor").click(timeout=15_000)
+        except PlaywrightTimeout:
+            if attempt == tries - 1 or not dismiss_dialog(page):
+                raise
+            continue
         page.keyboard.press("Control+Enter")
         try:  # "[*]" (queued or running) or "[n]" (done)
             expect(prompt).not_to_have_text(re.compile(r"^\s*\[ \]:?\s*$"), timeout=20_000)
