@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka import (OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer,
+                             TopicPartition)
 
 from ..clients import fetch_committed, quiet
 from ..crash import CrashPoints, CrashSpec
@@ -199,7 +200,7 @@ def new_consumer(ctx: WorkerContext, **overrides: Any) -> Consumer:
     return consumer
 
 
-def prime_metadata(client: Consumer, topic: str) -> None:
+def prime_metadata(client: Consumer | Producer, topic: str) -> None:
     """Ask for the topic's metadata before assign(). A fresh client that is assigned a topic it
     has not seen yet looks up its leader only on its next 1-second topic scan, so the first
     fetch (and every restart's first record) would wait up to 1 s; with the metadata cached the
