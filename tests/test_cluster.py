@@ -67,7 +67,7 @@ def our_java_pids(home: Path) -> list[int]:
 def home(tmp_path, monkeypatch) -> Path:
     h = tmp_path / "home"
     monkeypatch.setenv("DELIVERYLAB_HOME", str(h))
-    monkeypatch.setenv("DELIVERYLAB_PORT_BASE", str(free_port_base(start=41092 + 10 * random.randrange(200))))
+    monkeypatch.setenv("DELIVERYLAB_PORT_BASE", str(free_port_base(start=26092 + 10 * random.randrange(200))))
     yield h
     c = LocalCluster.find(h)
     if c is not None:

@@ -235,7 +235,7 @@ def test_ctrl_c_on_the_lab_stops_jupyterlab_its_kernels_and_the_cluster_it_start
     port, token = free_port(), secrets.token_hex(16)
     # Its own run folder and ports: no cluster runs there, so the lab starts one (1 broker: quick).
     env = {**os.environ, "DELIVERYLAB_HOME": str(home), "JUPYTER_TOKEN": token,
-           "DELIVERYLAB_PORT_BASE": str(free_port_base(1, start=45092))}
+           "DELIVERYLAB_PORT_BASE": str(free_port_base(1, start=28592))}
     t0 = time.monotonic()
     with log.open("w") as out:
         lab = subprocess.Popen([sys.executable, "-m", "deliverylab.tools.cli", "lab", "--no-browser",

@@ -276,7 +276,7 @@ def test_a_cluster_started_as_root_runs_each_jvm_in_its_cgroup_and_removes_them(
 
     if network.missing():
         pytest.fail(f"needs root and nftables: {network.missing()}")
-    c = LocalCluster.start(brokers=1, port_base=free_port_base(start=47000 + 10 * random.randrange(200)),
+    c = LocalCluster.start(brokers=1, port_base=free_port_base(start=29000 + 10 * random.randrange(200)),
                            home=tmp_path / "home")
     groups = network.NodeCgroups(c.home)
     try:

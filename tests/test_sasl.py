@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -66,7 +67,7 @@ def home(tmp_path, monkeypatch) -> Iterator[Path]:
         monkeypatch.delenv(var, raising=False)
     h = tmp_path / "home"
     monkeypatch.setenv("DELIVERYLAB_HOME", str(h))
-    monkeypatch.setenv("DELIVERYLAB_PORT_BASE", str(free_port_base(brokers=1, start=44092)))
+    monkeypatch.setenv("DELIVERYLAB_PORT_BASE", str(free_port_base(brokers=1, start=30592 + 10 * random.randrange(100))))
     yield h
     c = LocalCluster.find(h)
     if c is not None:
