@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Collection
+from pathlib import Path
 
 from ..cluster.processes import port_is_free
 
@@ -24,7 +25,7 @@ def ephemeral_ports() -> range:
     connection a moment later, before the broker binds it: a test session once lost its whole
     cluster that way ("Broker 1 could not listen on 127.0.0.1:40122: the port is taken")."""
     try:
-        low, high = map(int, open("/proc/sys/net/ipv4/ip_local_port_range").read().split())
+        low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
     except (OSError, ValueError):
         low, high = 32768, 60999
     return range(low, high + 1)
