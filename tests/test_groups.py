@@ -110,6 +110,42 @@ def test_the_coordinator_is_the_leader_of_the_groups_offsets_partition(cluster):
     assert find_coordinator(cluster, group) == desc.coordinator.id == r.summary["coordinator"]
 
 
+def test_deleting_groups_leaves_no_kafka_client_behind_in_the_caller(cluster):
+    """A run's groups are deleted in the learner's kernel. The request goes to the group's
+    coordinator, and librdkafka 2.16 can abort the process whose admin client meets a dropped
+    connection there (confluentinc/librdkafka#4605). An admin client whose future raised also
+    outlives the call, in a reference cycle through the exception's traceback, with its threads
+    running, until Python's cycle collector runs. That is how a pytest worker died later, at a
+    random moment in another test. So the lab asks from a child process: the caller has no
+    librdkafka thread after the call, and the groups are gone."""
+    import subprocess
+    import sys
+
+    from confluent_kafka import Consumer, TopicPartition
+
+    topic = f"delete-groups-{time.monotonic_ns()}"
+    cluster.create_topic(topic)
+    groups = [f"{topic}-committed", f"{topic}-never-existed"]  # the second one's future raises
+    c = Consumer({**cluster.client_config(), "group.id": groups[0]})
+    c.commit(offsets=[TopicPartition(topic, 0, 0)], asynchronous=False)
+    c.close()
+    code = ("import gc, json, os\n"
+            "from deliverylab.cluster import connect\n"
+            "c = connect()\n"
+            "gc.disable()  # the cycle collector must not hide a client left in a cycle\n"
+            f"left = c.delete_groups({groups!r})\n"
+            "rdk = [t for t in os.listdir('/proc/self/task')\n"
+            "       if open(f'/proc/self/task/{t}/comm').read().startswith('rdk:')]\n"
+            "print(json.dumps({'left': left, 'rdk_threads': len(rdk)}))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    got = __import__("json").loads(out.stdout.strip().splitlines()[-1])
+    assert got == {"left": [], "rdk_threads": 0}, got
+    listed = {g.group_id for g in cluster.admin().list_consumer_groups(request_timeout=10).result().valid}
+    assert groups[0] not in listed
+    cluster.delete_topics([topic])
+
+
 def test_cli_refuses_a_setting_of_the_other_protocol_in_seconds():
     import subprocess
     import sys
