@@ -17,6 +17,7 @@ Foundations
     recording     recorded results (data/*.csv) with the command that made them
 Brokers
     cluster/      where brokers come from: local JVMs, docker compose, an external cluster
+    group_admin   deleting a run's consumer groups, from a child process (a librdkafka abort)
 Running a run
     crash         named crash points (a worker SIGKILLs itself) and their schedules
     workers/      the apps under test, each its own OS process: one loop per delivery model,
