@@ -118,6 +118,7 @@ def test_deleting_groups_leaves_no_kafka_client_behind_in_the_caller(cluster):
     running, until Python's cycle collector runs. That is how a pytest worker died later, at a
     random moment in another test. So the lab asks from a child process: the caller has no
     librdkafka thread after the call, and the groups are gone."""
+    import json
     import subprocess
     import sys
 
@@ -139,7 +140,7 @@ def test_deleting_groups_leaves_no_kafka_client_behind_in_the_caller(cluster):
             "print(json.dumps({'left': left, 'rdk_threads': len(rdk)}))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    got = __import__("json").loads(out.stdout.strip().splitlines()[-1])
+    got = json.loads(out.stdout.strip().splitlines()[-1])
     assert got == {"left": [], "rdk_threads": 0}, got
     listed = {g.group_id for g in cluster.admin().list_consumer_groups(request_timeout=10).result().valid}
     assert groups[0] not in listed

@@ -17,7 +17,7 @@ import sys
 import time
 from typing import Any
 
-ATTEMPTS = 2  # a child that died by a signal is asked once more
+ATTEMPTS = 2  # a child that failed (an abort: killed by SIGABRT) or hung is asked once more
 
 
 def delete_groups(config: dict[str, Any], group_ids: list[str], within_s: float) -> list[str]:
