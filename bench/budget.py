@@ -37,6 +37,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 import deliverylab
 from deliverylab import experiments as E
+from deliverylab import runs
 from deliverylab.clients import poll_until
 from deliverylab.cluster import quiet
 from deliverylab.experiments import (ConsumerExperiment, CrashSpec, ProducerExperiment,
@@ -72,12 +73,12 @@ def _timed_run(run: Callable[[], Any]) -> tuple[Any, dict[str, float], float]:
         calls["supervise"] += 1
         return "input" if calls["supervise"] == 1 else "worker"
 
-    wrap(E._Run, "topic", lambda: "setup")
-    wrap(E, "supervise", supervise_phase)
-    wrap(E, "read_topic", lambda: "read-back")
+    wrap(runs.Run, "topic", lambda: "setup")
+    wrap(runs, "supervise", supervise_phase)
+    wrap(runs, "read_topic", lambda: "read-back")
     wrap(E, "consumer_result", lambda: "counting")
     wrap(E, "producer_result", lambda: "counting")
-    wrap(E._Run, "close", lambda: "cleanup")
+    wrap(runs.Run, "close", lambda: "cleanup")
     t0 = time.monotonic()
     try:
         result = run()

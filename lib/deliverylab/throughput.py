@@ -48,10 +48,8 @@ from .cluster import Cluster, connect
 from .config_check import check_producer_config
 from .errors import LabError, require_whole
 from .ids import MAX_MESSAGES, check_messages, key_for, msg_id, seq_for
-from .readback import read_topic
 from .recording import read_recording, write_recording  # read_recording: notebook 11 imports it here
-from .results import Progress
-from .topics import unique_topic
+from .runs import Progress, Run
 
 __all__ = ["Benchmark", "BenchmarkResult", "CONTROL", "QUEUE", "SAFE", "compare", "read_recording",
            "record", "run_benchmark", "run_benchmarks", "summarize", "verdict_text", "verdicts",
@@ -177,13 +175,13 @@ def run_benchmark(spec: Benchmark, cluster: Cluster | None = None,
 
     spec.check()
     cluster = cluster or connect()
-    topic = unique_topic("lab-bench")
-    cluster.create_topic(topic, spec.partitions)
+    run = Run(cluster, "bench", keep)
+    topic = run.topic("lab-bench", spec.partitions)
     cluster.wait_for_leader(topic)
-    conf = {**cluster.client_config(), **spec.config}
+    conf = dict(spec.config)
     if spec.transactional:
-        conf["transactional.id"] = f"{topic}-txn"
-    producer = Producer(quiet(conf))
+        conf["transactional.id"] = run.transactional_id(topic)
+    producer = Producer(run.client_config(**conf))
     n = spec.messages
     latency = np.full(n, np.nan)
     errors: list[str | None] = [None] * n
@@ -252,15 +250,12 @@ def run_benchmark(spec: Benchmark, cluster: Cluster | None = None,
             # only up to the high watermark: wait until it covers what was delivered.
             _wait_for_high_watermark(cluster, topic, spec.partitions,
                                      delivered[0] + (0 if spec.transactional else 1))
-        stored = len(read_topic(cluster.client_config(), topic, spec.partitions)) if spec.verify else None
+        stored = len(run.read_back(topic, spec.partitions)) if spec.verify else None
         if stored is not None and not spec.transactional:
             stored -= 1  # the warm-up record
     finally:
-        if not keep:
-            try:
-                cluster.delete_topics([topic])
-            except Exception:
-                pass
+        # wait: the next run of a sitting must not share the brokers with this one's cleanup
+        run.close(wait=True)
     lat = pd.DataFrame({"index": range(sent), "latency_ms": latency[:sent], "error": errors[:sent]})
     if spec.transactional:
         lat["visible_ms"] = visible[:sent]
@@ -283,6 +278,7 @@ def run_benchmark(spec: Benchmark, cluster: Cluster | None = None,
         summary.update({"visible_p50_ms": _ms(vis, 50), "visible_p99_ms": _ms(vis, 99),
                         "commit_p50_ms": _ms(np.array(commits), 50)})
     summary.update({k: str(v) for k, v in spec.config.items() if k not in summary})
+    summary.update(run.kept())
     spec_dict = asdict(spec)
     return BenchmarkResult(spec_dict, summary, lat, {"topic": topic},
                            benchmark_warnings(spec_dict, summary))

@@ -12,7 +12,7 @@ from typing import Any
 from confluent_kafka import (OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer,
                              TopicPartition)
 
-from ..clients import fetch_committed, quiet
+from ..clients import client_from_env, fetch_committed
 from ..crash import CrashPoints, CrashSpec
 from ..ledger import Ledger, Store
 from . import scenario2
@@ -62,7 +62,7 @@ class WorkerContext:
     def client(self, **overrides: Any) -> dict[str, Any]:
         # Client settings come through the environment: they may hold a SASL password, which
         # must never be written into the run folder.
-        return quiet({**json.loads(os.environ["DELIVERYLAB_CLIENT_JSON"]), **overrides})
+        return client_from_env(**overrides)
 
     def deadline_passed(self) -> bool:
         return time.time() > self.spec["deadline"]
