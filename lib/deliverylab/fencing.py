@@ -12,14 +12,15 @@ from typing import Any
 from confluent_kafka import KafkaException, Producer
 
 from .cluster import Cluster, connect
+from .ids import value_of
 from .runs import Run
 
 __all__ = ["fencing_demo"]
 
 
 def _record(producer: str, n: int) -> bytes:
-    # The readback decodes JSON records with id/key/seq, as every topic of the lab does.
-    return (f'{{"id": "{producer}-{n}", "key": "{producer}", "seq": {n}}}').encode()
+    # A lab record (id, key, seq), as the read-back of every topic of the lab expects.
+    return value_of({"id": f"{producer}-{n}", "key": producer, "seq": n})
 
 
 def _error(exc: KafkaException) -> dict[str, Any]:

@@ -8,7 +8,6 @@ hundred records takes milliseconds, as it does for any consumer.
 """
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from typing import Any, Callable
@@ -18,6 +17,7 @@ from confluent_kafka import (OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcept
 
 from .clients import quiet
 from .errors import LabError
+from .ids import record_of
 
 POLL_S = 0.05  # consume() waits for a full batch or this long: short, so the last wait is short
 TIMEOUT_S = 30.0  # a topic not read to its end in this time is an error, never "lost"
@@ -109,7 +109,7 @@ def read_topic(client: dict[str, Any], topic: str, partitions: int,
                 done.discard(p)
                 if (msg.leader_epoch() or 0) > 0:
                     unsure.add(p)  # written after a leader change
-                rec = json.loads(msg.value())
+                rec = record_of(msg.value())
                 rows.append(row(msg, rec) if row else
                             (topic, p, msg.offset(), rec["id"], rec["key"], rec["seq"]))
             for p, at in eof_at.items():

@@ -26,7 +26,6 @@ final place is counted from what the topics hold — never from what the workers
 """
 from __future__ import annotations
 
-import json
 import threading
 import time
 import uuid
@@ -41,7 +40,7 @@ from .clients import RELIABLE_PRODUCER, produce
 from .cluster import Cluster, connect
 from .crash import CrashSpec
 from .errors import LabError, require_whole
-from .ids import check_messages, key_for, msg_id, seq_for
+from .ids import check_messages, key_for, msg_id, record, seq_for, value_of
 from .ledger import Ledger, read_tables
 from .runs import Progress, Run
 from .topics import unique_topic
@@ -214,10 +213,8 @@ class _Pipeline:
             if err is not None:
                 failed.append(err.name())
         for i in range(self.spec.messages):
-            key = key_for(i, self.spec.keys)
-            rec = {"id": msg_id(i), "index": i, "key": key, "seq": seq_for(i, self.spec.keys),
-                   "created": time.time()}
-            produce(producer, self.input, key.encode(), json.dumps(rec).encode(), on_delivery)
+            rec = {**record(i, self.spec.keys), "created": time.time()}
+            produce(producer, self.input, rec["key"].encode(), value_of(rec), on_delivery)
             producer.poll(0)
         left = producer.flush(30)
         if left or failed:

@@ -14,6 +14,7 @@ from confluent_kafka import (OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcept
 
 from ..clients import client_from_env, fetch_committed
 from ..crash import CrashPoints, CrashSpec
+from ..ids import record_of
 from ..ledger import Ledger, Store
 from . import scenario2
 from .membership import GROUP_ENDS, group_settings, join, member_of, stall_if_due
@@ -72,7 +73,7 @@ class WorkerContext:
 
 
 def decode(msg: Message) -> dict[str, Any]:
-    return json.loads(msg.value())
+    return record_of(msg.value())
 
 
 def input_partitions(spec: dict[str, Any]) -> list[TopicPartition]:

@@ -5,10 +5,9 @@ a side effect OUTSIDE Kafka: the transaction does not cover it, and the lab coun
 """
 from __future__ import annotations
 
-import json
-
 from confluent_kafka import Producer, TopicPartition
 
+from ..ids import value_of
 from ..topics import transactional_id
 from .common import (EndOfInput, WorkerContext, check_message, decode, new_consumer,
                      prime_metadata, process)
@@ -16,7 +15,7 @@ from .membership import member_of
 
 
 def transform(record: dict) -> bytes:
-    return json.dumps({**record, "processed": True}).encode()
+    return value_of({**record, "processed": True})
 
 
 # Parallel to the other models' loops on purpose (see workers/__init__.py): the
