@@ -5,7 +5,8 @@ The layers, from the foundations up (each layer imports only from itself and the
 Foundations
     errors        LabError: one clear paragraph for everything a learner can get wrong
     paths         where the lab keeps its files (jar cache, cluster home)
-    ids           a message's identity: msg_id, key_for, index_of; the messages cap
+    ids           a message's identity and its record (the codec); the messages cap
+    vocabulary    the course's words: delivery models, crash points, event kinds, outcomes
     secrets       which settings are secrets; redact and scrub them from what is shown
     clients       what every Kafka client does alike: produce under back-pressure, error text
     java, kafka_dist   a Java runtime and the official Kafka jars (the version in force)
@@ -34,7 +35,6 @@ Counting (pure, no Kafka)
     checker       every message classified from the ledger and the read-back
     group_result  a consumer-group run counted: assignments, rebalances, refused commits
     diagnose      warnings for degenerate runs
-    outcomes      the outcome vocabulary: delivered-once, lost, duplicated, acked-but-lost, …
     results       the Result a run returns (DataFrames)
 Experiments (Spec → run → Result)
     experiments   consumer and producer experiments: the one API a notebook needs

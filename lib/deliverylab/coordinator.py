@@ -22,6 +22,7 @@ from .clients import fetch_committed, quiet
 from .cluster.base import Cluster
 from .errors import LabError
 from .ledger import Ledger
+from .vocabulary import CRASH, FAULT, HEAL, S2_PAUSED, S2_READY, S2_SETTLED
 
 def _java_hash(text: str) -> int:
     """Java's String.hashCode(), which Kafka uses to place a group on a partition."""
@@ -115,25 +116,25 @@ class Scenario2(threading.Thread):
         c = self.cluster
         try:
             find_coordinator(c, self.group, in_sync=True)  # while the worker works its batch
-            if not self._wait(ledger, "s2-ready"):
+            if not self._wait(ledger, S2_READY):
                 return
             coord = find_coordinator(c, self.group)
             c.pause(coord)
             self._heal.append(lambda: c.resume(coord))
-            ledger.event("s2-paused", -1, 0, json.dumps({"coordinator": coord}))
-            ledger.event("fault", -1, 0, json.dumps({"kind": "pause-coordinator", "brokers": [coord]}))
-            if not self._wait(ledger, "crash"):
+            ledger.event(S2_PAUSED, -1, 0, json.dumps({"coordinator": coord}))
+            ledger.event(FAULT, -1, 0, json.dumps({"kind": "pause-coordinator", "brokers": [coord]}))
+            if not self._wait(ledger, CRASH):
                 return
             if self.scenario == "scenario-2-applied":
                 c.resume(coord)
                 self._heal.clear()
-                ledger.event("heal", -1, 0, json.dumps({"kind": "resume-coordinator", "brokers": [coord]}))
+                ledger.event(HEAL, -1, 0, json.dumps({"kind": "resume-coordinator", "brokers": [coord]}))
             else:
                 c.kill(coord)  # the request dies unread in the paused broker's socket
                 self._heal[:] = [lambda: c.restart(coord)]
-                ledger.event("fault", -1, 0, json.dumps({"kind": "kill-coordinator", "brokers": [coord]}))
+                ledger.event(FAULT, -1, 0, json.dumps({"kind": "kill-coordinator", "brokers": [coord]}))
             offsets = committed_offsets(c, self.group, self.topic, self.partitions)
-            ledger.event("s2-settled", -1, 0, json.dumps({
+            ledger.event(S2_SETTLED, -1, 0, json.dumps({
                 "committed": offsets, "coordinator": find_coordinator(c, self.group),
                 "old_coordinator": coord}))
         except Exception as exc:  # surfaced by the experiment after the run
@@ -147,7 +148,7 @@ class Scenario2(threading.Thread):
         for action in actions:
             action()
         if actions:
-            ledger.event("heal", -1, 0, json.dumps({"kind": self.scenario}))
+            ledger.event(HEAL, -1, 0, json.dumps({"kind": self.scenario}))
 
     def stop(self) -> None:
         self.halt.set()
@@ -197,7 +198,7 @@ class CoordinatorFault(threading.Thread):
                 self._heal.append(lambda: c.resume(coord))
             else:
                 c.restart(coord)  # a clean stop and start: the coordinator moves and comes back
-            ledger.event("fault", -1, 0, json.dumps({"kind": self.kind, "brokers": [coord],
+            ledger.event(FAULT, -1, 0, json.dumps({"kind": self.kind, "brokers": [coord],
                                                       "coordinator": coord}), t=started)
             self.halt.wait(self.heal_after_s)
         except Exception as exc:  # surfaced by the experiment after the run
@@ -207,7 +208,7 @@ class CoordinatorFault(threading.Thread):
             for action in actions:
                 action()
             if actions:
-                ledger.event("heal", -1, 0, json.dumps({"kind": self.kind}))
+                ledger.event(HEAL, -1, 0, json.dumps({"kind": self.kind}))
             ledger.close()
 
     def stop(self) -> None:

@@ -18,6 +18,7 @@ from typing import Callable
 from .cluster.base import Cluster
 from .errors import LabError
 from .ledger import Ledger
+from .vocabulary import FAULT, HEAL
 
 FAULTS = ("none", "kill-leader", "pause-leader", "pause-followers", "kill-follower",
           "restart-leader", "kill-leader-lagging-followers",
@@ -205,7 +206,7 @@ class Nemesis(threading.Thread):
             act(b)
             self._heal_actions.append(lambda b=b: heal(b))
         self.struck = targets
-        ledger.event("fault", -1, 0, json.dumps({"kind": kind, "brokers": targets,
+        ledger.event(FAULT, -1, 0, json.dumps({"kind": kind, "brokers": targets,
                                                   "leader": state.leader, "isr": list(state.isr),
                                                   "took_s": round(time.time() - started, 3),
                                                   **extra}),
@@ -218,7 +219,7 @@ class Nemesis(threading.Thread):
         # Recorded when healing begins (a resume is instant; a restarted JVM serves a few
         # seconds later). cut_short: the run ended before the planned heal, so the fault
         # lasted less than asked and a Result warns about it.
-        ledger.event("heal", -1, 0, json.dumps({
+        ledger.event(HEAL, -1, 0, json.dumps({
             "kind": self.spec.kind, "brokers": self.struck, "planned_s": self.spec.heal_after_s,
             "lasted_s": round(lasted, 3),
             "cut_short": bool(self.struck_at and lasted < self.spec.heal_after_s - 0.05)}))

@@ -18,6 +18,7 @@ from typing import Callable
 
 from .errors import LabError
 from .ledger import Ledger
+from .vocabulary import CRASH, EXIT, INPUT, INTERRUPTED, RESTART, START, TIMEOUT, WORKER_ERROR
 
 
 @dataclass
@@ -35,8 +36,8 @@ def _pythonpath() -> str:
 
 
 def _crash_recorded(ledger: Ledger, pid: int) -> bool:
-    return ledger.conn.execute("SELECT 1 FROM events WHERE kind = 'crash' AND pid = ?",
-                               (pid,)).fetchone() is not None
+    return ledger.conn.execute("SELECT 1 FROM events WHERE kind = ? AND pid = ?",
+                               (CRASH, pid)).fetchone() is not None
 
 
 def _stop(proc: subprocess.Popen | None) -> None:
@@ -77,7 +78,7 @@ def _go(proc: subprocess.Popen) -> None:
 def _may_crash(role: str, run_dir: Path) -> bool:
     """Whether a successor may be needed: the run has a crash schedule (the input writer never
     crashes). A standby that is not needed is stopped at the end, unused."""
-    if role == "input":
+    if role == INPUT:
         return False
     try:
         return bool(json.loads((run_dir / "spec.json").read_text()).get("crash"))
@@ -106,14 +107,14 @@ def supervise(role: str, run_dir: Path, ledger: Ledger, deadline: float,
         while True:
             if time.time() > deadline:
                 report.timed_out = True
-                ledger.event("timeout", report.starts, 0, role)
+                ledger.event(TIMEOUT, report.starts, 0, role)
                 break
             worker = first_worker + report.starts
             err_path = run_dir / f"{role}-{worker}.stderr"
             proc = standby or _spawn(role, run_dir, worker, env, standby=False)
             standby = None
             _go(proc)
-            ledger.event("restart" if report.starts else "start", worker, proc.pid, role)
+            ledger.event(RESTART if report.starts else START, worker, proc.pid, role)
             report.starts += 1
             if ahead and report.starts < max_starts:
                 standby = _spawn(role, run_dir, worker + 1, env, standby=True)
@@ -129,11 +130,11 @@ def supervise(role: str, run_dir: Path, ledger: Ledger, deadline: float,
                     time.sleep(0.02)
             except BaseException:  # KeyboardInterrupt (a kernel interrupt) included
                 _stop(proc)
-                ledger.event("interrupted", worker, proc.pid, role)
+                ledger.event(INTERRUPTED, worker, proc.pid, role)
                 raise
             code = proc.returncode
             if code == 0:
-                ledger.event("exit", worker, proc.pid, role)
+                ledger.event(EXIT, worker, proc.pid, role)
                 break
             if code == -signal.SIGKILL and _crash_recorded(ledger, proc.pid):
                 report.crashes += 1
@@ -142,11 +143,11 @@ def supervise(role: str, run_dir: Path, ledger: Ledger, deadline: float,
                 continue
             if time.time() > deadline:
                 report.timed_out = True
-                ledger.event("timeout", worker, proc.pid, role)
+                ledger.event(TIMEOUT, worker, proc.pid, role)
                 break
             stderr = err_path.read_text(errors="replace").strip().splitlines()
             detail = stderr[-1] if stderr else f"exit code {code}"
-            ledger.event("error", worker, proc.pid, json.dumps({"code": code, "detail": detail}))
+            ledger.event(WORKER_ERROR, worker, proc.pid, json.dumps({"code": code, "detail": detail}))
             raise LabError(f"The {role} worker stopped with an error (exit code {code}): {detail}",
                            f"The full output is in {err_path}; check the experiment's settings and "
                            "`deliverylab cluster status`.")

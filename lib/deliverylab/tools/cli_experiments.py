@@ -174,8 +174,7 @@ def _run_options(parser: argparse.ArgumentParser, faults: tuple[str, ...]) -> No
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    from ..crash import ALL_POINTS
-    from ..experiments import MODELS
+    from ..vocabulary import ALL_POINTS, MODELS
     from ..faults import FAULTS
 
     r = sub.add_parser("run", help="a consumer experiment: one delivery model under crashes")
