@@ -25,10 +25,10 @@ Running a run
                   the producers, the retry pipeline's stages
     supervisor    starts a worker, restarts it after each crash, bounds the run in time
     members       N members of one consumer group, each a supervised process
-    faults        the nemesis: kill, pause or restart brokers during a run, or cut them apart
-    coordinator   the group coordinator as a fault target (commit sent, crash before the answer)
     ledger        the run's durable record (SQLite), written by every process
     readback      a topic read back to its end: the evidence of what is stored
+    nemesis/      faults and their schedules: brokers, the controller, the network, the group
+                  coordinator (Scenario 2), with one thread skeleton that always heals
     runs          the one run scaffold: its folder, ledger, client settings, topics and groups,
                   supervised processes, nemeses, read-back, cleanup and `keep`
 Counting (pure, no Kafka)

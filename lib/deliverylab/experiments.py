@@ -7,7 +7,6 @@ producer settings under a broker fault.
 """
 from __future__ import annotations
 
-import random
 import time
 from contextlib import closing
 from dataclasses import asdict, dataclass, field
@@ -21,11 +20,11 @@ from .cluster import Cluster, connect
 from .config_check import check_consumer_config, check_producer_config
 from .crash import CrashSpec
 from .errors import LabError, require_whole
-from .faults import NETWORK_FAULTS, NETWORK_HEAL_AFTER_S, READ_WHILE_HEALING, FaultSpec, Nemesis
+from .nemesis import (COORDINATOR_FAULTS, READ_WHILE_HEALING, BrokerNemesis, CoordinatorFault,
+                      FaultSpec, Scenario2, find_coordinator, seeded_fault)
 from .ids import check_messages, index_of
 from .ledger import Ledger, Store, read_tables
 from .members import check_group
-from .coordinator import COORDINATOR_FAULTS, CoordinatorFault, Scenario2, find_coordinator
 from . import group_result
 from .results import Result
 from .runs import Progress, Run
@@ -232,7 +231,7 @@ def run_consumer(spec: ConsumerExperiment, cluster: Cluster | None = None,
                                                 spec.coordinator_fault_at or spec.messages // 2,
                                                 spec.coordinator_heal_after_s))
             if spec.fault and spec.fault.kind != "none":
-                nemeses.append(Nemesis(cluster, spec.fault, topic, run.ledger.path, processed))
+                nemeses.append(BrokerNemesis(cluster, spec.fault, topic, run.ledger.path, processed))
             report = run.with_nemeses(nemeses, work)
             tick.finish()
             if spec.membership == "group" or spec.coordinator_fault:
@@ -330,7 +329,7 @@ def run_producer(spec: ProducerExperiment, cluster: Cluster | None = None,
             run.read_back(topic, spec.partitions, reader="topic", after_fault=faulted)
         early = spec.fault is not None and spec.fault.kind in READ_WHILE_HEALING
         tick = run.ticker(sent, spec.messages, progress)
-        nemeses = [Nemesis(cluster, spec.fault, topic, run.ledger.path, reported)] if faulted else []
+        nemeses = [BrokerNemesis(cluster, spec.fault, topic, run.ledger.path, reported)] if faulted else []
         report = run.with_nemeses(nemeses, lambda: run.supervise(PRODUCER, deadline, tick=tick),
                                   meanwhile=read_back if early else None)
         tick.finish()
@@ -368,24 +367,6 @@ def producer_result(run_dir: Path, spec: ProducerExperiment, bootstrap: str,
 
 def _producer_label(config: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in config.items()) or "defaults"
-
-
-def seeded_fault(kind: str, messages: int, seed: int,
-                 heal_after_s: float | tuple[float, float] | None = None) -> FaultSpec | None:
-    """A fault somewhere in the second quarter of the run, placed by the seed. It is armed by
-    delivery reports (producers) or processed messages (consumers), so it strikes while records
-    are in flight. heal_after_s=(low, high) draws the fault's length from the same seed; None:
-    3 s, or NETWORK_HEAL_AFTER_S for a partition (it must outlast the broker session)."""
-    if kind == "none":
-        return None
-    if heal_after_s is None:
-        heal_after_s = NETWORK_HEAL_AFTER_S if kind in NETWORK_FAULTS else 3.0
-    rng = random.Random(seed)
-    at = messages // 4 + rng.randrange(max(1, messages // 4))
-    if isinstance(heal_after_s, tuple):
-        low, high = heal_after_s
-        heal_after_s = round(rng.uniform(low, high), 2)
-    return FaultSpec(kind, at_index=at, heal_after_s=heal_after_s)
 
 
 def run(spec: ConsumerExperiment | ProducerExperiment, **kwargs: Any) -> Result:

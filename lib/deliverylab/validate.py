@@ -18,7 +18,7 @@ from .vocabulary import (AT_LEAST_ONCE, AT_MOST_ONCE, AUTO_COMMIT, AUTO_COMMIT_S
 from .errors import FaultUnavailable, LabError
 from .experiments import (ConsumerExperiment, CrashSpec, ProducerExperiment, run_consumer,
                           run_producer, seeded_fault)
-from .faults import NETWORK_FAULTS
+from .nemesis import NETWORK_FAULTS
 
 NETWORK_RUN_S = 12.0  # a partitioned run's length: strike 3–6 s in, heal 8 s later, inside the run
 Invariant = Callable[[dict[str, Any]], bool]

@@ -26,7 +26,7 @@ from .crash import CrashSpec
 from .errors import LabError
 from .experiments import (ConsumerExperiment, ProducerExperiment, run_consumer,
                           run_producer, seeded_fault)
-from .faults import FAULTS
+from .nemesis import FAULTS
 from .results import Result
 from .vocabulary import AT_LEAST_ONCE, AT_MOST_ONCE, CRASH_POINTS, INPUT, MODELS, SHARE
 from .retry_topics import MODES as RETRY_MODES

@@ -175,7 +175,7 @@ def _run_options(parser: argparse.ArgumentParser, faults: tuple[str, ...]) -> No
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     from ..vocabulary import ALL_POINTS, MODELS
-    from ..faults import FAULTS
+    from ..nemesis import FAULTS
 
     r = sub.add_parser("run", help="a consumer experiment: one delivery model under crashes")
     r.add_argument("model", help=" | ".join(MODELS) + " | share (a share group, KIP-932)")
