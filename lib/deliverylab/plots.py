@@ -287,7 +287,7 @@ def heatmap(frame: pd.DataFrame, index: str, columns: str, value: str,
 
 
 def story_bars(stories: Any, ax: Axes | None = None) -> Figure:
-    """Lost payments and double charges of one or more story runs (deliverylab.story), side by
+    """Lost payments and double charges of one or more story runs (experiments.story), side by
     side per settings, with the faults that struck in the title. A 0 bar is drawn and labelled:
     for the recommended settings, 0 is the lesson."""
     stories = stories if isinstance(stories, (list, tuple)) else [stories]
@@ -316,7 +316,7 @@ def story_bars(stories: Any, ax: Axes | None = None) -> Figure:
 def plot_benchmarks(frame: pd.DataFrame, by: str = "label", title: str | None = None,
                     throughput: bool = True, latency: bool = True, visible: bool = False) -> Figure:
     """Throughput (messages/s) and p50/p99 delivery latency (ms) per setting, from the runs of
-    ``deliverylab.throughput.run_benchmarks``: each bar is the **median** over a setting's runs,
+    ``experiments.run_benchmarks``: each bar is the **median** over a setting's runs,
     its whisker the **min–max** over those runs (said in the legend). A setting labelled
     '… (control)' is the same setting run again: its gap to its twin is the noise.
 
