@@ -13,7 +13,7 @@ from confluent_kafka import Consumer
 import deliverylab.readback
 from deliverylab.errors import LabError
 from deliverylab.experiments import RetryPipeline, failure_plan, run_retry_pipeline
-from deliverylab.plots import plot_latency, plot_places
+from deliverylab.plots import latency_points, place_bars
 from deliverylab.retry_counts import count_places, reordered_example
 from lab_asserts import left_behind
 
@@ -89,7 +89,7 @@ def test_retry_topics_lose_nothing(cluster):
     assert topics["dlt"] == result.summary["dead_lettered"]
     # the example of reordering exists exactly when some key was reordered
     assert (len(reordered_example(result)) > 0) == (result.summary["reordered_keys"] > 0)
-    assert plot_places(result).axes and plot_latency([result]).axes
+    assert place_bars(result).axes and latency_points([result]).axes
     prefix = os.path.commonprefix(list(result.topics["topic"]))  # lab-retry-<run>-
     assert len(prefix) > len("lab-retry-") and left_behind(cluster, prefix) == (set(), set())
 

@@ -74,7 +74,7 @@ def benchmark_result(spec: Any, m: Measured, topic: str) -> BenchmarkResult:
                            benchmark_warnings(spec_dict, summary))
 
 
-def summarize(frame: pd.DataFrame, by: str = "label",
+def summarise(frame: pd.DataFrame, by: str = "label",
               metrics: Sequence[str] = ("msgs_per_s", "p50_ms", "p99_ms")) -> pd.DataFrame:
     """Per setting: runs, and for each metric its median, min and max over the runs, and the
     spread (max − min) as a share of the median."""
@@ -99,14 +99,14 @@ def control_pair(frame: pd.DataFrame, by: str) -> tuple[str, str] | None:
 
 def verdicts(frame: pd.DataFrame, pairs: Sequence[tuple[str, str]], metric: str = "msgs_per_s",
              by: str = "label") -> pd.DataFrame:
-    """`compare` for several pairs, as a table a notebook can show."""
-    rows = [compare(frame, a, b, metric, by) for a, b in pairs]
+    """`verdict` for several pairs, as a table a notebook can show."""
+    rows = [verdict(frame, a, b, metric, by) for a, b in pairs]
     return pd.DataFrame(rows)[["a", "b", "metric", "median_a", "median_b", "ratio", "difference",
                                "noise", "clear"]].round(3)
 
 
 def verdict_text(v: dict[str, Any]) -> str:
-    """One line for a `compare` result, as evidence under a claim."""
+    """One line for a `verdict` result, as evidence under a claim."""
     def num(x: float) -> str:
         return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}"
     return (f"{v['metric']}: {v['a']} {num(v['median_a'])} → {v['b']} {num(v['median_b'])} "
@@ -114,7 +114,7 @@ def verdict_text(v: dict[str, Any]) -> str:
             f"{'clear' if v['clear'] else 'not clear'} over {v['runs_a']} + {v['runs_b']} runs")
 
 
-def compare(frame: pd.DataFrame, a: str, b: str, metric: str = "msgs_per_s",
+def verdict(frame: pd.DataFrame, a: str, b: str, metric: str = "msgs_per_s",
             by: str = "label") -> dict[str, Any]:
     """Is the difference between settings a and b in `metric` larger than the noise?
 
@@ -143,5 +143,5 @@ def compare(frame: pd.DataFrame, a: str, b: str, metric: str = "msgs_per_s",
             "clear": bool(apart and difference > noise)}
 
 
-__all__ = ["Measured", "benchmark_result", "summarize", "compare", "verdicts",
+__all__ = ["Measured", "benchmark_result", "summarise", "verdict", "verdicts",
            "verdict_text", "control_pair"]

@@ -380,7 +380,7 @@ class RetryPanel(_Panel):
                              **self.spec_kwargs)
 
     def _figure(self, result: Any) -> Figure:
-        return plots.plot_places(result)
+        return plots.place_bars(result)
 
     def _show_result(self, result: Any) -> None:
         super()._show_result(result)

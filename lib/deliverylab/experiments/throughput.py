@@ -4,9 +4,9 @@
     result = run_benchmark(spec)                 # result.summary: msgs_per_s, p50_ms, p99_ms, ...
     specs = with_control([spec_a, spec_b])       # spec_a twice: the control pair shows the noise
     frame = run_benchmarks(specs, repeat=3)      # warm-up, interleaved order, one row per run
-    table = summarize(frame)                     # median, min, max and spread per setting
-    verdict = compare(frame, "acks=1", "acks=all")   # is the difference larger than the noise?
-                                                 # (those two: benchmark_stats, pure)
+    table = summarise(frame)                     # median, min, max and spread per setting
+    v = verdict(frame, "acks=1", "acks=all")     # is the difference larger than the noise?
+                                                 # (summarise, verdict: benchmark_stats, pure)
 
 Each run sends messages to a fresh topic with the learner's librdkafka settings (keys verbatim),
 as fast as the producer takes them or at `rate` per second, for `duration_s` seconds (or
