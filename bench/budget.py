@@ -39,9 +39,11 @@ import deliverylab
 from deliverylab import runs
 from deliverylab.experiments import consumer as consumer_kind, producer as producer_kind
 from deliverylab.clients import poll_until
-from deliverylab.cluster import quiet
-from deliverylab.experiments import (ConsumerExperiment, CrashSpec, ProducerExperiment,
-                                     run_consumer, run_producer, seeded_fault)
+from deliverylab.clients import quiet
+from deliverylab.experiments import (ConsumerExperiment, ProducerExperiment, run_consumer,
+                                     run_producer)
+from deliverylab.crash import CrashSpec
+from deliverylab.nemesis import seeded_fault
 from deliverylab.ids import msg_id, record_of, value_of
 from deliverylab.readback import read_topic
 from deliverylab.workers.common import prime_metadata

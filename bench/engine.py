@@ -21,9 +21,10 @@ import sys
 import time
 
 import deliverylab
-from deliverylab.experiments import (ConsumerExperiment, CrashSpec, ProducerExperiment,
-                                     run_consumer, run_producer)
-from deliverylab.supervisor import _pythonpath
+from deliverylab.experiments import (ConsumerExperiment, ProducerExperiment, run_consumer,
+                                     run_producer)
+from deliverylab.crash import CrashSpec
+from deliverylab.supervisor import worker_pythonpath
 from deliverylab.topics import unique_topic
 
 
@@ -78,7 +79,7 @@ def bare_producer_s(cluster, n: int) -> float:
     cluster.wait_for_leader(topic)
     t0 = time.monotonic()
     subprocess.run([sys.executable, "-c", BARE_PRODUCER, cluster.bootstrap_servers, topic, str(n)],
-                   check=True, timeout=120, env={**os.environ, "PYTHONPATH": _pythonpath()})
+                   check=True, timeout=120, env={**os.environ, "PYTHONPATH": worker_pythonpath()})
     took = time.monotonic() - t0
     cluster.delete_topics([topic])
     return took

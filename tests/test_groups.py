@@ -6,7 +6,8 @@ import time
 import pytest
 
 from deliverylab.errors import LabError
-from deliverylab.experiments import ConsumerExperiment, CrashSpec, run_consumer
+from deliverylab.experiments import ConsumerExperiment, run_consumer
+from deliverylab.crash import CrashSpec
 from deliverylab.vocabulary import MODELS
 
 pytestmark = pytest.mark.kafka

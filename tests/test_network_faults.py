@@ -16,7 +16,8 @@ import pytest
 
 from deliverylab.cluster import network
 from deliverylab.errors import LabError
-from deliverylab.experiments import ProducerExperiment, run_producer, seeded_fault
+from deliverylab.experiments import ProducerExperiment, run_producer
+from deliverylab.nemesis import seeded_fault
 from deliverylab.nemesis import FaultSpec
 
 # Long enough that the partition (8 s) ends inside the run: the strike comes in the second
@@ -157,7 +158,7 @@ for attempt in (lambda: FaultSpec("partition-leader", at_index=1).check(c),
 
 
 def test_an_external_cluster_refuses_network_faults():
-    from deliverylab.cluster.external import ExternalCluster
+    from deliverylab.cluster import ExternalCluster
 
     with pytest.raises(LabError, match="embedded cluster"):
         FaultSpec("partition-follower", at_index=1).check(

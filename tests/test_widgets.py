@@ -7,8 +7,10 @@ import pytest
 from deliverylab.crash import CrashSpec
 from deliverylab.vocabulary import CRASH_POINTS
 from deliverylab.errors import LabError
-from deliverylab.experiments import ConsumerExperiment, ProducerExperiment, seeded_fault
-from deliverylab.widgets import consumer_panel, producer_panel, settings_table
+from deliverylab.experiments import ConsumerExperiment, ProducerExperiment
+from deliverylab.nemesis import seeded_fault
+from deliverylab.widgets import consumer_panel, producer_panel
+from deliverylab.catalog import settings_table
 
 
 def _texts(panel) -> list[str]:

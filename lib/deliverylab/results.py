@@ -3,6 +3,7 @@ for a consumer, producer or share run, a RetryResult, a BenchmarkResult and a St
 from __future__ import annotations
 
 import html
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import pandas as pd
 
 from .checker import crash_table
+from .errors import LabError
 from .vocabulary import DEAD_LETTERED, DUPLICATED, LOST, PROCESSED
 
 
@@ -46,6 +48,23 @@ class Result:
 
     def summary_frame(self) -> pd.DataFrame:
         return pd.DataFrame([self.summary])
+
+    def event_time(self, kind: str) -> float:
+        """When the run's first event of `kind` (vocabulary: FAULT, HEAL, CRASH, …) happened, in
+        seconds since the run started."""
+        return float(self._first(kind)["t"])
+
+    def event_detail(self, kind: str) -> dict[str, Any]:
+        """The detail of the run's first event of `kind` (a fault's struck brokers, leader, …)."""
+        detail = self._first(kind)["detail"]
+        return json.loads(detail) if isinstance(detail, str) and detail.startswith("{") else {}
+
+    def _first(self, kind: str) -> pd.Series:
+        rows = self.events[self.events["kind"] == kind]
+        if not len(rows):
+            raise LabError(f"The run {self.label!r} has no {kind!r} event.",
+                           "Check its warnings: a fault that never struck records none.")
+        return rows.iloc[0]
 
     def crashes(self) -> pd.DataFrame:
         """What each crash of a one-partition consumer run cost: point, index, where processing

@@ -30,7 +30,8 @@ class Supervision:
     elapsed_s: float = 0.0
 
 
-def _pythonpath() -> str:
+def worker_pythonpath() -> str:
+    """PYTHONPATH for a worker process: this package first, then the caller's."""
     pkg_parent = str(Path(__file__).resolve().parents[1])
     return os.pathsep.join(p for p in (pkg_parent, os.environ.get("PYTHONPATH")) if p)
 
@@ -100,7 +101,7 @@ def supervise(role: str, run_dir: Path, ledger: Ledger, deadline: float,
     a KeyboardInterrupt only ever reaches the main thread."""
     report = Supervision(role)
     t0 = time.monotonic()
-    env = {**os.environ, **(env or {}), "PYTHONPATH": _pythonpath()}
+    env = {**os.environ, **(env or {}), "PYTHONPATH": worker_pythonpath()}
     ahead = _may_crash(role, run_dir)
     standby: subprocess.Popen | None = None
     try:

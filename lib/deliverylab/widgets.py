@@ -20,7 +20,6 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from . import plots
-from .catalog import SETTINGS, settings_table  # re-exported: notebooks import settings_table from here
 from .cluster import Cluster
 from .crash import CrashSpec
 from .errors import LabError
@@ -32,8 +31,8 @@ from .nemesis import FAULTS, seeded_fault
 from .results import Result
 from .vocabulary import AT_LEAST_ONCE, AT_MOST_ONCE, CRASH_POINTS, INPUT, MODELS, SHARE
 
-__all__ = ["ConsumerPanel", "ProducerPanel", "SETTINGS", "consumer_panel", "producer_panel",
-           "result_figure", "settings_table", "show_worker"]
+__all__ = ["ConsumerPanel", "ProducerPanel", "consumer_panel", "producer_panel", "group_panel",
+           "retry_panel", "share_panel", "result_figure", "show_worker"]
 
 NO_CRASH = "none"
 CONSUMER_FIELDS = ("model", "crash_point", "crash_every", "commit_every", "messages")

@@ -20,9 +20,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, Callable
 
-from ..crash import CrashSpec  # noqa: F401  (until the notebooks import deliverylab.course)
 from ..errors import LabError
-from ..nemesis import FaultSpec, seeded_fault  # noqa: F401  (the same)
 from ..results import Result
 from .consumer import ConsumerExperiment, run_consumer
 from .fencing import fencing_demo
@@ -48,14 +46,19 @@ def run(spec: Spec, **kwargs: Any) -> Any:
                    "RetryPipeline(...), Benchmark(...) or Story(...).")
 
 
-def runner(base: Spec, cluster: Any = None) -> Callable[..., Result]:
-    """A function that runs `base` with some of its fields changed, on `cluster`:
+def runner(base: Spec, cluster: Any = None, *fields: str) -> Callable[..., Result]:
+    """A function that runs `base` with some of its fields changed, on `cluster`; `fields` name
+    those it takes by position (the others by keyword):
 
-        produce = runner(ProducerExperiment(messages=1500, rate=500, seed=1), cluster)
-        r = produce(config={"acks": "1"}, fault=seeded_fault("kill-leader", 1500, 1))
+        produce = runner(ProducerExperiment(messages=1500, rate=500, seed=1), cluster, "config", "fault")
+        r = produce({"acks": "1"}, seeded_fault("kill-leader", 1500, 1), label="acks=1")
     """
-    def run_changed(**changes: Any) -> Any:
-        return run(replace(base, **changes), cluster=cluster)
+    def run_changed(*values: Any, **changes: Any) -> Any:
+        if len(values) > len(fields):
+            raise LabError(f"This runner takes {len(fields)} value(s) by position "
+                           f"({', '.join(fields) or 'none'}), not {len(values)}.",
+                           "Give the other fields by name, e.g. label='…'.")
+        return run(replace(base, **dict(zip(fields, values)), **changes), cluster=cluster)
     return run_changed
 
 

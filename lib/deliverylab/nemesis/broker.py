@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from ..cluster.base import Cluster, PartitionState
+from ..cluster import Cluster, PartitionState
 from ..errors import LabError
 from ..ledger import Ledger
 from . import network

@@ -19,7 +19,7 @@ from typing import Any, Callable
 from confluent_kafka import Consumer, TopicPartition
 
 from ..clients import fetch_committed, quiet
-from ..cluster.base import Cluster
+from ..cluster import Cluster
 from ..errors import LabError
 from ..ledger import Ledger
 from ..vocabulary import CRASH, HEAL, S2_PAUSED, S2_READY, S2_SETTLED

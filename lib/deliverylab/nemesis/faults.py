@@ -7,7 +7,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from ..cluster.base import Cluster
+from ..cluster import Cluster
 from ..errors import LabError
 
 FAULTS = ("none", "kill-leader", "pause-leader", "pause-followers", "kill-follower",

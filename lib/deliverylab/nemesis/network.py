@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..cluster.base import Cluster, PartitionState
+from ..cluster import Cluster, PartitionState
 from .faults import PARTITIONS, FaultSpec
 
 
