@@ -95,3 +95,11 @@ def test_a_nemesis_that_failed_is_the_runs_error_and_every_nemesis_is_stopped(cl
             run.with_nemeses([ok], worker_waited)
         folder = run.dir
     assert not folder.exists()  # not kept: the folder goes at once
+
+
+def test_a_runner_takes_the_fields_it_names_by_position_and_no_more():
+    from deliverylab.experiments import ProducerExperiment, runner
+
+    produce = runner(ProducerExperiment(messages=10), None, "config")
+    with pytest.raises(LabError, match="1 value"):
+        produce({"acks": "1"}, "kill-leader")  # refused before anything runs

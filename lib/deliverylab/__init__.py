@@ -48,8 +48,8 @@ Experiments (Spec → run → Result)
     experiments/  one module per kind: consumer, producer, share, retry, throughput, fencing,
                   story, matrix, validate
 Showing
-    plots         Matplotlib figures of results (no Kafka)
-    widgets       ipywidgets panels (Run buttons) and the real worker loop, shown
+    plots/        Matplotlib figures of results (no Kafka), one module per kind of figure
+    widgets/      ipywidgets panels (Run buttons), one module per kind of run; the worker loop shown
     claims        a notebook's claims, checked against its own run
 The course
     course        the one import a notebook needs: the API for running and showing, gathered

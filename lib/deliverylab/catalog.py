@@ -12,12 +12,14 @@ import pandas as pd
 
 from .errors import LabError
 
-__all__ = ["SETTINGS", "settings_table", "PRODUCER_CONFIGS", "SAFE", "config_label"]
+__all__ = ["SETTINGS", "settings_table", "PRODUCER_CONFIGS", "SAFE", "ACKS_ALL", "config_label"]
 
 # The course's recommended producer (notebook 12): every in-sync replica acknowledges, and the
 # broker drops a retried batch it already has. The story's "recommended" side and the
 # benchmark's "acks=all + idempotence" run it.
 SAFE: dict[str, Any] = {"acks": "all", "enable.idempotence": True}
+# acks=all, every other key librdkafka's default: what a producer spec runs when given no config.
+ACKS_ALL: dict[str, Any] = {"acks": "all"}
 
 # The named producer configurations the matrix, the validation and the cheat sheet run
 # (librdkafka keys verbatim). request.timeout.ms=1000 makes a request to a paused broker time out

@@ -9,6 +9,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..catalog import ACKS_ALL
 from ..cluster import Cluster, connect
 from ..config_check import check_producer_config
 from ..counts import producer_result
@@ -26,7 +27,7 @@ class ProducerExperiment:
     """Producer settings (librdkafka keys, verbatim) under a broker fault."""
 
     messages: int = 1000
-    config: dict[str, Any] = field(default_factory=lambda: {"acks": "all"})
+    config: dict[str, Any] = field(default_factory=lambda: dict(ACKS_ALL))
     fault: FaultSpec | None = None
     crash: CrashSpec | None = None  # before-flush
     rate: float = 1000.0  # messages per second; 0 = as fast as the producer can

@@ -41,7 +41,7 @@ import pandas as pd
 from confluent_kafka import Producer
 
 from ..benchmark_stats import Measured, benchmark_result
-from ..catalog import PRODUCER_CONFIGS, SAFE, config_label
+from ..catalog import ACKS_ALL, PRODUCER_CONFIGS, SAFE, config_label
 from ..clients import poll_until, produce
 from ..cluster import Cluster, connect
 from ..config_check import check_producer_config
@@ -65,7 +65,7 @@ class Benchmark:
 
     messages: int | None = None  # how many to send; None: 5,000, or with duration_s at most
     # 1,000,000 (the clock stops the run first)
-    config: dict[str, Any] = field(default_factory=lambda: {"acks": "all"})
+    config: dict[str, Any] = field(default_factory=lambda: dict(ACKS_ALL))
     duration_s: float | None = None  # send for this long (then flush); None = send all messages
     value_bytes: int = 200  # size of each message value (JSON with padding)
     rate: float = 0.0  # messages per second; 0 = as fast as the producer accepts them

@@ -12,7 +12,7 @@ from typing import Any, Callable, Collection
 
 import pandas as pd
 
-from ..catalog import PRODUCER_CONFIGS
+from ..catalog import ACKS_ALL, PRODUCER_CONFIGS
 from ..crash import CrashSpec
 from ..errors import FaultUnavailable, LabError
 from ..nemesis import NETWORK_FAULTS, seeded_fault
@@ -68,7 +68,7 @@ def scenarios() -> list[Scenario]:
                             "no duplicates, no reordering, no acked loss"))
     for fault in ("kill-leader", "kill-leader-lagging-followers", "pause-controller-kill-leader"):
         out.append(Scenario(f"acks=all, min ISR 2 / {fault}", PRODUCER,
-                            {"config": {"acks": "all"}, "fault": fault,
+                            {"config": ACKS_ALL, "fault": fault,
                              "topic_config": {"min.insync.replicas": "2"}},
                             NO_ACKED_LOSS, "never loses an acked message"))
     out.append(Scenario("no idempotence, 5 in flight / pause-followers", PRODUCER,
@@ -82,7 +82,7 @@ def scenarios() -> list[Scenario]:
     # (NETWORK_HEAL_AFTER_S) ends inside it, after the controller has fenced the cut broker.
     for fault in NETWORK_FAULTS:
         out.append(Scenario(f"acks=all, min ISR 2 / {fault}", PRODUCER,
-                            {"config": {"acks": "all"}, "fault": fault, "run_s": NETWORK_RUN_S,
+                            {"config": ACKS_ALL, "fault": fault, "run_s": NETWORK_RUN_S,
                              "topic_config": {"min.insync.replicas": "2"}},
                             NO_ACKED_LOSS, "never loses an acked message"))
     out.append(Scenario("acks=1 / partition-leader", PRODUCER,
