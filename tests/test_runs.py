@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
 import pytest
 
 from deliverylab.errors import LabError
+from deliverylab.experiments import ConsumerExperiment, run_consumer
 from deliverylab.kafka_tool import CONSUMER_GROUP_COMMAND, run_tool
 from deliverylab.runs import Run
 from deliverylab.tools.cli_experiments import kept_text
@@ -19,15 +18,13 @@ from deliverylab.tools.cli_experiments import kept_text
 
 @pytest.mark.kafka
 def test_a_kept_run_names_what_kafkas_own_tools_need_to_inspect_it(cluster):
-    """`--keep --json` names the run folder, the topics, the group and the transactional id, and
-    they are the real ones: Kafka's kafka-consumer-groups finds the group with the input's
-    offsets committed, and the workers' spec (in the kept folder) used the transactional id."""
-    out = subprocess.run([sys.executable, "-m", "deliverylab.tools.cli", "run", "exactly-once",
-                          "--messages", "30", "--keep", "--json"],
-                         capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    summary = json.loads(out.stdout)
-    kept = summary["kept"]
+    """keep=True (the CLI's --keep, whose --json prints this summary) names the run folder, the
+    topics, the group and the transactional id, and they are the real ones: Kafka's
+    kafka-consumer-groups finds the group with the input's offsets committed, and the workers'
+    spec (in the kept folder) used the transactional id."""
+    summary = run_consumer(ConsumerExperiment(model="exactly-once", messages=30), cluster,
+                           keep=True).summary
+    kept = json.loads(json.dumps(summary, default=str))["kept"]  # as the CLI's --json has it
     topic, output = summary["topic"], summary["output_topic"]
     try:
         assert kept["topics"] == [topic, output]
