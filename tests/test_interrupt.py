@@ -226,7 +226,7 @@ def _api(base: str, token: str, path: str, method: str = "GET") -> dict | list:
 
 @pytest.mark.timeout(400)
 def test_ctrl_c_on_the_lab_stops_jupyterlab_its_kernels_and_the_cluster_it_started(tmp_path):
-    from deliverylab.cluster.local import read_state
+    from deliverylab.cluster.state import read_state
     from deliverylab.cluster.processes import port_is_free
     from deliverylab.testing.ports import free_port, free_port_base
 

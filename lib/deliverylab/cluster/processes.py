@@ -49,13 +49,34 @@ def send(pid: int, sig: int) -> None:
         pass
 
 
-def wait_dead(pid: int, timeout: float) -> bool:
+def wait_state(pid: int, want: str, timeout: float) -> bool:
+    """Wait until the process is `want` (running | paused | dead); False if it died instead or
+    the time ran out. Signals reach a many-threaded JVM in a few ms: return once the OS shows it."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process_state(pid) == "dead":
-            return True
-        time.sleep(0.05)
-    return process_state(pid) == "dead"
+    while True:
+        state = process_state(pid)
+        if state in (want, "dead"):
+            return state == want
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+
+
+def wait_dead(pid: int, timeout: float) -> bool:
+    return wait_state(pid, "dead", timeout)
+
+
+def signal_ours(pid: int | None, marker: str, action: str) -> None:
+    """kill | pause | resume the process, if it still is ours (is_ours: never a process that
+    reused the pid), and return once the OS shows it dead, paused or running. The one helper
+    for brokers, controllers and relays alike."""
+    if not is_ours(pid, marker):
+        return
+    sig, want, timeout = {"kill": (signal.SIGKILL, "dead", 5.0),
+                          "pause": (signal.SIGSTOP, "paused", 3.0),
+                          "resume": (signal.SIGCONT, "running", 3.0)}[action]
+    send(pid, sig)
+    wait_state(pid, want, timeout)
 
 
 def terminate(pid: int, grace: float = 10.0) -> None:
