@@ -10,8 +10,8 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
+import psutil
 import pytest
 
 from deliverylab.cluster import network
@@ -46,12 +46,11 @@ def no_lab_table_left(request):
 def _relays_of(parent: int) -> list[int]:
     """Slow-link relays this test process started that still run."""
     found = []
-    for entry in Path("/proc").iterdir():
+    for child in psutil.Process(parent).children():
         try:
-            if entry.name.isdigit() and b"deliverylab.cluster.linkproxy" in (entry / "cmdline").read_bytes() \
-                    and f"PPid:\t{parent}\n" in (entry / "status").read_text():
-                found.append(int(entry.name))
-        except OSError:
+            if "deliverylab.cluster.linkproxy" in child.cmdline():
+                found.append(child.pid)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
     return found
 
