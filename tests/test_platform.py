@@ -159,3 +159,87 @@ def test_where_sysctl_cannot_say_the_range_covers_linux_and_iana_defaults(monkey
         ports.ephemeral_ports.cache_clear()
     assert got == ports.EPHEMERAL_FALLBACK
     assert {32768, 60999, 49152, 65535} <= set(got)
+
+
+# --- what this machine can run, said by the lab itself ------------------------------------------
+def _cli(*args: str, env: dict[str, str] | None = None, tmp_path: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "deliverylab.tools.cli", *args], capture_output=True,
+                          text=True, timeout=60,
+                          env={**os.environ, "DELIVERYLAB_HOME": str(tmp_path / "home"), **(env or {})})
+
+
+def _faults(machine: dict) -> dict[str, dict]:
+    return {f["what"].split(" (")[0]: f for f in machine["faults"]}
+
+
+def test_doctor_says_which_faults_this_machine_runs(tmp_path):
+    """This machine: Linux, so signals and the kernel's parent-death signal; network faults
+    exactly when this process is root and has nft (the lab's checks, asked independently)."""
+    doctor = _cli("cluster", "doctor", "--json", tmp_path=tmp_path)
+    assert doctor.returncode == 0, doctor.stderr
+    machine = json.loads(doctor.stdout)["machine"]
+    assert machine["platform"] == "Linux" and machine["uid"] == os.geteuid(), machine
+    f = _faults(machine)
+    assert f["crash points"]["runs"] and "SIGKILL" in f["crash points"]["detail"]
+    assert f["broker kill, pause, resume, restart"]["runs"]
+    assert "SIGSTOP" in f["broker kill, pause, resume, restart"]["detail"]
+    assert f["controller faults"]["runs"] and "3-broker" in f["controller faults"]["detail"]
+    assert "PR_SET_PDEATHSIG" in f["workers die with their supervisor"]["detail"]
+    root_with_nft = os.geteuid() == 0 and any(
+        Path(d, "nft").exists() for d in [*os.environ.get("PATH", "").split(os.pathsep), "/usr/sbin", "/sbin"])
+    network = f["network faults"]
+    assert network["runs"] == root_with_nft, network
+    if not root_with_nft:
+        assert "not root" in network["detail"] or "nft" in network["detail"], network
+    text = _cli("cluster", "doctor", tmp_path=tmp_path).stdout
+    assert "yes  crash points: a worker SIGKILLs itself" in text, text
+    assert f"{'yes' if root_with_nft else 'no '}  network faults" in text, text
+
+
+def test_doctor_on_macos_keeps_process_faults_and_says_network_faults_need_linux(tmp_path):
+    machine = json.loads(_cli("cluster", "doctor", "--json", env={PLATFORM_ENV: "darwin"},
+                              tmp_path=tmp_path).stdout)["machine"]
+    f = _faults(machine)
+    assert machine["platform"] == "macOS"
+    assert f["crash points"]["runs"] and f["controller faults"]["runs"]
+    assert not f["network faults"]["runs"] and "macOS, not Linux" in f["network faults"]["detail"]
+    assert "watches its parent" in f["workers die with their supervisor"]["detail"]
+
+
+def test_status_lists_the_table_beside_the_cluster(tmp_path):
+    status = _cli("cluster", "status", tmp_path=tmp_path)
+    assert status.returncode == 1  # no cluster in this run folder
+    assert "No local cluster is running" in status.stdout and "What the lab can run here:" in status.stdout
+    as_json = json.loads(_cli("cluster", "status", "--json", tmp_path=tmp_path).stdout)
+    assert as_json["running"] is False and len(as_json["machine"]["faults"]) == 5
+
+
+# Native Windows, as far as Linux can show it: no fcntl, no SIGKILL/SIGSTOP/SIGCONT, no uids.
+WINDOWS = """
+import os, signal, sys
+sys.modules["fcntl"] = None
+for name in ("SIGKILL", "SIGSTOP", "SIGCONT"):
+    delattr(signal, name)
+for name in ("geteuid", "getuid"):
+    delattr(os, name)
+if sys.argv[1] == "cli":
+    from deliverylab.tools.cli import main
+    sys.exit(main(["cluster", "up"]))
+import deliverylab
+try:
+    deliverylab.connect()
+except deliverylab.LabError as exc:
+    print(exc.paragraph(), file=sys.stderr)
+    sys.exit(2)
+"""
+
+
+@pytest.mark.parametrize("entry", ["cli", "connect"])
+def test_native_windows_is_sent_to_wsl2_in_one_paragraph(tmp_path, entry):
+    p = subprocess.run([sys.executable, "-c", WINDOWS, entry], capture_output=True, text=True,
+                       timeout=60, env={**os.environ, PLATFORM_ENV: "win32",
+                                        "DELIVERYLAB_HOME": str(tmp_path / "home")})
+    assert p.returncode == 2, p.stdout + p.stderr
+    assert "Traceback" not in p.stderr and p.stderr.strip().count("\n") == 0, p.stderr
+    assert "native Windows" in p.stderr and "WSL2" in p.stderr and ".devcontainer" in p.stderr
+    assert not (tmp_path / "home").exists()  # refused before the run folder was touched

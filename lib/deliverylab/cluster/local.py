@@ -23,15 +23,16 @@ from confluent_kafka import KafkaException, Producer
 
 from ..errors import LabError
 from ..kafka_dist import classpath
-from ..paths import home_dir
+from ..paths import folder_lock, home_dir
 from ..secrets import redact
 from . import jvm, layout, network
 from .base import BrokerInfo, Cluster, quiet
+from .host import refuse_native_windows
 from .local_network import LocalNetworkFaults
 from .processes import is_ours, port_is_free, process_state, send, signal_ours, terminate, wait_dead
 from .settings import BrokerSettings, DEFAULT_PORT_BASE
-from .state import (all_nodes, any_record, broker_record, controller_record, home_lock,
-                    read_state, remove_state, write_state)
+from .state import (all_nodes, any_record, broker_record, controller_record, read_state,
+                    remove_state, write_state)
 
 READY_TOPIC = "_deliverylab_ready"
 
@@ -50,8 +51,9 @@ class LocalCluster(LocalNetworkFaults, Cluster):
     @classmethod
     def find(cls, home: Path | None = None) -> "LocalCluster | None":
         """The healthy cluster recorded in the run folder, or None (a stale one is cleaned)."""
+        refuse_native_windows()  # one paragraph (use WSL2), not an ImportError of fcntl
         home = home or home_dir()
-        with home_lock(home):
+        with folder_lock(home):
             return cls._find_locked(home)
 
     @classmethod
@@ -79,11 +81,12 @@ class LocalCluster(LocalNetworkFaults, Cluster):
         owned=True ties the cluster to this process: it stops at interpreter exit, and a
         watchdog stops it if this process is killed outright (e.g. a kernel restart).
         """
+        refuse_native_windows()
         home = home or home_dir()
         settings = settings or BrokerSettings(brokers=brokers)
         if settings.brokers != brokers:
             settings.brokers = brokers
-        with home_lock(home):
+        with folder_lock(home):  # two notebooks calling connect() at once start one cluster
             running = cls._find_locked(home)
             if running is not None:
                 if running.size != brokers:

@@ -1,18 +1,16 @@
 """A local cluster's record in its run folder: ``cluster.json`` (every node's pid, ports and
-folder), written atomically, and the folder's lock.
+folder), written atomically.
 
 Any process — the CLI, a notebook kernel, a test, a worker, the watchdog — finds, faults and
 stops the same cluster through this file, so it is the one place that says which JVMs are the
-cluster's.
+cluster's. Who may change it takes paths.folder_lock(home) first.
 """
 from __future__ import annotations
 
-import fcntl
 import json
 import os
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from ..errors import LabError
 
@@ -35,18 +33,6 @@ def write_state(home: Path, state: dict[str, Any]) -> None:
 
 def remove_state(home: Path) -> None:
     (home / STATE_FILE).unlink(missing_ok=True)
-
-
-@contextmanager
-def home_lock(home: Path) -> Iterator[None]:
-    """Two notebooks calling connect() at once must not start two clusters."""
-    home.mkdir(parents=True, exist_ok=True)
-    with (home / ".lock").open("w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def all_nodes(state: dict[str, Any]) -> list[dict[str, Any]]:
