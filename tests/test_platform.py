@@ -243,3 +243,25 @@ def test_native_windows_is_sent_to_wsl2_in_one_paragraph(tmp_path, entry):
     assert "Traceback" not in p.stderr and p.stderr.strip().count("\n") == 0, p.stderr
     assert "native Windows" in p.stderr and "WSL2" in p.stderr and ".devcontainer" in p.stderr
     assert not (tmp_path / "home").exists()  # refused before the run folder was touched
+
+
+def test_a_notebook_skips_a_fault_this_machine_cannot_run_with_the_labs_paragraph(tmp_path, monkeypatch):
+    """Notebooks 07 and 08 call fault_runs_here before their network experiments: on macOS (forced
+    here) it shows why in one paragraph and says skip; a process fault still runs."""
+    import IPython.display
+
+    from deliverylab.cluster import LocalCluster
+    from deliverylab.widgets import fault_runs_here
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", shown.append)
+    monkeypatch.setenv(PLATFORM_ENV, "darwin")
+    nodes = [{"id": i, "port": 1 + i, "controller_port": None, "pid": None, "dir": str(tmp_path)}
+             for i in (1, 2, 3)]
+    c = LocalCluster(tmp_path, {"nodes": nodes, "controllers": [], "cgroups": None})
+    assert fault_runs_here(c, "partition-leader") is False
+    assert [m.data.split(". ")[0] for m in shown] == [
+        "**Skipped on this machine.** Network fault 'partition-leader' cannot run here: this is "
+        "macOS, not Linux"]
+    shown.clear()
+    assert fault_runs_here(c, "kill-leader") is True and shown == []
