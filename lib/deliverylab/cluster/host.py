@@ -37,13 +37,14 @@ def is_native_windows() -> bool:
 
 
 def is_wsl() -> bool:
-    """WSL2's kernel names itself: its release ends in '-microsoft-standard-WSL2'."""
+    """WSL's kernel names itself in its release: '5.15.153.1-microsoft-standard-WSL2' (older
+    WSL2 '4.19.104-microsoft-standard', WSL1 '4.4.0-19041-Microsoft')."""
     return is_linux() and "microsoft" in platform.uname().release.lower()
 
 
 def name() -> str:
     if is_wsl():
-        return "Linux (WSL2)"
+        return "Linux (WSL)"
     if is_linux():
         return "Linux"
     if is_macos():
