@@ -162,22 +162,29 @@ def test_where_sysctl_cannot_say_the_range_covers_linux_and_iana_defaults(monkey
 
 
 # --- what this machine can run, said by the lab itself ------------------------------------------
-def _cli(*args: str, env: dict[str, str] | None = None, tmp_path: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "deliverylab.tools.cli", *args], capture_output=True,
-                          text=True, timeout=60,
-                          env={**os.environ, "DELIVERYLAB_HOME": str(tmp_path / "home"), **(env or {})})
+@pytest.fixture()
+def cli(tmp_path, monkeypatch, capsys):
+    """`deliverylab ARGS` in this process (no interpreter start): (exit code, stdout)."""
+    from deliverylab.tools.cli import main
+
+    monkeypatch.setenv("DELIVERYLAB_HOME", str(tmp_path / "home"))
+
+    def run(*args: str) -> tuple[int, str]:
+        code = main(list(args))
+        return code, capsys.readouterr().out
+    return run
 
 
 def _faults(machine: dict) -> dict[str, dict]:
     return {f["what"].split(" (")[0]: f for f in machine["faults"]}
 
 
-def test_doctor_says_which_faults_this_machine_runs(tmp_path):
+def test_doctor_says_which_faults_this_machine_runs(cli):
     """This machine: Linux, so signals and the kernel's parent-death signal; network faults
     exactly when this process is root and has nft (the lab's checks, asked independently)."""
-    doctor = _cli("cluster", "doctor", "--json", tmp_path=tmp_path)
-    assert doctor.returncode == 0, doctor.stderr
-    machine = json.loads(doctor.stdout)["machine"]
+    code, out = cli("cluster", "doctor", "--json")
+    assert code == 0
+    machine = json.loads(out)["machine"]
     assert machine["platform"] == "Linux" and machine["uid"] == os.geteuid(), machine
     f = _faults(machine)
     assert f["crash points"]["runs"] and "SIGKILL" in f["crash points"]["detail"]
@@ -191,14 +198,14 @@ def test_doctor_says_which_faults_this_machine_runs(tmp_path):
     assert network["runs"] == root_with_nft, network
     if not root_with_nft:
         assert "not root" in network["detail"] or "nft" in network["detail"], network
-    text = _cli("cluster", "doctor", tmp_path=tmp_path).stdout
+    text = cli("cluster", "doctor")[1]
     assert "yes  crash points: a worker SIGKILLs itself" in text, text
     assert f"{'yes' if root_with_nft else 'no '}  network faults" in text, text
 
 
-def test_doctor_on_macos_keeps_process_faults_and_says_network_faults_need_linux(tmp_path):
-    machine = json.loads(_cli("cluster", "doctor", "--json", env={PLATFORM_ENV: "darwin"},
-                              tmp_path=tmp_path).stdout)["machine"]
+def test_doctor_on_macos_keeps_process_faults_and_says_network_faults_need_linux(cli, monkeypatch):
+    monkeypatch.setenv(PLATFORM_ENV, "darwin")
+    machine = json.loads(cli("cluster", "doctor", "--json")[1])["machine"]
     f = _faults(machine)
     assert machine["platform"] == "macOS"
     assert f["crash points"]["runs"] and f["controller faults"]["runs"]
@@ -206,11 +213,11 @@ def test_doctor_on_macos_keeps_process_faults_and_says_network_faults_need_linux
     assert "watches its parent" in f["workers die with their supervisor"]["detail"]
 
 
-def test_status_lists_the_table_beside_the_cluster(tmp_path):
-    status = _cli("cluster", "status", tmp_path=tmp_path)
-    assert status.returncode == 1  # no cluster in this run folder
-    assert "No local cluster is running" in status.stdout and "What the lab can run here:" in status.stdout
-    as_json = json.loads(_cli("cluster", "status", "--json", tmp_path=tmp_path).stdout)
+def test_status_lists_the_table_beside_the_cluster(cli):
+    code, text = cli("cluster", "status")
+    assert code == 1  # no cluster in this run folder
+    assert "No local cluster is running" in text and "What the lab can run here:" in text
+    as_json = json.loads(cli("cluster", "status", "--json")[1])
     assert as_json["running"] is False and len(as_json["machine"]["faults"]) == 5
 
 
