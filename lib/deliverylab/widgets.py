@@ -23,8 +23,8 @@ from . import plots
 from .catalog import SETTINGS, settings_table  # re-exported: notebooks import settings_table from here
 from .cluster import Cluster
 from .crash import CRASH_POINTS, CrashSpec
-from .errors import LabError
-from .experiments import (MODELS, ConsumerExperiment, ProducerExperiment, run_consumer,
+from .errors import FaultUnavailable, LabError
+from .experiments import (MODELS, ConsumerExperiment, FaultSpec, ProducerExperiment, run_consumer,
                           run_producer, seeded_fault)
 from .faults import FAULTS
 from .results import Result
@@ -32,8 +32,8 @@ from .retry_topics import MODES as RETRY_MODES
 from .retry_topics import RetryPipeline, run_retry_pipeline
 from .share_groups import ACK_MODES, ShareExperiment, run_share
 
-__all__ = ["ConsumerPanel", "ProducerPanel", "SETTINGS", "consumer_panel", "producer_panel",
-           "result_figure", "settings_table", "show_worker"]
+__all__ = ["ConsumerPanel", "ProducerPanel", "SETTINGS", "consumer_panel", "fault_runs_here",
+           "producer_panel", "result_figure", "settings_table", "show_worker"]
 
 NO_CRASH = "none"
 CONSUMER_FIELDS = ("model", "crash_point", "crash_every", "commit_every", "messages")
@@ -95,6 +95,21 @@ def show_worker(model: str) -> Any:
     path = Path(inspect.getsourcefile(func) or "").relative_to(Path(__file__).parent)
     return Markdown(f"`deliverylab/{path.as_posix()}`, `{func.__name__}()`:\n\n"
                     f"```python\n{inspect.getsource(func).rstrip()}\n```")
+
+
+def fault_runs_here(cluster: Cluster, fault: str) -> bool:
+    """Whether fault `fault` can run on this cluster and machine. Where it cannot (a network fault
+    without root or nftables, on macOS, on an external cluster), shows the lab's one paragraph
+    saying why, and returns False: the notebook then skips that experiment, never with a traceback.
+    (`deliverylab cluster doctor` prints the same for every fault.)"""
+    from IPython.display import Markdown, display
+
+    try:
+        FaultSpec(fault, at_index=1).check(cluster)
+    except FaultUnavailable as exc:
+        display(Markdown(f"**Skipped on this machine.** {exc.paragraph()}"))
+        return False
+    return True
 
 
 def _summary_frame(result: Result, columns: Sequence[str]) -> pd.DataFrame:
