@@ -39,6 +39,9 @@ def check_group(spec: Any) -> None:
     if spec.assignor is not None and spec.assignor not in ASSIGNORS:
         raise LabError(f"assignor={spec.assignor!r} is not an assignor librdkafka knows.",
                        f"Use one of {', '.join(ASSIGNORS)} (partition.assignment.strategy).")
+    for name in ("session_timeout_ms", "max_poll_interval_ms"):
+        if getattr(spec, name) is not None:
+            require_whole(name, getattr(spec, name), f"Use e.g. {name}=6000 (milliseconds), or None.")
     conf = {**group_settings(vars(spec)), **spec.consumer_config}
     if conf.get("group.protocol") == "consumer":
         refused = [k for k in REFUSED_BY_CONSUMER_PROTOCOL if k in conf]
@@ -53,6 +56,15 @@ def check_group(spec: Any) -> None:
                 f"Drop {field} (the group's own config governs, e.g. "
                 "consumer.session.timeout.ms, default 45 s, set with kafka-configs.sh "
                 "--entity-type groups), or use group_protocol='classic'.")
+    if conf.get("group.protocol") == "classic" and spec.membership == "group" and \
+            "max.poll.interval.ms" in conf and int(conf["max.poll.interval.ms"]) < int(conf["session.timeout.ms"]):
+        # librdkafka refuses it when the consumer is made: the member would never start.
+        raise LabError(f"max.poll.interval.ms={conf['max.poll.interval.ms']} is shorter than "
+                       f"session.timeout.ms={conf['session.timeout.ms']}: librdkafka refuses a "
+                       "classic group member whose max.poll.interval.ms is below its session timeout.",
+                       f"Use max_poll_interval_ms ≥ {conf['session.timeout.ms']} "
+                       "(--max-poll-interval-ms), or a shorter session_timeout_ms "
+                       "(--session-timeout-ms; the lab uses 6000, the brokers' floor).")
     if spec.membership == "assign":
         group_only = [n for n in ("static", "commit_on_revoke", "leaving_member", "joining_member")
                       if getattr(spec, n)]
