@@ -36,6 +36,36 @@ ASSIGNORS = ("range", "roundrobin", "cooperative-sticky")
 # about 6 s. (KIP-848 groups get the same from the lab's brokers, cluster/settings.py.)
 LAB_SESSION_TIMEOUT_MS = 6000
 
+# What the group coordinator answers when it refuses a member for good: the run cannot happen
+# (no retry changes a setting), so the worker ends with the broker's reason and a fix. Each name
+# is Kafka's error name, as librdkafka reports it on poll() (e.g. "JoinGroup failed: Broker:
+# Invalid session timeout").
+REFUSALS = {
+    "INVALID_SESSION_TIMEOUT": "Use a session timeout within the brokers' "
+                               "group.min.session.timeout.ms and group.max.session.timeout.ms "
+                               "(6000 and 1800000 by default): session_timeout_ms= in Python, "
+                               "--session-timeout-ms on the command line, e.g. 6000.",
+    "INCONSISTENT_GROUP_PROTOCOL": "Every member of a group must use the same group.protocol "
+                                   "and a common partition.assignment.strategy.",
+    "UNSUPPORTED_ASSIGNOR": "Use an assignor the brokers offer (group.consumer.assignors: "
+                            "uniform, range), or group_protocol='classic'.",
+    "GROUP_AUTHORIZATION_FAILED": "The cluster's credentials may not use this consumer group: "
+                                  "grant them READ on the group (the lab's groups are named "
+                                  "<topic>-group).",
+    "TOPIC_AUTHORIZATION_FAILED": "The cluster's credentials may not read the run's topic: "
+                                  "grant them READ and DESCRIBE on it.",
+    "GROUP_MAX_SIZE_REACHED": "The brokers' group.max.size (or group.consumer.max.size) is "
+                              "smaller than the run's members: use fewer members.",
+    "INVALID_GROUP_ID": "The group id was refused: check DELIVERYLAB_CLIENT_CONFIG for a "
+                        "group.id.",
+}
+# Refused for now, not for good: under KIP-848 a static member's instance id stays owned by the
+# member that had it until that one leaves (epoch -2) or its session expires. A SIGKILLed static
+# member never left, so its restart is refused (UNRELEASED_INSTANCE_ID; librdkafka makes it a
+# fatal error of the consumer) until the old session expires. The worker ends, and its
+# supervisor starts it again after a pause: what a deployment's process supervisor does too.
+REJOIN_LATER = ("UNRELEASED_INSTANCE_ID",)
+
 
 def member_of(worker: int) -> int:
     return worker // MEMBER_STRIDE
