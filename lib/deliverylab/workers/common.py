@@ -183,8 +183,9 @@ def check_message(msg: Message | None) -> Message | None:
         _exit_with(exits.REJOIN, {"reason": reason, "text": err.str()})
     if reason in REFUSALS:
         _exit_with(exits.REFUSED, {
-            "problem": f"The brokers refused the consumer with {reason} ({err.str()}): it never "
-                       "joined its group, so it consumed nothing, and no record is counted.",
+            "problem": f"The brokers refused a consumer of the run with {reason} ({err.str()}), "
+                       "a refusal no retry changes: the run cannot happen as it is set up, so "
+                       "nothing of it is counted.",
             "fix": REFUSALS[reason]})
     if err.fatal() or err.code() == KafkaError._FATAL:
         fail(f"consumer error: {reason}: {err.str()}")

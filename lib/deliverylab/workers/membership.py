@@ -78,7 +78,10 @@ def instance_id(topic: str, member: int) -> str:
 
 def group_settings(spec: dict[str, Any], member: int = 0) -> dict[str, Any]:
     """The librdkafka keys a spec's group fields stand for (verbatim keys, no aliases)."""
-    conf: dict[str, Any] = {"group.protocol": spec.get("group_protocol") or "classic"}
+    # The protocol in force: a group.protocol in consumer_config wins, as every verbatim key does
+    # (then the classic-only keys below must not be set, or librdkafka refuses the consumer).
+    conf: dict[str, Any] = {"group.protocol": (spec.get("consumer_config") or {}).get(
+        "group.protocol", spec.get("group_protocol") or "classic")}
     if conf["group.protocol"] == "classic":
         # A member learns of a rebalance from its next heartbeat's answer: every 0.5 s here
         # instead of librdkafka's 3 s, so a lab group forms and re-forms in about a second.
