@@ -6,7 +6,7 @@ import logging
 import time
 from typing import Any, Callable
 
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 _QUIET = logging.getLogger("deliverylab.librdkafka")
 _QUIET.addHandler(logging.NullHandler())
@@ -50,7 +50,22 @@ def error_text(exc: BaseException) -> str:
     return err.str() if hasattr(err, "str") else str(exc)
 
 
-__all__ = ["quiet", "RELIABLE_PRODUCER", "produce", "poll_until", "error_text"]
+def error_reason(err: KafkaError) -> str:
+    """Kafka's name for what went wrong. A fatal error comes as code _FATAL, its cause only in
+    the text ("Fatal error: Broker: The instance ID is still used by …"): confluent-kafka-python
+    has no rd_kafka_fatal_error(), so the cause is the error whose own description the text
+    quotes (the longest, so that no shorter description inside it wins)."""
+    if err.code() != KafkaError._FATAL:
+        return err.name()
+    text = err.str()
+    quoted = [e for e in _KNOWN_ERRORS if e.str() and e.str() in text]
+    return max(quoted, key=lambda e: len(e.str())).name() if quoted else err.name()
+
+
+_KNOWN_ERRORS = [KafkaError(code) for name, code in vars(KafkaError).items()
+                 if isinstance(code, int) and code != KafkaError._FATAL]
+
+__all__ = ["quiet", "RELIABLE_PRODUCER", "produce", "poll_until", "error_text", "error_reason"]
 
 
 def fetch_committed(consumer: Consumer, partitions: list[TopicPartition],

@@ -29,7 +29,7 @@ from .errors import LabError, require_whole
 from .faults import NETWORK_FAULTS, NETWORK_HEAL_AFTER_S, READ_WHILE_HEALING, FaultSpec, Nemesis
 from .ids import check_messages, index_of
 from .ledger import Ledger, Store, read_tables
-from .members import check_group, supervise_members
+from .members import check_group, check_group_on, member_linger_s, supervise_members
 from .coordinator import COORDINATOR_FAULTS, CoordinatorFault, Scenario2, find_coordinator
 from . import group_result
 from .paths import home_dir
@@ -160,6 +160,7 @@ class _Run:
         self.ledger = Ledger(self.dir / "ledger.sqlite")
         self.topics: list[str] = []
         self.groups: list[str] = []
+        self.group_linger_s = 15.0  # how long a killed member may keep a group non-empty
         self.t0 = time.time()
         # Workers get the client settings (which may hold a SASL password) through the
         # environment of their own process (supervise's env=), never through a file in the run
@@ -232,7 +233,7 @@ class _Run:
     def _delete_topics_and_groups(self) -> None:
         try:
             self.cluster.delete_topics(self.topics)
-            self.cluster.delete_groups(self.groups)
+            self.cluster.delete_groups(self.groups, within_s=self.group_linger_s)
         except Exception:
             pass  # a run's cleanup must not hide its result
 
@@ -299,10 +300,12 @@ def run_consumer(spec: ConsumerExperiment, cluster: Cluster | None = None,
     cluster = cluster or connect(min_brokers=3 if spec.fault else 1)
     if spec.fault:
         spec.fault.check(cluster)
+    check_group_on(spec, cluster)  # what the brokers would refuse, before anything starts
     run = _Run(cluster, spec.model, keep)
     try:
         topic = run.topic(f"lab-{spec.model}", spec.partitions)
         group = run.group(topic)
+        run.group_linger_s = max(run.group_linger_s, member_linger_s(asdict(spec)))
         output = run.topic(f"lab-{spec.model}-out", spec.partitions) if spec.model == "exactly-once" else None
         deadline = time.time() + spec.time_limit_s
         run.write_spec({**asdict(spec), "topic": topic, "output_topic": output,
@@ -385,6 +388,9 @@ def consumer_result(run_dir: Path, spec: ConsumerExperiment, bootstrap: str,
     else:
         observed = effects
     messages = checker.consumer_outcomes(sent, observed)
+    if timed_out:  # what the consumers had not got to yet is unread, not lost
+        messages = checker.unread_at_timeout(messages, rb[rb.reader == "input"], observed,
+                                             tables["commits"])
     summary = checker.consumer_summary(messages, observed)
     events = _events(tables, t0)
     summary.update({

@@ -11,6 +11,9 @@ UNACKED_BUT_STORED = "unacked-but-stored"
 ARCHIVED = "archived"  # share groups: the broker gave up on it (rejected, or delivery limit hit)
 # share groups with a dead-letter topic (KIP-1191): archived, and its copy read back from that topic
 DEAD_LETTERED = "dead-lettered"
+# consumer runs that hit their time limit: never processed, and no commit or later record of its
+# partition went past it: the consumers had not got there yet (not lost: it is still to be read)
+UNREAD = "unread"
 CONSUMER_OUTCOMES = (DELIVERED_ONCE, LOST, DUPLICATED)
 SHARE_OUTCOMES = (DELIVERED_ONCE, DUPLICATED, ARCHIVED, DEAD_LETTERED, LOST)
 PRODUCER_OUTCOMES = (DELIVERED_ONCE, DUPLICATED, ACKED_BUT_LOST, FAILED_REPORTED,

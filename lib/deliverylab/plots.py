@@ -16,6 +16,7 @@ from matplotlib.ticker import MaxNLocator
 
 from .results import (ACKED_BUT_LOST, ARCHIVED, CONSUMER_OUTCOMES, DEAD_LETTERED, DELIVERED_ONCE,
                       DUPLICATED, FAILED_REPORTED, LOST, PRODUCER_OUTCOMES, SHARE_OUTCOMES, UNACKED_BUT_STORED,
+                      UNREAD,
                       Result)
 
 __all__ = ["outcome_colors", "event_styles", "outcome_bars", "timeline", "compare", "heatmap",
@@ -32,6 +33,7 @@ outcome_colors: dict[str, str] = {
     UNACKED_BUT_STORED: "#9467bd",
     ARCHIVED: "#b8860b",  # share groups: the broker gave up on it
     DEAD_LETTERED: "#8c564b",  # … and wrote it to the group's dead-letter topic
+    UNREAD: "#c7c7c7",  # a run out of time had not read it yet: grey, neither good nor a loss
 }
 
 # Event kinds drawn as vertical lines on a timeline; other kinds (start, exit, …) are noise there.

@@ -12,7 +12,7 @@ from .checker import crash_table
 # The outcome names, re-exported: plots, widgets and notebooks read them from here.
 from .outcomes import (ACKED_BUT_LOST, ARCHIVED, CONSUMER_OUTCOMES, DEAD_LETTERED,  # noqa: F401
                        DELIVERED_ONCE, DUPLICATED, FAILED_REPORTED, LOST, PRODUCER_OUTCOMES, SHARE_OUTCOMES,
-                       UNACKED_BUT_STORED)
+                       UNACKED_BUT_STORED, UNREAD)
 
 # A run reports progress as progress(done, total): panels draw a bar, the CLI prints a line.
 Progress = Callable[[int, int], None]
