@@ -10,15 +10,14 @@ import tempfile
 import time
 from pathlib import Path
 
+import psutil
+
 from deliverylab.cluster import LocalCluster
 from deliverylab.testing.ports import free_port_base
 
 
 def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+    return psutil.Process(pid).memory_info().rss / 2**20
 
 
 def measure(brokers: int) -> dict:

@@ -8,6 +8,9 @@
   on the partitions it held (classic dynamic waits for session.timeout.ms; static gets them back
   on restart; KIP-848)
 
+- the issue-21 command (`python bench/groups.py stall`): 10 seeds, with and without
+  --commit-on-revoke: exit status, wall and elapsed time, lost, unread_at_timeout, duplicated
+
 Measured 2026-11-27 on the shared 2-core machine (lab cluster, 4.1.1, confluent-kafka 2.16.1):
 10k/3 members/3 crashes 3.9–4.0 s, lost 0; join gap (a member's revocation → its next record)
 eager 0.12 s, cooperative-sticky 0.09 s, KIP-848 0.11 s — no measurable difference at this
@@ -15,10 +18,21 @@ scale, but eager repeated 8 records at the join (tail forgotten) and the others 
 crash: classic dynamic 6.0 s (= session.timeout.ms), classic static 0.11–0.12 s, KIP-848 dynamic
 45.1 s and KIP-848 static 45.0–47.7 s (consumer.session.timeout.ms, 45 s: under KIP-848 the
 restarted static member did not get its partitions back before the old one timed out).
+
+Measured 2026-12-02 after issue 21 (Kafka 4.4.0, the lab's groups: session.timeout.ms 6000,
+the brokers' group.consumer.session.timeout.ms 6000), load average 7–18 from other clusters:
+the issue-21 command, seeds 101–110, exit 0 and lost 0 in 20 of 20 runs (4 crashes each,
+23–34 duplicated); without --commit-on-revoke wall 24.9–34.8 s (median 28.5), elapsed
+20.9–29.6 s; with it wall 23.5–34.1 s (median 27.6), elapsed 16.0–25.1 s; the time limit is
+90 s (before: every run timed out, "lost" 56–243). Resume after a crash (600 messages, 3
+members, 3 or 6 partitions): classic dynamic 6.0–6.3 s, KIP-848 dynamic 5.7–8.2 s, KIP-848
+static 5.8–7.7 s (its restarts refused with UNRELEASED_INSTANCE_ID until the session
+expired), classic static 0.1–0.8 s.
 """
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import time
 
@@ -73,7 +87,38 @@ def resume(cluster, label: str, **group) -> dict:
             "rebalances": r.summary["rebalances"], "lost": r.summary["lost"]}
 
 
+# Issue 21's group stall: this command ran into its 90 s time limit after its first crashes
+# (a crashed member held its group for librdkafka's 45 s session timeout) and reported 56–243
+# messages "lost". Run as a learner runs it, one process per seed; the wall time includes the
+# CLI's start and its wait for the run's topic and group to be deleted.
+STALL_COMMAND = ["run", "at-least-once", "--messages", "600", "--partitions", "3", "--membership",
+                 "group", "--members", "3", "--crash", "after-process", "--crash-every", "150"]
+
+
+def stall_command(seeds=range(101, 111), extra: tuple[str, ...] = ()) -> list[dict]:
+    rows = []
+    for seed in seeds:
+        t0 = time.monotonic()
+        done = subprocess.run([sys.executable, "-m", "deliverylab.tools.cli", *STALL_COMMAND,
+                               *extra, "--seed", str(seed), "--json"], capture_output=True, text=True)
+        wall = round(time.monotonic() - t0, 2)
+        try:
+            s = json.loads(done.stdout.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            s = {"error": done.stderr.strip()[-300:]}
+        rows.append({"bench": f"issue 21 command {' '.join(extra)}".strip(), "seed": seed,
+                     "exit": done.returncode, "wall_s": wall, "elapsed_s": s.get("elapsed_s"),
+                     **{k: s.get(k) for k in ("lost", "unread_at_timeout", "duplicated",
+                                                "crashes", "timed_out", "error")}})
+        print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
 def main() -> None:
+    if sys.argv[1:] == ["stall"]:  # only the issue-21 command, 10 seeds, with and without commit-on-revoke
+        stall_command()
+        stall_command(extra=("--commit-on-revoke",))
+        return
     cluster = deliverylab.connect()
     rows = [crashes_10k(cluster)]
     print(json.dumps(rows[0]), flush=True)

@@ -10,6 +10,7 @@ import tempfile
 import uuid
 from pathlib import Path
 
+import psutil
 import pytest
 
 from deliverylab.testing.ports import free_port_base
@@ -75,14 +76,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def kafka_servers_with(token: str) -> list[int]:
     """Pids of Kafka server processes (class kafka.Kafka) whose environment holds `token`."""
     found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
+    for proc in psutil.process_iter(["cmdline"]):
+        if not any("kafka.Kafka" in arg for arg in proc.info["cmdline"] or ()):
             continue
         try:
-            if b"kafka.Kafka" in (entry / "cmdline").read_bytes() and \
-                    token.encode() in (entry / "environ").read_bytes():
-                found.append(int(entry.name))
-        except OSError:
+            if proc.environ().get(UNMARKED_ENV) == token:
+                found.append(proc.pid)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
     return found
 

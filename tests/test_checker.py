@@ -312,3 +312,31 @@ def test_commit_counts_from_the_ledger_commits_table():
     assert commit_counts(pd.DataFrame()) == {"commits": 0, "failed_commits": 0}
     rows = pd.DataFrame({"worker": [0, 0, 1], "ok": [1, 0, 1], "error": [None, "REBALANCE", None]})
     assert commit_counts(rows) == {"commits": 2, "failed_commits": 1}
+
+
+# --- a run out of time: its unread tail is not a loss (issue 21) -------------------------------
+def test_a_timed_out_run_counts_its_unread_tail_apart_from_its_losses() -> None:
+    from deliverylab.checker import unread_at_timeout
+    from deliverylab.vocabulary import UNREAD
+
+    # partition 0: m1..m6 at offsets 0..5; partition 1: m7..m10 at offsets 0..3
+    sent = sent_frame(10)
+    log = pd.DataFrame({"msg_id": [f"m{i}" for i in range(1, 11)],
+                        "partition": [0] * 6 + [1] * 4, "offset": list(range(6)) + list(range(4))})
+    # p0: m1, m2 and m4 processed: m3 was jumped over (lost), m5 and m6 not reached (unread).
+    # p1: m7 processed, a commit at next offset 3: m8 and m9 were committed past (lost), m10 unread.
+    processed = processed_frame([1, 2, 4, 7])
+    commits = pd.DataFrame({"partition": [1, 1], "offset": [3, 9], "ok": [1, 0]})  # the refused one counts not
+    out = unread_at_timeout(consumer_outcomes(sent, processed), log, processed, commits)
+    got = dict(zip(out["msg_id"], out["outcome"]))
+    assert [k for k, v in got.items() if v == UNREAD] == ["m5", "m6", "m10"]
+    assert [k for k, v in got.items() if v == LOST] == ["m3", "m8", "m9"]
+    s = consumer_summary(out, processed)
+    assert (s["lost"], s["unread_at_timeout"], s["delivered_once"]) == (3, 3, 4)
+    # a message the log does not hold cannot be unread: it stays lost
+    out = unread_at_timeout(consumer_outcomes(sent_frame(11), processed), log, processed, commits)
+    assert out.loc[out["msg_id"] == "m11", "outcome"].item() == LOST
+    # a partition nobody ever read: all of it unread (the consumers could not run)
+    nothing = processed_frame([])
+    out = unread_at_timeout(consumer_outcomes(sent, nothing), log, nothing)
+    assert set(out["outcome"]) == {UNREAD}

@@ -71,3 +71,30 @@ def test_all_zero_comparison():
     assert "shows no difference" in w
     some = zero.assign(duplicated=[0, 3])
     assert diagnose.comparison_warnings(some, ("lost", "duplicated"), by="k") == []
+
+
+# --- runs that could not happen (issue 21) -----------------------------------------------------
+def test_a_timed_out_run_says_so_first_and_names_its_unread_tail():
+    s = {"timed_out": True, "unread_at_timeout": 40, "crashes": 1}
+    warnings = diagnose.consumer_warnings(spec(every=None, point=None, time_limit_s=90, membership="group"),
+                                          s, timeline((0.0, 0, 10)), events(0.05))
+    assert warnings[0].startswith("The run hit its time limit (time_limit_s=90)")
+    assert "40 message(s) were never read" in warnings[0] and "session times out" in warnings[0]
+    assert diagnose.timed_out(spec(), {"timed_out": False}, timeline(), events()) == []
+
+
+def test_a_group_whose_members_never_got_a_partition_says_the_consumers_never_ran():
+    g = spec(point=None, membership="group", members=3, partitions=3)
+    assert "never ran" in diagnose.group_never_formed(g, {"never_assigned": [0, 1, 2]}, None, None)[0]
+    assert "Member(s) 2 were never" in diagnose.group_never_formed(g, {"never_assigned": [2]}, None, None)[0]
+    more_members = {**g, "partitions": 2}  # a member without a partition is expected then
+    assert diagnose.group_never_formed(more_members, {"never_assigned": [2]}, None, None) == []
+    assert diagnose.group_never_formed(g, {"never_assigned": []}, None, None) == []
+
+
+def test_a_refused_static_restart_is_explained():
+    ev = pd.DataFrame([{"t": 1.0 + i, "kind": "rejoin", "detail": '{"reason": "UNRELEASED_INSTANCE_ID"}'}
+                       for i in range(5)])
+    (w,) = diagnose.static_id_refused(spec(), {"rejoin_reasons": ["UNRELEASED_INSTANCE_ID"]}, timeline(), ev)
+    assert "refused 5 time(s) (UNRELEASED_INSTANCE_ID) over 4.0 s" in w and "KIP-848" in w
+    assert diagnose.static_id_refused(spec(), {}, timeline(), events(0.5)) == []

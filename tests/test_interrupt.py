@@ -18,31 +18,38 @@ import time
 import urllib.request
 from pathlib import Path
 
+import psutil
 import pytest
 
 pytestmark = pytest.mark.kafka
 
 
+def _children_matching(parent: int, text: str) -> list[int]:
+    """`parent`'s live children whose command line holds `text` (pgrep -P PARENT -f TEXT)."""
+    try:
+        children = psutil.Process(parent).children()
+    except psutil.NoSuchProcess:
+        return []
+    return [c.pid for c in children if text in " ".join(_cmdline(c.pid))]
+
+
 def _workers_of(parent: int) -> list[int]:
-    """pgrep -f deliverylab.workers, only the children of `parent` (other runs may be going on)."""
-    out = subprocess.run(["pgrep", "-P", str(parent), "-f", "deliverylab.workers"],
-                         capture_output=True, text=True).stdout
-    return [int(p) for p in out.split()]
+    """The worker processes of `parent` only (other runs may be going on)."""
+    return _children_matching(parent, "deliverylab.workers")
 
 
 def _cmdline(pid: int) -> list[str]:
     try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
-    except OSError:
+        return psutil.Process(pid).cmdline()
+    except (psutil.NoSuchProcess, psutil.AccessDenied):  # a zombie's is gone too
         return []
 
 
 def _alive(pid: int) -> bool:
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
+        return psutil.Process(pid).status() not in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD)
+    except psutil.NoSuchProcess:
         return False
-    return state not in ("Z", "X")
 
 
 class Kernel:
@@ -226,7 +233,7 @@ def _api(base: str, token: str, path: str, method: str = "GET") -> dict | list:
 
 @pytest.mark.timeout(400)
 def test_ctrl_c_on_the_lab_stops_jupyterlab_its_kernels_and_the_cluster_it_started(tmp_path):
-    from deliverylab.cluster.local import read_state
+    from deliverylab.cluster.state import read_state
     from deliverylab.cluster.processes import port_is_free
     from deliverylab.testing.ports import free_port, free_port_base
 
@@ -253,11 +260,9 @@ def test_ctrl_c_on_the_lab_stops_jupyterlab_its_kernels_and_the_cluster_it_start
         brokers = [n["pid"] for n in state["nodes"]]
         base = f"http://127.0.0.1:{port}"
         kernel_id = _api(base, token, "/api/kernels", "POST")["id"]
-        jupyter = [int(p) for p in subprocess.run(["pgrep", "-P", str(lab.pid), "-f", "jupyterlab"],
-                                                  capture_output=True, text=True).stdout.split()]
+        jupyter = _children_matching(lab.pid, "jupyterlab")
         assert len(jupyter) == 1
-        kernels = [int(p) for p in subprocess.run(["pgrep", "-P", str(jupyter[0]), "-f", kernel_id],
-                                                  capture_output=True, text=True).stdout.split()]
+        kernels = _children_matching(jupyter[0], kernel_id)
         assert len(kernels) == 1 and all(_alive(p) for p in brokers)
 
         t0 = time.monotonic()

@@ -153,16 +153,12 @@ def test_a_half_read_topic_is_an_error_not_lost_messages(cluster, monkeypatch):
 
 def _retry_workers_of(run_home) -> list[int]:
     """Pids of retry-stage worker processes whose command line names a run folder under run_home."""
-    from pathlib import Path
+    import psutil
     found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cmd = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if b"deliverylab.workers" in cmd and b"retry-" in cmd and str(run_home).encode() in cmd:
-                found.append(int(entry.name))
+    for proc in psutil.process_iter(["cmdline"]):
+        cmd = " ".join(proc.info["cmdline"] or ())
+        if "deliverylab.workers" in cmd and "retry-" in cmd and str(run_home) in cmd:
+            found.append(proc.pid)
     return found
 
 

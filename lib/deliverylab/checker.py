@@ -11,10 +11,11 @@ from typing import Any, Iterable
 import pandas as pd
 
 from .vocabulary import (ACKED_BUT_LOST, ARCHIVED, CRASH, DEAD_LETTERED, DELIVERED_ONCE, DUPLICATED,
-                         FAILED_REPORTED, LOST, UNACKED_BUT_STORED)
+                         FAILED_REPORTED, LOST, UNACKED_BUT_STORED, UNREAD)
 
-__all__ = ["consumer_outcomes", "reordered_keys", "producer_outcomes", "aborted_reads",
-           "consumer_summary", "producer_summary", "crash_table", "share_outcomes", "share_summary"]
+__all__ = ["consumer_outcomes", "unread_at_timeout", "reordered_keys", "producer_outcomes",
+           "aborted_reads", "consumer_summary", "producer_summary", "crash_table", "share_outcomes",
+           "share_summary"]
 
 
 def _columns(frame: pd.DataFrame | None, names: Iterable[str]) -> pd.DataFrame:
@@ -53,6 +54,39 @@ def consumer_outcomes(sent: pd.DataFrame, processed: pd.DataFrame) -> pd.DataFra
     out["copies"] = _count_by_msg(processed, out["msg_id"])
     out["outcome"] = out["copies"].map(_copies_outcome)
     return out.reset_index(drop=True)
+
+
+def unread_at_timeout(outcomes: pd.DataFrame, log: pd.DataFrame, processed: pd.DataFrame,
+                      commits: pd.DataFrame | None = None) -> pd.DataFrame:
+    """A run that hit its time limit, with its unread tail told apart from its losses.
+
+    A message it never processed is `unread` when the consumers had not got to it yet: nothing
+    went past it in its partition — no processed record at a later offset, no commit at or
+    beyond its offset. It is still in the log, and the next consumer of the group reads it. One
+    that something went past was skipped: `lost`, as in a run that finished (at-most-once's
+    committed batch, a poll that jumped over it). Only a run that timed out has such a tail; in
+    one that finished, the consumers stopped because their input was done.
+
+    log: the input read back (msg_id, partition, offset); processed: what the consumers' work
+    wrote, or what a transactional run committed (msg_id); commits: the ledger's commits of the
+    input topic (partition, offset = the next offset, ok), if the workers record them.
+    """
+    out = outcomes.copy()
+    log = _columns(log, ("msg_id", "partition", "offset")).dropna(subset=["partition", "offset"])
+    where = log.drop_duplicates("msg_id").set_index("msg_id")[["partition", "offset"]].astype(int)
+    done = where[where.index.isin(set(_columns(processed, ("msg_id",))["msg_id"]))]
+    reached = (done.groupby("partition")["offset"].max() + 1).to_dict()  # next offset not passed
+    commits = _columns(commits, ("partition", "offset", "ok"))
+    ok = commits[pd.to_numeric(commits["ok"], errors="coerce").fillna(0).astype(int) == 1]
+    for p, o in ok.groupby("partition")["offset"].max().items():
+        reached[int(p)] = max(reached.get(int(p), 0), int(o))
+    never = out["outcome"] == LOST
+    pos = where.reindex(out["msg_id"])
+    untouched = [m in where.index and o >= reached.get(p, 0)
+                 for m, p, o in zip(out["msg_id"], pos["partition"].fillna(-1).astype(int),
+                                    pos["offset"].fillna(-1).astype(int))]
+    out.loc[never & pd.Series(untouched, index=out.index), "outcome"] = UNREAD
+    return out
 
 
 def _copies_outcome(copies: int) -> str:
@@ -170,6 +204,7 @@ def consumer_summary(outcomes: pd.DataFrame, observed: pd.DataFrame) -> dict[str
         "processed_effects": int(pd.to_numeric(outcomes["copies"]).fillna(0).sum()),
         "delivered_once": _count(outcomes, DELIVERED_ONCE),
         "lost": lost,
+        "unread_at_timeout": _count(outcomes, UNREAD),  # see unread_at_timeout: not a loss
         "duplicated": duplicated,
         "duplicated_messages": _count(outcomes, DUPLICATED),
         "reordered_keys": len(reordered_keys(observed)),

@@ -9,7 +9,7 @@ import os
 import time
 from typing import Any, Callable
 
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 _QUIET = logging.getLogger("deliverylab.librdkafka")
 _QUIET.addHandler(logging.NullHandler())
@@ -53,6 +53,22 @@ def error_text(exc: BaseException) -> str:
     return err.str() if hasattr(err, "str") else str(exc)
 
 
+def error_reason(err: KafkaError) -> str:
+    """Kafka's name for what went wrong. A fatal error comes as code _FATAL, its cause only in
+    the text ("Fatal error: Broker: The instance ID is still used by …"): confluent-kafka-python
+    has no rd_kafka_fatal_error(), so the cause is the error whose own description the text
+    quotes (the longest, so that no shorter description inside it wins)."""
+    if err.code() != KafkaError._FATAL:
+        return err.name()
+    text = err.str()
+    quoted = [e for e in _KNOWN_ERRORS if e.str() and e.str() in text]
+    return max(quoted, key=lambda e: len(e.str())).name() if quoted else err.name()
+
+
+_KNOWN_ERRORS = [KafkaError(code) for name, code in vars(KafkaError).items()
+                 if isinstance(code, int) and code != KafkaError._FATAL]
+
+
 # A run's processes get the client settings (which may hold a SASL password) through the
 # environment of their own process, never through a file in the run folder, and without touching
 # the caller's os.environ.
@@ -69,8 +85,8 @@ def client_from_env(**overrides: Any) -> dict[str, Any]:
     return quiet({**json.loads(os.environ[CLIENT_ENV]), **overrides})
 
 
-__all__ = ["quiet", "RELIABLE_PRODUCER", "produce", "poll_until", "error_text", "client_env",
-           "client_from_env", "CLIENT_ENV"]
+__all__ = ["quiet", "RELIABLE_PRODUCER", "produce", "poll_until", "error_text", "error_reason",
+           "client_env", "client_from_env", "CLIENT_ENV"]
 
 
 def fetch_committed(consumer: Consumer, partitions: list[TopicPartition],

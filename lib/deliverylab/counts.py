@@ -35,6 +35,9 @@ def consumer_result(run_dir: Path, spec: Any, bootstrap: str,
     else:
         observed = effects
     messages = checker.consumer_outcomes(sent, observed)
+    if timed_out:  # what the consumers had not got to yet is unread, not lost
+        messages = checker.unread_at_timeout(messages, rb[rb.reader == "input"], observed,
+                                             tables["commits"])
     summary = checker.consumer_summary(messages, observed)
     events = events_frame(tables["events"], t0)
     summary.update({

@@ -35,8 +35,8 @@ from .topics import unique_topic
 from .vocabulary import (ACKED_BUT_LOST, ARCHIVED, CRASH, CRASH_POINTS, DEAD_LETTERED,
                          DELIVERED_ONCE, DUPLICATED, FAULT, HEAL, LOST, PARTITIONS_LOST, RESTART,
                          REVOKED)
-from .widgets import (consumer_panel, group_panel, producer_panel, retry_panel, share_panel,
-                      show_worker)
+from .widgets import (consumer_panel, fault_runs_here, group_panel, producer_panel, retry_panel,
+                      share_panel, show_worker)
 
 __all__ = [
     # the cluster, and what a learner can get wrong
@@ -60,5 +60,5 @@ __all__ = [
     "read_recording", "reordered_example",
     # showing: figures, panels, claims
     "plots", "consumer_panel", "producer_panel", "group_panel", "retry_panel", "share_panel",
-    "show_worker", "claim", "no_warnings",
+    "show_worker", "fault_runs_here", "claim", "no_warnings",
 ]

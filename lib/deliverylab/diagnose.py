@@ -14,7 +14,7 @@ from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
-from .vocabulary import AUTO_COMMIT, AUTO_COMMIT_MODELS, CONTROL, CRASH, FAULT, HEAL
+from .vocabulary import AUTO_COMMIT, AUTO_COMMIT_MODELS, CONTROL, CRASH, FAULT, HEAL, REJOIN
 
 
 # --- consumer runs -----------------------------------------------------------------------------
@@ -25,8 +25,57 @@ def consumer_warnings(spec: Mapping[str, Any], summary: Mapping[str, Any],
     spec: the ConsumerExperiment as a dict (asdict); summary: the run's counts (`crashes`);
     timeline: one row per effect with t, partition, offset; events: t, kind ('crash', …).
     """
-    return [w for rule in (crash_never_fired, no_commit_between_crashes, tick_outside_the_work)
+    return [w for rule in (timed_out, group_never_formed, crash_never_fired,
+                           no_commit_between_crashes, tick_outside_the_work, static_id_refused)
             for w in rule(spec, summary, timeline, events)]
+
+
+def timed_out(spec: Mapping[str, Any], summary: Mapping[str, Any],
+              timeline: pd.DataFrame, events: pd.DataFrame) -> list[str]:
+    """First of all: a run that hit its time limit did not finish, whatever its counts say."""
+    if not summary.get("timed_out"):
+        return []
+    unread = int(summary.get("unread_at_timeout") or 0)
+    session = ""
+    if spec.get("membership") == "group" and int(summary.get("crashes") or 0):
+        session = (" In a group, each crashed member stays in it until its session times out, "
+                   "and the group waits for it meanwhile: fewer crashes or a longer time_limit_s "
+                   "let it finish.")
+    return [f"The run hit its time limit (time_limit_s={spec.get('time_limit_s')}) before its "
+            f"consumers were done, so it is not a result: {unread} message(s) were never read "
+            f"(unread_at_timeout). They are still in the topic, not lost; `lost` counts only "
+            f"messages something went past.{session}"]
+
+
+def group_never_formed(spec: Mapping[str, Any], summary: Mapping[str, Any],
+                       timeline: pd.DataFrame, events: pd.DataFrame) -> list[str]:
+    """A group whose members never got a partition consumed nothing: the run could not happen."""
+    never = summary.get("never_assigned")
+    if spec.get("membership") != "group" or not never:
+        return []
+    members = int(spec.get("members") or 1)
+    if len(never) == members:
+        return [f"No member of the group was ever assigned a partition: the consumers never ran, "
+                f"so this run shows nothing about {spec.get('model')}."]
+    if members <= int(spec.get("partitions") or 1):
+        return [f"Member(s) {', '.join(map(str, never))} were never assigned a partition (the "
+                f"group had {spec.get('partitions')} for {members} members): they took no part."]
+    return []
+
+
+def static_id_refused(spec: Mapping[str, Any], summary: Mapping[str, Any],
+                      timeline: pd.DataFrame, events: pd.DataFrame) -> list[str]:
+    """KIP-848 static members: a crashed member's id stays taken until its session expires."""
+    rejoins = _event_rows(events, REJOIN)
+    if not len(rejoins):
+        return []
+    reasons = summary.get("rejoin_reasons") or ["?"]
+    span = float(rejoins["t"].max() - rejoins["t"].min()) if len(rejoins) > 1 else 0.0
+    return [f"A restarted static member was refused {len(rejoins)} time(s) "
+            f"({', '.join(reasons)}) over {span:.1f} s, until the crashed one's session expired: "
+            f"with group.protocol=consumer (KIP-848) a member that died without leaving keeps "
+            f"its group.instance.id for the session timeout, so static membership does not "
+            f"shorten a crash's gap here as it does with the classic protocol."]
 
 
 def crash_never_fired(spec: Mapping[str, Any], summary: Mapping[str, Any],

@@ -10,8 +10,8 @@ from typing import Any
 import pandas as pd
 
 from .ids import member_of
-from .vocabulary import (ASSIGNED, CRASH, EXIT, FAULT, PARTITIONS_LOST, REVOKED, S2_READY, S2_RESUMED,
-                         S2_SETTLED)
+from .vocabulary import (ASSIGNED, CRASH, EXIT, FAULT, PARTITIONS_LOST, REJOIN, REVOKED, S2_READY,
+                         S2_RESUMED, S2_SETTLED)
 
 
 
@@ -45,6 +45,16 @@ def holdings(events: pd.DataFrame, t0: float, t_end: float) -> pd.DataFrame:
                 rows.append({**open_.pop(key), "end": t - t0, "how": kind})
     rows += [{**h, "end": t_end - t0, "how": "end"} for h in open_.values()]
     return pd.DataFrame(rows, columns=["member", "worker", "partition", "start", "end", "how"])
+
+
+def never_assigned(events: pd.DataFrame, members: int) -> list[int]:
+    """The members that no partition was ever assigned to, in any of their starts."""
+    got = set()
+    rows = events[events["kind"] == ASSIGNED] if len(events) else events
+    for worker, detail in zip(rows["worker"], rows["detail"]):
+        if _detail(detail).get("partitions"):
+            got.add(member_of(worker))
+    return [m for m in range(members) if m not in got]
 
 
 def resume_times(events: pd.DataFrame, held: pd.DataFrame, effects: pd.DataFrame,
@@ -106,6 +116,10 @@ def summarise(spec: dict[str, Any], tables: dict[str, pd.DataFrame], effects: pd
         "commit_errors": sorted({str(e) for e in failed["error"].dropna()}) if len(failed) else [],
         "resume_s_max": (float(resumes["resume_s"].max()) if len(resumes) and resumes["resume_s"].notna().any()
                          else None),
+        "never_assigned": never_assigned(events, int(spec.get("members") or 1)),
+        "rejoins": int((events["kind"] == REJOIN).sum()) if len(events) else 0,
+        "rejoin_reasons": sorted({str(_detail(d).get("reason")) for k, d in
+                                  zip(events["kind"], events["detail"]) if k == REJOIN}),
     }
     if spec.get("scenario"):
         summary.update(scenario_2(events))

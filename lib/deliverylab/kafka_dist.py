@@ -13,7 +13,6 @@ was started with, and restarts its brokers from those jars whatever the variable
 """
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
 import urllib.error
@@ -23,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import LabError
-from .paths import cache_dir
+from .paths import cache_dir, folder_lock
 
 DEFAULT_REPO = "https://repo.maven.apache.org/maven2"
 _PIN_DIR = Path(__file__).parent
@@ -133,8 +132,7 @@ def ensure_kafka(progress: bool = False, version: str | None = None) -> Path:
     if marker.exists() and marker.read_text() == pins:
         return libs
     repo = os.environ.get("DELIVERYLAB_MAVEN_REPO", DEFAULT_REPO)
-    with (libs.parent / ".lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # two notebooks starting at once download once
+    with folder_lock(libs.parent):  # two notebooks starting at once download once
         missing = [j for j in jars if not _is_verified(libs / j.filename, j)]
         if progress and missing:
             mb = sum(j.size for j in missing) / 1e6

@@ -41,6 +41,9 @@ def check_group(spec: Any) -> None:
     if spec.assignor is not None and spec.assignor not in ASSIGNORS:
         raise LabError(f"assignor={spec.assignor!r} is not an assignor librdkafka knows.",
                        f"Use one of {', '.join(ASSIGNORS)} (partition.assignment.strategy).")
+    for name in ("session_timeout_ms", "max_poll_interval_ms"):
+        if getattr(spec, name) is not None:
+            require_whole(name, getattr(spec, name), f"Use e.g. {name}=6000 (milliseconds), or None.")
     conf = {**group_settings(vars(spec)), **spec.consumer_config}
     if conf.get("group.protocol") == "consumer":
         refused = [k for k in REFUSED_BY_CONSUMER_PROTOCOL if k in conf]
@@ -55,6 +58,15 @@ def check_group(spec: Any) -> None:
                 f"Drop {field} (the group's own config governs, e.g. "
                 "consumer.session.timeout.ms, default 45 s, set with kafka-configs.sh "
                 "--entity-type groups), or use group_protocol='classic'.")
+    if conf.get("group.protocol") == "classic" and spec.membership == "group" and \
+            "max.poll.interval.ms" in conf and int(conf["max.poll.interval.ms"]) < int(conf["session.timeout.ms"]):
+        # librdkafka refuses it when the consumer is made: the member would never start.
+        raise LabError(f"max.poll.interval.ms={conf['max.poll.interval.ms']} is shorter than "
+                       f"session.timeout.ms={conf['session.timeout.ms']}: librdkafka refuses a "
+                       "classic group member whose max.poll.interval.ms is below its session timeout.",
+                       f"Use max_poll_interval_ms ≥ {conf['session.timeout.ms']} "
+                       "(--max-poll-interval-ms), or a shorter session_timeout_ms "
+                       "(--session-timeout-ms; the lab uses 6000, the brokers' floor).")
     if spec.membership == "assign":
         group_only = [n for n in ("static", "commit_on_revoke", "leaving_member", "joining_member")
                       if getattr(spec, n)]
@@ -89,6 +101,58 @@ def check_group(spec: Any) -> None:
                            "Leave crash=None: the scenario places it.")
 
 
+def check_group_on(spec: Any, cluster: Any) -> None:
+    """The group settings the brokers would refuse, asked of one broker before anything starts
+    (< 0.1 s): a session timeout outside group.min/max.session.timeout.ms would have every member
+    refused (INVALID_SESSION_TIMEOUT) and the run consume nothing. Where the brokers' settings
+    cannot be read (an external cluster without DESCRIBE_CONFIGS), the members' join is the
+    check: its refusal ends the run with the same reason (workers/common.py: check_message)."""
+    if spec.membership != "group":
+        return
+    conf = {**group_settings(vars(spec)), **spec.consumer_config}
+    if conf.get("group.protocol") != "classic":
+        return
+    bounds = _broker_settings(cluster, ("group.min.session.timeout.ms", "group.max.session.timeout.ms"))
+    if bounds is None:
+        return
+    low, high = (int(v) for v in bounds)
+    session = int(conf["session.timeout.ms"])
+    if not low <= session <= high:
+        given = "consumer_config['session.timeout.ms']" if "session.timeout.ms" in spec.consumer_config \
+            else "session_timeout_ms (--session-timeout-ms)"
+        raise LabError(f"session.timeout.ms={session} ({given}) is outside what the brokers at "
+                       f"{cluster.bootstrap_servers} accept: group.min.session.timeout.ms={low}, "
+                       f"group.max.session.timeout.ms={high}. Every member's join would be refused "
+                       "(INVALID_SESSION_TIMEOUT) and the run would consume nothing.",
+                       f"Use a session timeout from {low} to {high} ms, e.g. {max(low, 6000)}.")
+
+
+def member_linger_s(spec: dict[str, Any]) -> float:
+    """How long a member killed at the run's end (a crash, the time limit) may keep its group
+    non-empty, which the brokers refuse to delete (NON_EMPTY_GROUP): its session timeout, and a
+    margin for the coordinator's check. KIP-848 groups: the brokers' session bound
+    (group.consumer.max.session.timeout.ms, 60000 by default; the lab's brokers use 6000)."""
+    if spec.get("membership") != "group":
+        return 0.0
+    conf = group_settings(spec)
+    session_ms = int(conf["session.timeout.ms"]) if conf["group.protocol"] == "classic" else 60000
+    return session_ms / 1000 + 5.0
+
+
+def _broker_settings(cluster: Any, keys: tuple[str, ...]) -> list[str] | None:
+    """These broker settings as the first broker reports them, or None if it does not say."""
+    from confluent_kafka.admin import ConfigResource
+
+    admin = cluster.admin()  # kept until the answer is in: a dropped client aborts its futures
+    try:
+        broker = next(iter(admin.list_topics(timeout=5).brokers))
+        resource = ConfigResource("broker", str(broker))
+        got = admin.describe_configs([resource], request_timeout=5)[resource].result(timeout=10)
+        return [got[k].value for k in keys]
+    except Exception:  # no rights, an old broker, a timeout: the members' join checks instead
+        return None
+
+
 def supervise_members(role: str, run_dir: Path, ledger_path: Path, deadline: float, members: int,
                       env: dict[str, str], tick: Callable[[], None] | None = None,
                       processed: Callable[[], int] | None = None,
@@ -109,6 +173,7 @@ def supervise_members(role: str, run_dir: Path, ledger_path: Path, deadline: flo
                                    first_worker=worker_number(m), stop=stop)
         except BaseException as exc:  # surfaced after every member has stopped
             errors.append(exc)
+            stop.set()  # this member cannot go on, so neither can the run: stop the others now
         finally:
             ledger.close()
 
@@ -130,8 +195,9 @@ def supervise_members(role: str, run_dir: Path, ledger_path: Path, deadline: flo
             t.join(30)
         raise
     if errors:
-        raise errors[0]
+        raise errors[0]  # the first: the others are the members it stopped
     done = [r for r in reports if r is not None]
     return Supervision(role, starts=sum(r.starts for r in done), crashes=sum(r.crashes for r in done),
                        timed_out=any(r.timed_out for r in done),
-                       elapsed_s=max((r.elapsed_s for r in done), default=0.0))
+                       elapsed_s=max((r.elapsed_s for r in done), default=0.0),
+                       rejoins=sum(r.rejoins for r in done))

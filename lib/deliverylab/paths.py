@@ -1,8 +1,11 @@
-"""Where the lab keeps its files: a cache for Kafka's jars and a home for the running cluster."""
+"""Where the lab keeps its files: a cache for Kafka's jars and a home for the running cluster,
+and the lock that makes two processes take turns on one of them."""
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 
 def cache_dir() -> Path:
@@ -25,3 +28,19 @@ def home_dir() -> Path:
 
 def repo_root() -> Path:
     return Path(__file__).resolve().parents[2]
+
+
+@contextmanager
+def folder_lock(folder: Path) -> Iterator[None]:
+    """An exclusive lock on `folder` (its `.lock` file), held until the block ends, across
+    processes: two notebooks starting at once download the jars once and start one cluster."""
+    import fcntl  # POSIX only: imported here so that `import deliverylab` works on native
+    # Windows too, where the `deliverylab` command then says to use WSL2 (cluster/host.py)
+
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / ".lock").open("w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)

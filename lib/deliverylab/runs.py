@@ -27,7 +27,8 @@ The API, kept stable for the kinds of runs built on it:
 
 - ``Run(cluster, name, keep=False)``; attributes ``cluster``, ``keep``, ``dir``, ``ledger``,
   ``t0`` (time.time() at the start), ``worker_env`` (the environment a process of the run needs
-  to reach the cluster: ``clients.client_from_env()`` reads it there).
+  to reach the cluster: ``clients.client_from_env()`` reads it there), ``group_linger_s`` (how
+  long the cleanup waits for a killed member to leave its group, which cannot be deleted before).
 - ``topic(prefix, partitions, replication_factor=None, config=None)`` → a fresh topic's name;
   ``create_topics(names, partitions, …)`` several named ones in one request; ``group(topic)``
   and ``transactional_id(topic, member=None)`` → the names the run's clients use. Each is
@@ -121,6 +122,7 @@ class Run:
         self.topics: list[str] = []
         self.groups: list[str] = []
         self.transactional_ids: list[str] = []
+        self.group_linger_s = 15.0  # how long a killed member may keep a group non-empty
         self.t0 = time.time()
         self.worker_env = client_env(cluster.client_config())
 
@@ -293,7 +295,7 @@ class Run:
     def _delete_topics_and_groups(self) -> None:
         try:
             self.cluster.delete_topics(self.topics)
-            self.cluster.delete_groups(self.groups)
+            self.cluster.delete_groups(self.groups, within_s=self.group_linger_s)
         except Exception:
             pass  # a run's cleanup must not hide its result
 

@@ -18,7 +18,8 @@ from typing import Callable
 
 from .errors import LabError
 from .ledger import Ledger
-from .vocabulary import CRASH, EXIT, INPUT, INTERRUPTED, RESTART, START, TIMEOUT, WORKER_ERROR
+from .vocabulary import CRASH, EXIT, INPUT, INTERRUPTED, REJOIN, RESTART, START, TIMEOUT, WORKER_ERROR
+from .workers import exits
 
 
 @dataclass
@@ -28,12 +29,43 @@ class Supervision:
     crashes: int = 0
     timed_out: bool = False
     elapsed_s: float = 0.0
+    rejoins: int = 0  # starts again after a refusal for now (exits.REJOIN)
 
 
 def worker_pythonpath() -> str:
     """PYTHONPATH for a worker process: this package first, then the caller's."""
     pkg_parent = str(Path(__file__).resolve().parents[1])
     return os.pathsep.join(p for p in (pkg_parent, os.environ.get("PYTHONPATH")) if p)
+
+
+# At the time limit a worker's loop stops by itself within one poll (0.5 s), commits what it
+# processed and closes its consumer, which leaves the group at once; a worker killed instead
+# stays a member until its session times out, and its group cannot be deleted before that. So
+# it gets this long past the deadline before the SIGKILL.
+DEADLINE_GRACE_S = 3.0
+# A worker refused for now (exits.REJOIN) starts again after this pause: a static member's id
+# is released when its dead predecessor's session expires (seconds), so a second is at most a
+# second late, and a few dozen refusals per minute are cheap.
+REJOIN_PAUSE_S = 1.0
+
+
+def _last_line(err_path: Path, code: int) -> str:
+    lines = err_path.read_text(errors="replace").strip().splitlines() if err_path.exists() else []
+    return lines[-1] if lines else f"exit code {code}"
+
+
+def _reason(line: str) -> dict[str, str]:
+    try:
+        got = json.loads(line)
+    except ValueError:
+        return {}
+    return got if isinstance(got, dict) else {}
+
+
+def _pause(seconds: float, deadline: float, stop: threading.Event | None) -> None:
+    end = min(time.time() + seconds, deadline)
+    while time.time() < end and not (stop is not None and stop.is_set()):
+        time.sleep(0.02)
 
 
 def _crash_recorded(ledger: Ledger, pid: int) -> bool:
@@ -123,7 +155,7 @@ def supervise(role: str, run_dir: Path, ledger: Ledger, deadline: float,
                 while proc.poll() is None:
                     if stop is not None and stop.is_set():
                         raise KeyboardInterrupt(f"{role} worker {worker}: the run was interrupted")
-                    if time.time() > deadline:
+                    if time.time() > deadline + DEADLINE_GRACE_S:
                         _stop(proc)
                         break
                     if tick:
@@ -134,7 +166,7 @@ def supervise(role: str, run_dir: Path, ledger: Ledger, deadline: float,
                 ledger.event(INTERRUPTED, worker, proc.pid, role)
                 raise
             code = proc.returncode
-            if code == 0:
+            if code == exits.DONE:
                 ledger.event(EXIT, worker, proc.pid, role)
                 break
             if code == -signal.SIGKILL and _crash_recorded(ledger, proc.pid):
@@ -142,16 +174,25 @@ def supervise(role: str, run_dir: Path, ledger: Ledger, deadline: float,
                 if report.starts >= max_starts:
                     break
                 continue
-            if time.time() > deadline:
+            if code == exits.REJOIN and report.starts < max_starts:
+                # Not a crash point and not a failure: refused for now. Start it again.
+                ledger.event(REJOIN, worker, proc.pid, _last_line(err_path, code))
+                report.rejoins += 1
+                _pause(REJOIN_PAUSE_S, deadline, stop)
+                continue
+            if code == exits.TIME_LIMIT or time.time() > deadline:
                 report.timed_out = True
                 ledger.event(TIMEOUT, worker, proc.pid, role)
                 break
-            stderr = err_path.read_text(errors="replace").strip().splitlines()
-            detail = stderr[-1] if stderr else f"exit code {code}"
+            detail = _last_line(err_path, code)
             ledger.event(WORKER_ERROR, worker, proc.pid, json.dumps({"code": code, "detail": detail}))
+            refused = _reason(detail) if code == exits.REFUSED else {}
+            if refused.get("problem"):
+                raise LabError(refused["problem"], refused.get("fix", ""))
             raise LabError(f"The {role} worker stopped with an error (exit code {code}): {detail}",
-                           f"The full output is in {err_path}; check the experiment's settings and "
-                           "`deliverylab cluster status`.")
+                           "Check the experiment's settings and `deliverylab cluster status`; "
+                           "run it again with keep=True (--keep) to keep the worker's full "
+                           f"output ({err_path.name} in the run folder).")
     finally:
         _stop(standby)  # an unused successor: never told to go, it has touched nothing
     report.elapsed_s = time.monotonic() - t0

@@ -59,6 +59,7 @@ START, RESTART, CRASH, EXIT = "start", "restart", "crash", "exit"
 TIMEOUT = "timeout"  # the run's time limit passed: its worker was stopped
 INTERRUPTED = "interrupted"  # a kernel interrupt stopped the worker
 WORKER_ERROR = "error"  # the worker exited with an error (its last stderr line in detail)
+REJOIN = "rejoin"  # a group member refused for now (workers/exits.REJOIN): started again
 # the nemesis: a fault struck, and when healing began
 FAULT, HEAL = "fault", "heal"
 # a group member's partitions (detail: member, partitions)
@@ -66,7 +67,7 @@ ASSIGNED, REVOKED, PARTITIONS_LOST = "assigned", "revoked", "lost"
 STALL = "stall"  # a member's processing stalled (too slow for max.poll.interval.ms)
 # Scenario 2, the worker and the coordinator nemesis taking turns (workers/scenario2.py)
 S2_READY, S2_PAUSED, S2_SETTLED, S2_RESUMED = "s2-ready", "s2-paused", "s2-settled", "s2-resumed"
-EVENT_KINDS = (START, RESTART, CRASH, EXIT, TIMEOUT, INTERRUPTED, WORKER_ERROR, FAULT, HEAL,
+EVENT_KINDS = (START, RESTART, CRASH, EXIT, TIMEOUT, INTERRUPTED, WORKER_ERROR, REJOIN, FAULT, HEAL,
                ASSIGNED, REVOKED, PARTITIONS_LOST, STALL, S2_READY, S2_PAUSED, S2_SETTLED,
                S2_RESUMED)
 
@@ -82,6 +83,9 @@ ARCHIVED = "archived"  # share groups: the broker gave up on it (rejected, or de
 # pipeline's DLT)
 DEAD_LETTERED = "dead-lettered"
 PROCESSED = "processed"  # the retry pipeline: it reached the processed topic
+# consumer runs that hit their time limit: never processed, and no commit or later record of its
+# partition went past it: the consumers had not got there yet (not lost: it is still to be read)
+UNREAD = "unread"
 CONSUMER_OUTCOMES = (DELIVERED_ONCE, LOST, DUPLICATED)
 SHARE_OUTCOMES = (DELIVERED_ONCE, DUPLICATED, ARCHIVED, DEAD_LETTERED, LOST)
 PRODUCER_OUTCOMES = (DELIVERED_ONCE, DUPLICATED, ACKED_BUT_LOST, FAILED_REPORTED,

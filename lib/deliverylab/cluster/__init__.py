@@ -1,4 +1,19 @@
-"""Where brokers come from: Local (JVMs started here), Compose (docker-compose.yml), External."""
+"""Where brokers come from: Local (JVMs started here), Compose (docker-compose.yml), External.
+
+base          what every cluster offers (metadata, topics; faults where the lab owns the brokers)
+local         the embedded cluster: start or reuse, readiness, process faults, stop, describe
+  state       its record in the run folder (cluster.json), a node's record by id
+  layout      a new cluster's folders, properties, storage format and first record
+  jvm         one node's JVM: options, log config, command line, what its log says
+  local_network   its network faults, mapped onto network
+settings      broker and controller properties, ports, the 1- and 3-broker layouts
+processes     process facts through psutil (alive, paused, ours), signals, dying with a parent
+host          which platform this is (DELIVERYLAB_PLATFORM forces one for tests); native Windows refused
+capabilities  what this machine can run of the faults, and why not (`deliverylab cluster doctor`)
+network       Linux only: nftables tables and one cgroup v2 per JVM; linkproxy: a slow link's relay
+watchdog      stops an owned cluster when its owner dies
+compose, external   the other two kinds
+"""
 from __future__ import annotations
 
 import os

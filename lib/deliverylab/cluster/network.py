@@ -36,7 +36,6 @@ from __future__ import annotations
 import atexit
 import hashlib
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -44,6 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import FaultUnavailable, LabError
+from . import host
 
 NFT_CGROUP_BASE = Path("/sys/fs/cgroup")  # nft resolves `socket cgroupv2` paths under this folder
 TABLE_PREFIX = "deliverylab_"
@@ -63,7 +63,7 @@ def table_name(home: Path) -> str:
 
 
 def nft() -> str | None:
-    return shutil.which("nft") or next((p for p in ("/usr/sbin/nft", "/sbin/nft") if os.access(p, os.X_OK)), None)
+    return host.system_tool("nft")
 
 
 def cgroup2_mount() -> Path | None:
@@ -84,8 +84,8 @@ def cgroup2_mount() -> Path | None:
 
 def missing() -> str | None:
     """What this machine lacks for network faults (None: nothing). Cheap: no process started."""
-    if not sys.platform.startswith("linux"):
-        return f"this is {sys.platform}, not Linux"
+    if not host.is_linux():
+        return f"this is {host.name()}, not Linux"
     if os.geteuid() != 0:
         return f"this process runs as uid {os.geteuid()}, not root"
     if nft() is None:

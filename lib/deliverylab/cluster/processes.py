@@ -1,11 +1,23 @@
-"""Linux process facts the local cluster needs: alive, paused, ours, and port checks."""
+"""Process facts the lab needs — alive, paused, a zombie, its command line — through psutil on
+every platform (Linux, macOS), the signals that change them, port checks, and workers that die
+with their parent.
+
+psutil rather than /proc: macOS has no /proc, and there every broker read as dead.
+"""
 from __future__ import annotations
 
 import os
 import signal
 import socket
+import threading
 import time
-from pathlib import Path
+
+import psutil
+
+from .host import is_linux
+
+PAUSED = (psutil.STATUS_STOPPED, psutil.STATUS_TRACING_STOP)  # SIGSTOP (Linux T, t; macOS SSTOP)
+GONE = (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD)  # never serves again
 
 
 def process_state(pid: int | None) -> str:
@@ -13,14 +25,17 @@ def process_state(pid: int | None) -> str:
     if not pid:
         return "dead"
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
+        status = psutil.Process(pid).status()
+    except psutil.ZombieProcess:  # macOS may refuse a zombie's status rather than name it
+        status = psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return "dead"
-    state = stat.rsplit(")", 1)[1].split()[0]
-    if state in ("Z", "X"):
+    except psutil.AccessDenied:
+        return "running"  # it exists; not ours to look into (is_ours says no)
+    if status in GONE:
         _reap(pid)
         return "dead"
-    return "paused" if state in ("T", "t") else "running"
+    return "paused" if status in PAUSED else "running"
 
 
 def _reap(pid: int) -> None:
@@ -31,9 +46,10 @@ def _reap(pid: int) -> None:
 
 
 def cmdline(pid: int) -> str:
+    """The command line, its arguments joined by spaces ('' if gone or not ours to read)."""
     try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
+        return " ".join(psutil.Process(pid).cmdline())
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
         return ""
 
 
@@ -49,13 +65,34 @@ def send(pid: int, sig: int) -> None:
         pass
 
 
-def wait_dead(pid: int, timeout: float) -> bool:
+def wait_state(pid: int, want: str, timeout: float) -> bool:
+    """Wait until the process is `want` (running | paused | dead); False if it died instead or
+    the time ran out. Signals reach a many-threaded JVM in a few ms: return once the OS shows it."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process_state(pid) == "dead":
-            return True
-        time.sleep(0.05)
-    return process_state(pid) == "dead"
+    while True:
+        state = process_state(pid)
+        if state in (want, "dead"):
+            return state == want
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+
+
+def wait_dead(pid: int, timeout: float) -> bool:
+    return wait_state(pid, "dead", timeout)
+
+
+def signal_ours(pid: int | None, marker: str, action: str) -> None:
+    """kill | pause | resume the process, if it still is ours (is_ours: never a process that
+    reused the pid), and return once the OS shows it dead, paused or running. The one helper
+    for brokers, controllers and relays alike."""
+    if not is_ours(pid, marker):
+        return
+    sig, want, timeout = {"kill": (signal.SIGKILL, "dead", 5.0),
+                          "pause": (signal.SIGSTOP, "paused", 3.0),
+                          "resume": (signal.SIGCONT, "running", 3.0)}[action]
+    send(pid, sig)
+    wait_state(pid, want, timeout)
 
 
 def terminate(pid: int, grace: float = 10.0) -> None:
@@ -79,15 +116,41 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
     return True
 
 
-def die_with_parent(sig: int = signal.SIGKILL) -> None:
-    """Linux: when the parent process dies (even by SIGKILL), the kernel sends `sig` to this one.
-    Workers ask for SIGKILL (a crash of the supervisor kills them); the lab's JupyterLab asks for
-    SIGTERM (so it shuts its kernels down)."""
+# --- a child that dies with its parent ------------------------------------------------------------
+PARENT_WATCH_THREAD = "deliverylab-parent-watch"
+PARENT_WATCH_INTERVAL_S = 0.2
+
+
+def die_with_parent(sig: int | None = None) -> str:
+    """When the parent process dies (even by SIGKILL), this one gets `sig` (default SIGKILL).
+    Workers take the default (a crash of the supervisor kills them); the lab's JupyterLab asks for
+    SIGTERM (so it shuts its kernels down). Returns how: 'pdeathsig' or 'parent-watch'.
+
+    Linux: the kernel sends it (prctl PR_SET_PDEATHSIG), at once. Elsewhere (macOS): a daemon
+    thread notices that getppid() changed — an orphan is handed to init or a subreaper — within
+    PARENT_WATCH_INTERVAL_S, and sends `sig` to this process."""
+    parent = os.getppid()
+    sig = signal.SIGKILL if sig is None else sig
+    how = "pdeathsig" if is_linux() and _pdeathsig(sig) else _watch_parent(parent, sig)
+    if os.getppid() != parent or parent == 1:  # the parent died before either took effect
+        os._exit(3)
+    return how
+
+
+def _pdeathsig(sig: int) -> bool:
     try:
         import ctypes
 
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, sig)  # PR_SET_PDEATHSIG
+        return ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, sig) == 0  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
-        return
-    if os.getppid() == 1:  # the parent died before prctl took effect
-        os._exit(3)
+        return False
+
+
+def _watch_parent(parent: int, sig: int) -> str:
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_WATCH_INTERVAL_S)
+        os.kill(os.getpid(), sig)
+
+    threading.Thread(target=watch, name=PARENT_WATCH_THREAD, daemon=True).start()
+    return "parent-watch"

@@ -40,6 +40,16 @@ class BrokerSettings:
     # Share groups: the shortest acquisition lock a group may choose (broker default 15000).
     # 1 s lets a lesson show a crashed consumer's records coming back within seconds.
     share_min_record_lock_duration_ms: int = 1000
+    # Consumer groups of the KIP-848 protocol (group.protocol=consumer): the broker times a
+    # member out after group.consumer.session.timeout.ms (default 45000, floor 45000) and hands
+    # out heartbeat intervals of group.consumer.heartbeat.interval.ms (default 5000, floor 5000).
+    # A SIGKILLed member holds its partitions until its session expires, so at the defaults
+    # every crash of a group run idles its partitions for 45 s (issue 21). The lab gives them
+    # the classic groups' figures: a 6 s session (the classic floor,
+    # group.min.session.timeout.ms, which the lab's classic groups use) and 0.5 s heartbeats
+    # (the heartbeat.interval.ms the lab gives classic members, workers/membership.py).
+    consumer_group_session_timeout_ms: int = 6000
+    consumer_group_heartbeat_interval_ms: int = 500
     extra: dict[str, str] = field(default_factory=dict)  # any other server.properties key, verbatim
 
     def __post_init__(self) -> None:
@@ -67,6 +77,10 @@ class BrokerSettings:
             "share.coordinator.state.topic.replication.factor": str(internal_rf),
             "share.coordinator.state.topic.min.isr": str(2 if n >= 3 else 1),
             "group.share.min.record.lock.duration.ms": str(self.share_min_record_lock_duration_ms),
+            "group.consumer.session.timeout.ms": str(self.consumer_group_session_timeout_ms),
+            "group.consumer.min.session.timeout.ms": str(self.consumer_group_session_timeout_ms),
+            "group.consumer.heartbeat.interval.ms": str(self.consumer_group_heartbeat_interval_ms),
+            "group.consumer.min.heartbeat.interval.ms": str(self.consumer_group_heartbeat_interval_ms),
             "default.replication.factor": str(internal_rf),
             "num.partitions": "1",
             "auto.create.topics.enable": "false",

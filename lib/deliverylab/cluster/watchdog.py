@@ -13,7 +13,8 @@ from .processes import process_state
 
 
 def watch(home: Path, owner_pid: int, interval: float = 0.5) -> None:
-    from .local import LocalCluster, read_state
+    from .local import LocalCluster
+    from .state import read_state
 
     while True:
         state = read_state(home)

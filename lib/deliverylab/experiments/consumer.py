@@ -21,7 +21,7 @@ from ..nemesis import (COORDINATOR_FAULTS, BrokerNemesis, CoordinatorFault, Faul
                        find_coordinator)
 from ..ids import check_messages
 from ..ledger import Store
-from ..members import check_group
+from ..members import check_group, check_group_on, member_linger_s
 from ..results import Result
 from ..runs import Progress, Run
 from ..supervisor import Supervision
@@ -109,6 +109,7 @@ def run_consumer(spec: ConsumerExperiment, cluster: Cluster | None = None,
     cluster = cluster or connect(min_brokers=3 if spec.fault else 1)
     if spec.fault:
         spec.fault.check(cluster)
+    check_group_on(spec, cluster)  # what the brokers would refuse, before anything starts
     if spec.coordinator_fault and (cluster.kind == "external" or cluster.size < 3):
         raise LabError(f"Fault {spec.coordinator_fault!r} needs a lab cluster of 3 brokers; "
                        f"{cluster.bootstrap_servers} is {cluster.kind}, {cluster.size} broker(s).",
@@ -116,6 +117,7 @@ def run_consumer(spec: ConsumerExperiment, cluster: Cluster | None = None,
     with Run(cluster, spec.model, keep) as run:
         topic = run.topic(f"lab-{spec.model}", spec.partitions)
         group = run.group(topic)
+        run.group_linger_s = max(run.group_linger_s, member_linger_s(asdict(spec)))
         output = run.topic(f"lab-{spec.model}-out", spec.partitions) if spec.model == EXACTLY_ONCE else None
         if output:  # one per member in a group (workers/exactly_once.py)
             for m in range(spec.members) if spec.membership == "group" else (None,):

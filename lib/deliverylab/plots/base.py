@@ -9,7 +9,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from ..vocabulary import (ACKED_BUT_LOST, ARCHIVED, CRASH, DEAD_LETTERED, DELIVERED_ONCE, DUPLICATED,
-                          FAILED_REPORTED, FAULT, HEAL, LOST, RESTART, UNACKED_BUT_STORED)
+                          FAILED_REPORTED, FAULT, HEAL, LOST, RESTART, UNACKED_BUT_STORED, UNREAD)
 
 # One colour per outcome for the whole course, so a learner reads a colour the same way in
 # every notebook: green is good, reds are losses, orange is a duplicate.
@@ -22,6 +22,7 @@ outcome_colors: dict[str, str] = {
     UNACKED_BUT_STORED: "#9467bd",
     ARCHIVED: "#b8860b",  # share groups: the broker gave up on it
     DEAD_LETTERED: "#8c564b",  # … and wrote it to the group's dead-letter topic
+    UNREAD: "#c7c7c7",  # a run out of time had not read it yet: grey, neither good nor a loss
 }
 
 # Event kinds drawn as vertical lines on a timeline; other kinds (start, exit, …) are noise there.

@@ -1,10 +1,12 @@
 """Free ports for the test suite's clusters, JupyterLab servers and extra listeners."""
 from __future__ import annotations
 
+import functools
 import random
+import subprocess
 from collections.abc import Collection
-from pathlib import Path
 
+from ..cluster.host import is_linux, system_tool
 from ..cluster.processes import port_is_free
 
 
@@ -19,16 +21,30 @@ def free_port(avoid: Collection[int] = ()) -> int:
     raise RuntimeError("no free port found between 10000 and 19000")
 
 
+# The kernel's ephemeral range, by platform, as `sysctl` names it: Linux has one key holding
+# both ends; macOS and the BSDs two. sysctl rather than /proc/sys: every one of them has it.
+SYSCTL_KEYS = {"linux": ("net.ipv4.ip_local_port_range",),
+               "bsd": ("net.inet.ip.portrange.first", "net.inet.ip.portrange.last")}
+# Where sysctl cannot say: both Linux's default (32768-60999) and IANA's (49152-65535, macOS).
+EPHEMERAL_FALLBACK = range(32768, 65536)
+
+
+@functools.lru_cache(maxsize=1)
 def ephemeral_ports() -> range:
     """The range the kernel draws outgoing connections' local ports from (32768-60999 on
     Linux by default). A port there may be free when scanned and taken by some client's
     connection a moment later, before the broker binds it: a test session once lost its whole
     cluster that way ("Broker 1 could not listen on 127.0.0.1:40122: the port is taken")."""
+    keys = SYSCTL_KEYS["linux" if is_linux() else "bsd"]
+    sysctl = system_tool("sysctl")
+    if sysctl is None:
+        return EPHEMERAL_FALLBACK
     try:
-        low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
-    except (OSError, ValueError):
-        low, high = 32768, 60999
-    return range(low, high + 1)
+        out = subprocess.run([sysctl, "-n", *keys], capture_output=True, text=True, timeout=5)
+        low, high = map(int, out.stdout.split())
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return EPHEMERAL_FALLBACK
+    return range(low, high + 1) if out.returncode == 0 and 0 < low <= high else EPHEMERAL_FALLBACK
 
 
 def free_port_base(brokers: int = 3, start: int = 20092, controller_offset: int = 100) -> int:

@@ -40,11 +40,12 @@ def cmd_cluster_up(args: argparse.Namespace) -> int:
 
 
 def cmd_cluster_status(args: argparse.Namespace) -> int:
-    from ..cluster import running_cluster
+    from ..cluster import capabilities, running_cluster
 
     cluster = running_cluster()
     d = {"running": False} if cluster is None else {"running": True, **cluster.describe()}
-    _print(d, args.json, _cluster_text)
+    d["machine"] = capabilities.support_dict()
+    _print(d, args.json, lambda d: _cluster_text(d) + "\n" + capabilities.support_text())
     return 0 if cluster is not None else 1
 
 
@@ -64,15 +65,15 @@ def cmd_cluster_down(args: argparse.Namespace) -> int:
 
 
 def cmd_cluster_doctor(args: argparse.Namespace) -> int:
-    """What the lab left on this machine: nftables tables and cgroups named deliverylab*."""
-    from ..cluster import network
+    """What this machine can run (the fault support table), and what the lab left on it:
+    nftables tables and cgroups named deliverylab*."""
+    from ..cluster import capabilities, network
 
     found = network.leftovers()
-    lacking = network.missing()
-    if lacking:
-        print(f"Network faults: unavailable here ({lacking}).")
-    else:
-        print("Network faults: available (nftables, one cgroup v2 per broker JVM).")
+    if args.json:
+        print(json.dumps({"machine": capabilities.support_dict(), "leftovers": found}))
+        return 0
+    print(capabilities.support_text())
     if not found:
         print("Nothing of the lab's is left on this machine (no deliverylab nftables table or cgroup).")
         return 0
@@ -115,7 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
     st.set_defaults(func=cmd_cluster_status)
     down = csub.add_parser("down", help="stop every broker and delete the run folder's data")
     down.set_defaults(func=cmd_cluster_down)
-    doctor = csub.add_parser("doctor", help="list nftables tables and cgroups the lab left behind")
+    doctor = csub.add_parser("doctor", help="which faults this machine can run, and the nftables "
+                             "tables and cgroups the lab left behind")
+    doctor.add_argument("--json", action="store_true")
     doctor.set_defaults(func=cmd_cluster_doctor)
     for action in ("kill", "pause", "resume", "restart"):
         f = csub.add_parser(action, help=f"{action} one broker by id")
@@ -130,6 +133,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from ..cluster.host import native_windows_refused, is_native_windows
+
+    if is_native_windows():  # before anything that needs POSIX signals or file locks is imported
+        print(f"error: {native_windows_refused().paragraph()}", file=sys.stderr)
+        return 2
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

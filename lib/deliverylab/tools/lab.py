@@ -25,6 +25,7 @@ import webbrowser
 from pathlib import Path
 from typing import Any, Callable
 
+from ..cluster.host import is_linux
 from ..errors import LabError
 
 DEFAULT_PORT = 8888
@@ -71,7 +72,9 @@ def notebooks_dir(path: str | None) -> Path:
 
 
 def _sigterm_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    """Linux: JupyterLab gets SIGTERM if this command dies without cleaning up (kill -9)."""
+    """Linux: JupyterLab gets SIGTERM if this command dies without cleaning up (kill -9). The
+    kernel's PR_SET_PDEATHSIG survives the exec; die_with_parent's watch thread elsewhere would
+    not, so on macOS only this command's own SIGTERM/SIGHUP/Ctrl-C handling stops JupyterLab."""
     from ..cluster.processes import die_with_parent
 
     die_with_parent(signal.SIGTERM)
@@ -206,7 +209,7 @@ def run_lab(port: int | None = None, open_browser: bool = True, notebook_dir: st
                                 env={**os.environ, "JUPYTER_TOKEN": token},
                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True, start_new_session=True,
-                                preexec_fn=_sigterm_with_parent if sys.platform == "linux" else None)
+                                preexec_fn=_sigterm_with_parent if is_linux() else None)
         relay = _Relay(proc.stdout)
         relay.start()
 

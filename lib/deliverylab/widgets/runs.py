@@ -10,9 +10,9 @@ from ..catalog import SAFE
 from ..cluster import Cluster
 from ..crash import CrashSpec
 from ..experiments import ConsumerExperiment, ProducerExperiment, run_consumer, run_producer
-from ..nemesis import FAULTS, seeded_fault
+from ..nemesis import FAULTS, FaultSpec, seeded_fault
 from ..vocabulary import AT_LEAST_ONCE, CRASH_POINTS, MODELS
-from ..errors import LabError
+from ..errors import FaultUnavailable, LabError
 from .panel import LAYOUT, NO_CRASH, Panel, check_show, slider
 
 CONSUMER_FIELDS = ("model", "crash_point", "crash_every", "commit_every", "messages")
@@ -175,3 +175,18 @@ def producer_panel(config: dict[str, Any] | None = None, fault: str = "kill-lead
     if config is None:
         config = dict(SAFE)
     return ProducerPanel(config, fault, messages, show, cluster, seed, **spec_kwargs)
+
+
+def fault_runs_here(cluster: Cluster, fault: str) -> bool:
+    """Whether fault `fault` can run on this cluster and machine. Where it cannot (a network fault
+    without root or nftables, on macOS, on an external cluster), shows the lab's one paragraph
+    saying why, and returns False: the notebook then skips that experiment, never with a traceback.
+    (`deliverylab cluster doctor` prints the same for every fault.)"""
+    from IPython.display import Markdown, display
+
+    try:
+        FaultSpec(fault, at_index=1).check(cluster)
+    except FaultUnavailable as exc:
+        display(Markdown(f"**Skipped on this machine.** {exc.paragraph()}"))
+        return False
+    return True

@@ -9,6 +9,7 @@ from .. import vocabulary as v
 from ..cluster.processes import die_with_parent
 from . import (at_least_once, at_most_once, auto_commit, exactly_once, idempotent_consumer,
                input_producer, producer, retry_stage, share_consumer)
+from . import exits
 from .common import WorkerContext
 
 ROLES = {
@@ -32,7 +33,7 @@ def main(argv: list[str]) -> int:
     ctx = WorkerContext.load(run_dir, worker)
     ROLES[role](ctx)
     ctx.ledger.close()
-    return 0
+    return exits.TIME_LIMIT if ctx.out_of_time else exits.DONE
 
 
 if __name__ == "__main__":

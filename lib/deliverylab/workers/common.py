@@ -12,13 +12,13 @@ from typing import Any
 from confluent_kafka import (OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer,
                              TopicPartition)
 
-from ..clients import client_from_env, fetch_committed
+from ..clients import client_from_env, error_reason, fetch_committed
 from ..crash import CrashPoints, CrashSpec
 from ..ids import member_of, record_of
 from ..ledger import Ledger, Store
 from ..vocabulary import CRASH
-from . import scenario2
-from .membership import GROUP_ENDS, group_settings, join, stall_if_due
+from . import exits, scenario2
+from .membership import GROUP_ENDS, REFUSALS, REJOIN_LATER, group_settings, join, stall_if_due
 
 
 def wait_for_turn() -> None:
@@ -36,6 +36,7 @@ class WorkerContext:
     spec: dict[str, Any]
     ledger: Ledger
     crash: CrashPoints
+    out_of_time: bool = False  # the loop stopped because the run's time limit passed
 
     @classmethod
     def load(cls, run_dir: Path, worker: int) -> "WorkerContext":
@@ -67,7 +68,11 @@ class WorkerContext:
         return client_from_env(**overrides)
 
     def deadline_passed(self) -> bool:
-        return time.time() > self.spec["deadline"]
+        """Asked by the loops while their input is not done: True ends the loop, so the worker
+        then exits with exits.TIME_LIMIT (its unread input is the run's timeout, not a loss)."""
+        if time.time() > self.spec["deadline"]:
+            self.out_of_time = True
+        return self.out_of_time
 
     def store(self) -> Store:
         return Store(self.run_dir / "store.sqlite")
@@ -156,19 +161,36 @@ def input_ends(ctx: WorkerContext, consumer: Consumer) -> dict[int, int | None]:
 
 def fail(message: str) -> None:
     print(message, file=sys.stderr)
-    sys.exit(4)
+    sys.exit(exits.FAILED)
+
+
+def _exit_with(code: int, reason: dict[str, str]) -> None:
+    print(json.dumps(reason), file=sys.stderr)
+    sys.exit(code)
 
 
 def check_message(msg: Message | None) -> Message | None:
-    """Fatal consumer errors end the worker with a readable reason; EOF passes through."""
+    """Errors that end the worker, with the broker's reason: the group coordinator refusing this
+    member for good (the run cannot happen) or for now (start again later), and fatal consumer
+    errors. librdkafka reports a fatal error as code _FATAL, whose fatal() is False on the
+    event poll() returns (seen with UNRELEASED_INSTANCE_ID): both count. EOF passes through."""
     if msg is None:
         return None
     err = msg.error()
-    if err is not None and err.code() != KafkaError._PARTITION_EOF:
-        if err.fatal():
-            fail(f"consumer error: {err.str()}")
-        return None  # transient (a coordinator moving, a broker restarting): librdkafka retries
-    return msg
+    if err is None or err.code() == KafkaError._PARTITION_EOF:
+        return msg
+    reason = error_reason(err)
+    if reason in REJOIN_LATER:
+        _exit_with(exits.REJOIN, {"reason": reason, "text": err.str()})
+    if reason in REFUSALS:
+        _exit_with(exits.REFUSED, {
+            "problem": f"The brokers refused a consumer of the run with {reason} ({err.str()}), "
+                       "a refusal no retry changes: the run cannot happen as it is set up, so "
+                       "nothing of it is counted.",
+            "fix": REFUSALS[reason]})
+    if err.fatal() or err.code() == KafkaError._FATAL:
+        fail(f"consumer error: {reason}: {err.str()}")
+    return None  # transient (a coordinator moving, a broker restarting): librdkafka retries
 
 
 def new_consumer(ctx: WorkerContext, **overrides: Any) -> Consumer:

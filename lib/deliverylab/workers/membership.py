@@ -27,6 +27,46 @@ REFUSED_BY_CONSUMER_PROTOCOL = ("session.timeout.ms", "heartbeat.interval.ms",
                                 "partition.assignment.strategy")
 ASSIGNORS = ("range", "roundrobin", "cooperative-sticky")
 
+# A SIGKILLed member says no goodbye: the coordinator drops it only once session.timeout.ms has
+# passed without its heartbeat (librdkafka's default: 45000 ms, CONFIGURATION.md), and until
+# then every rebalance waits for it (classic: a JoinGroup round waits for each known member, and
+# a dynamic member's restart is a new member whose join opens such a round). At 45 s a crash, a
+# group run with a few crashes cannot end within its time limit: it stalled, and its unread
+# input was counted as lost (issue 21). The lab's classic groups use the brokers' floor instead,
+# group.min.session.timeout.ms (6000 by default, also on the lab's brokers): a crash costs
+# about 6 s. (KIP-848 groups get the same from the lab's brokers, cluster/settings.py.)
+LAB_SESSION_TIMEOUT_MS = 6000
+
+# What the group coordinator answers when it refuses a member for good: the run cannot happen
+# (no retry changes a setting), so the worker ends with the broker's reason and a fix. Each name
+# is Kafka's error name, as librdkafka reports it on poll() (e.g. "JoinGroup failed: Broker:
+# Invalid session timeout").
+REFUSALS = {
+    "INVALID_SESSION_TIMEOUT": "Use a session timeout within the brokers' "
+                               "group.min.session.timeout.ms and group.max.session.timeout.ms "
+                               "(6000 and 1800000 by default): session_timeout_ms= in Python, "
+                               "--session-timeout-ms on the command line, e.g. 6000.",
+    "INCONSISTENT_GROUP_PROTOCOL": "Every member of a group must use the same group.protocol "
+                                   "and a common partition.assignment.strategy.",
+    "UNSUPPORTED_ASSIGNOR": "Use an assignor the brokers offer (group.consumer.assignors: "
+                            "uniform, range), or group_protocol='classic'.",
+    "GROUP_AUTHORIZATION_FAILED": "The cluster's credentials may not use this consumer group: "
+                                  "grant them READ on the group (the lab's groups are named "
+                                  "<topic>-group).",
+    "TOPIC_AUTHORIZATION_FAILED": "The cluster's credentials may not read the run's topic: "
+                                  "grant them READ and DESCRIBE on it.",
+    "GROUP_MAX_SIZE_REACHED": "The brokers' group.max.size (or group.consumer.max.size) is "
+                              "smaller than the run's members: use fewer members.",
+    "INVALID_GROUP_ID": "The group id was refused: check DELIVERYLAB_CLIENT_CONFIG for a "
+                        "group.id.",
+}
+# Refused for now, not for good: under KIP-848 a static member's instance id stays owned by the
+# member that had it until that one leaves (epoch -2) or its session expires. A SIGKILLed static
+# member never left, so its restart is refused (UNRELEASED_INSTANCE_ID; librdkafka makes it a
+# fatal error of the consumer) until the old session expires. The worker ends, and its
+# supervisor starts it again after a pause: what a deployment's process supervisor does too.
+REJOIN_LATER = ("UNRELEASED_INSTANCE_ID",)
+
 
 def instance_id(topic: str, member: int) -> str:
     """Static membership: the same group.instance.id across a member's restarts."""
@@ -35,20 +75,31 @@ def instance_id(topic: str, member: int) -> str:
 
 def group_settings(spec: dict[str, Any], member: int = 0) -> dict[str, Any]:
     """The librdkafka keys a spec's group fields stand for (verbatim keys, no aliases)."""
-    conf: dict[str, Any] = {"group.protocol": spec.get("group_protocol") or "classic"}
+    # The protocol in force: a group.protocol in consumer_config wins, as every verbatim key does
+    # (then the classic-only keys below must not be set, or librdkafka refuses the consumer).
+    conf: dict[str, Any] = {"group.protocol": (spec.get("consumer_config") or {}).get(
+        "group.protocol", spec.get("group_protocol") or "classic")}
     if conf["group.protocol"] == "classic":
         # A member learns of a rebalance from its next heartbeat's answer: every 0.5 s here
         # instead of librdkafka's 3 s, so a lab group forms and re-forms in about a second.
         conf["heartbeat.interval.ms"] = 500
+        conf["session.timeout.ms"] = session_timeout_ms(spec)
     if spec.get("assignor"):
         conf["partition.assignment.strategy"] = spec["assignor"]
-    if spec.get("session_timeout_ms") is not None:
-        conf["session.timeout.ms"] = int(spec["session_timeout_ms"])
+    if spec.get("session_timeout_ms") is not None and conf["group.protocol"] != "classic":
+        conf["session.timeout.ms"] = int(spec["session_timeout_ms"])  # refused: see check_group
     if spec.get("max_poll_interval_ms") is not None:
         conf["max.poll.interval.ms"] = int(spec["max_poll_interval_ms"])
     if spec.get("static"):
         conf["group.instance.id"] = instance_id(spec.get("topic", "topic"), member)
     return conf
+
+
+def session_timeout_ms(spec: dict[str, Any]) -> int:
+    """A classic member's session.timeout.ms: the spec's, else the lab's (a librdkafka key in the
+    spec's consumer_config wins over both, as every verbatim key does)."""
+    given = (spec.get("consumer_config") or {}).get("session.timeout.ms", spec.get("session_timeout_ms"))
+    return LAB_SESSION_TIMEOUT_MS if given is None else int(given)
 
 
 def cooperative(conf: dict[str, Any]) -> bool:
