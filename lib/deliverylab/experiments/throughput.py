@@ -1,6 +1,6 @@
 """The cost of reliability, measured soundly: a producer benchmark on the real cluster.
 
-    spec = Benchmark(duration_s=3, config={"acks": "all", "enable.idempotence": True})
+    spec = Benchmark(duration_s=3, config=SAFE)   # catalog.SAFE: acks=all, idempotence
     result = run_benchmark(spec)                 # result.summary: msgs_per_s, p50_ms, p99_ms, ...
     specs = with_control([spec_a, spec_b])       # spec_a twice: the control pair shows the noise
     frame = run_benchmarks(specs, repeat=3)      # warm-up, interleaved order, one row per run
