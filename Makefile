@@ -25,7 +25,7 @@ setup: $(STAMP) network  ## .venv, Python packages, Apache Kafka jars, nftables 
 
 run: setup  ## the whole course, headless, on the embedded cluster -> out/course
 	$(LAB) cluster up --brokers 3
-	$(PY) -m deliverylab.tools.course --size $(SIZE) --out $(OUT); rc=$$?; $(LAB) cluster down; exit $$rc
+	$(PY) -m deliverylab.tools.course_runner --size $(SIZE) --out $(OUT); rc=$$?; $(LAB) cluster down; exit $$rc
 
 # Two pytest-xdist workers, each with its own session cluster: most of a Kafka test is waiting
 # (timeouts, restarts, heals), and a broker fault in one worker's test never reaches the other's.

@@ -21,9 +21,10 @@ import sys
 import time
 
 import deliverylab
-from deliverylab.experiments import (ConsumerExperiment, CrashSpec, ProducerExperiment,
-                                     run_consumer, run_producer)
-from deliverylab.supervisor import _pythonpath
+from deliverylab.experiments import (ConsumerExperiment, ProducerExperiment, run_consumer,
+                                     run_producer)
+from deliverylab.crash import CrashSpec
+from deliverylab.supervisor import worker_pythonpath
 from deliverylab.topics import unique_topic
 
 
@@ -51,15 +52,15 @@ BARE_PRODUCER = r"""
 import sys, time
 from confluent_kafka import Producer
 from deliverylab.payloads import payment_for
-from deliverylab.workers.input_producer import encode, message
+from deliverylab.ids import record, value_for
 bootstrap, topic, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 p = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True})
 reports = []
 for i in range(n):
-    rec = message(i, 8)
+    rec = record(i, 8)
     while True:
         try:
-            p.produce(topic, key=rec["key"].encode(), value=encode(rec, payment_for(i)),
+            p.produce(topic, key=rec["key"].encode(), value=value_for(i, 8, payment_for(i)),
                       on_delivery=lambda err, msg: reports.append(err))
             break
         except BufferError:
@@ -78,7 +79,7 @@ def bare_producer_s(cluster, n: int) -> float:
     cluster.wait_for_leader(topic)
     t0 = time.monotonic()
     subprocess.run([sys.executable, "-c", BARE_PRODUCER, cluster.bootstrap_servers, topic, str(n)],
-                   check=True, timeout=120, env={**os.environ, "PYTHONPATH": _pythonpath()})
+                   check=True, timeout=120, env={**os.environ, "PYTHONPATH": worker_pythonpath()})
     took = time.monotonic() - t0
     cluster.delete_topics([topic])
     return took

@@ -37,7 +37,8 @@ import sys
 import time
 
 import deliverylab
-from deliverylab.experiments import ConsumerExperiment, CrashSpec, run_consumer
+from deliverylab.experiments import ConsumerExperiment, run_consumer
+from deliverylab.crash import CrashSpec
 
 GROUP = dict(membership="group", members=3, partitions=6)
 

@@ -23,7 +23,8 @@ import argparse
 import json
 
 import deliverylab
-from deliverylab.experiments import FaultSpec, ProducerExperiment, run_producer
+from deliverylab.experiments import ProducerExperiment, run_producer
+from deliverylab.nemesis import FaultSpec
 
 FIELDS = ("sent", "acked", "duplicated", "duplicated_messages", "acked_but_lost", "failed_reported",
           "reordered_keys", "elapsed_s")

@@ -13,8 +13,10 @@ from deliverylab import connect
 from deliverylab.cluster import ExternalCluster
 from deliverylab.config_check import check_producer_config
 from deliverylab.errors import LabError
-from deliverylab.experiments import (ConsumerExperiment, CrashSpec, FaultSpec, ProducerExperiment,
-                                     run_consumer, run_producer)
+from deliverylab.experiments import (ConsumerExperiment, ProducerExperiment, run_consumer,
+                                     run_producer)
+from deliverylab.crash import CrashSpec
+from deliverylab.nemesis import FaultSpec
 from deliverylab.topics import check_topic_name
 from lab_asserts import assert_clear, fails_clearly
 

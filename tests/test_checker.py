@@ -9,8 +9,8 @@ import pytest
 
 from deliverylab.checker import (aborted_reads, consumer_outcomes, consumer_summary,
                                  producer_outcomes, producer_summary, reordered_keys)
-from deliverylab.results import (ACKED_BUT_LOST, DELIVERED_ONCE, DUPLICATED, FAILED_REPORTED,
-                                 LOST, PRODUCER_OUTCOMES, UNACKED_BUT_STORED)
+from deliverylab.vocabulary import (ACKED_BUT_LOST, DELIVERED_ONCE, DUPLICATED, FAILED_REPORTED,
+                                    LOST, PRODUCER_OUTCOMES, UNACKED_BUT_STORED)
 
 
 def sent_frame(n: int, key: str = "k") -> pd.DataFrame:
@@ -317,7 +317,7 @@ def test_commit_counts_from_the_ledger_commits_table():
 # --- a run out of time: its unread tail is not a loss (issue 21) -------------------------------
 def test_a_timed_out_run_counts_its_unread_tail_apart_from_its_losses() -> None:
     from deliverylab.checker import unread_at_timeout
-    from deliverylab.results import UNREAD
+    from deliverylab.vocabulary import UNREAD
 
     # partition 0: m1..m6 at offsets 0..5; partition 1: m7..m10 at offsets 0..3
     sent = sent_frame(10)

@@ -26,3 +26,18 @@ def test_a_learner_sees_a_claim_not_shown_without_an_error(monkeypatch):
     assert not c.holds
     md = c._repr_markdown_()
     assert md.startswith("✗") and "the timer did not fire in time" in md
+
+
+class _Run:
+    def __init__(self, label: str, warnings: list[str]) -> None:
+        self.label, self.warnings = label, warnings
+
+
+def test_no_warnings_holds_only_when_no_run_warns_and_names_the_run_that_did(monkeypatch):
+    from deliverylab.claims import FAULT_IN_FLIGHT, no_warnings
+
+    monkeypatch.delenv("DELIVERYLAB_CLAIMS", raising=False)
+    clean = no_warnings(_Run("acks=1", []), _Run("acks=all", []))
+    assert clean.holds and clean.text == FAULT_IN_FLIGHT and clean.evidence == "no warnings"
+    warned = no_warnings(_Run("acks=1", []), _Run("acks=all", ["the fault never struck"]))
+    assert not warned.holds and warned.evidence == "acks=all: the fault never struck"

@@ -17,7 +17,8 @@ import psutil
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 
-from deliverylab.cluster import ExternalCluster, LocalCluster, quiet
+from deliverylab.cluster import ExternalCluster, LocalCluster
+from deliverylab.clients import quiet
 from deliverylab.cluster.processes import port_is_free, process_state
 from deliverylab.kafka_dist import DEFAULT_KAFKA_VERSION, kafka_version, supported_versions
 from deliverylab.kafka_tool import features

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from deliverylab.cluster import compose
-from deliverylab.cluster.settings import (DEFAULT_PORT_BASE, BrokerSettings, client_port,
-                                          controller_ids, controller_properties, node_properties)
+from deliverylab.cluster import BrokerSettings, compose
+from deliverylab.cluster.settings import (DEFAULT_PORT_BASE, client_port, controller_ids,
+                                          controller_properties, node_properties)
 from deliverylab.kafka_dist import DEFAULT_KAFKA_VERSION
 
 COMPOSE_FILE = Path(__file__).resolve().parents[1] / "docker-compose.yml"

@@ -12,10 +12,12 @@ import uuid
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
-from deliverylab.cluster import quiet
-from deliverylab.crash import CRASH_POINTS
-from deliverylab.experiments import (MODELS, ConsumerExperiment, CrashSpec, FaultSpec,
-                                     ProducerExperiment, run_consumer, run_producer, seeded_fault)
+from deliverylab.clients import quiet
+from deliverylab.experiments import (ConsumerExperiment, ProducerExperiment, run_consumer,
+                                     run_producer)
+from deliverylab.crash import CrashSpec
+from deliverylab.nemesis import FaultSpec, seeded_fault
+from deliverylab.vocabulary import CRASH_POINTS, MODELS
 from lab_asserts import left_behind
 
 pytestmark = pytest.mark.kafka

@@ -17,8 +17,8 @@ import pytest
 
 from deliverylab.cluster import network
 from deliverylab.errors import LabError
-from deliverylab.experiments import ProducerExperiment, run_producer, seeded_fault
-from deliverylab.faults import FaultSpec
+from deliverylab.experiments import ProducerExperiment, run_producer
+from deliverylab.nemesis import FaultSpec, seeded_fault
 
 # Long enough that the partition (8 s) ends inside the run: the strike comes in the second
 # quarter (3–6 s in), and the controller fences the cut leader after broker.session.timeout.ms.
@@ -172,7 +172,7 @@ def test_without_root_a_network_fault_says_what_it_needs_within_seconds(cluster)
 
 
 def test_an_external_cluster_refuses_network_faults():
-    from deliverylab.cluster.external import ExternalCluster
+    from deliverylab.cluster import ExternalCluster
 
     with pytest.raises(LabError, match="embedded cluster"):
         FaultSpec("partition-follower", at_index=1).check(

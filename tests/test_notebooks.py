@@ -35,7 +35,7 @@ def test_notebook_is_committed_clean(path: Path):
 def test_notebook_runs_at_ci_size(path: Path, cluster, tmp_path: Path):
     import papermill as pm
 
-    from deliverylab.tools.course import LocalKernelManager
+    from deliverylab.tools.course_runner import LocalKernelManager
 
     out = tmp_path / path.name
     try:

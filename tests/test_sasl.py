@@ -28,7 +28,8 @@ import pytest
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 import deliverylab
-from deliverylab.cluster import BrokerSettings, ExternalCluster, LocalCluster, quiet
+from deliverylab.cluster import BrokerSettings, ExternalCluster, LocalCluster
+from deliverylab.clients import quiet
 from deliverylab.cluster.local import READY_TOPIC
 from deliverylab.secrets import redact
 from deliverylab.testing.ports import free_port, free_port_base

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 
 from deliverylab import plots
-from deliverylab.faults import NETWORK_FAULTS
-from deliverylab.validate import report, scenarios, validate, violations
+from deliverylab.nemesis import NETWORK_FAULTS
+from deliverylab.experiments.validate import report, scenarios, validate, violations
 
 pytestmark = pytest.mark.kafka
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from deliverylab.crash import CRASH_POINTS, CrashSpec
+from deliverylab.crash import CrashSpec
+from deliverylab.vocabulary import CRASH_POINTS
 from deliverylab.errors import LabError
-from deliverylab.experiments import ConsumerExperiment, ProducerExperiment, seeded_fault
-from deliverylab.widgets import consumer_panel, producer_panel, settings_table
+from deliverylab.experiments import ConsumerExperiment, ProducerExperiment
+from deliverylab.nemesis import seeded_fault
+from deliverylab.widgets import consumer_panel, producer_panel
+from deliverylab.catalog import settings_table
 
 
 def _texts(panel) -> list[str]:
@@ -152,7 +155,9 @@ def test_run_button_runs_an_experiment(cluster):
 
 
 def test_retry_panel_builds_its_spec_and_shows_stage_errors():
-    from deliverylab.retry_topics import RetryResult, RetryPipeline, count_places, failure_plan
+    from deliverylab.experiments import RetryPipeline, failure_plan
+    from deliverylab.results import RetryResult
+    from deliverylab.retry_counts import count_places
     from deliverylab.widgets import retry_panel
 
     panel = retry_panel(messages=40, delays_ms=(50, 150), seed=5)

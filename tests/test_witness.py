@@ -7,8 +7,10 @@ from contextlib import contextmanager
 import pytest
 
 from deliverylab.catalog import PRODUCER_CONFIGS
-from deliverylab.experiments import (ConsumerExperiment, CrashSpec, ProducerExperiment,
-                                     run_consumer, run_producer, seeded_fault)
+from deliverylab.experiments import (ConsumerExperiment, ProducerExperiment, run_consumer,
+                                     run_producer)
+from deliverylab.crash import CrashSpec
+from deliverylab.nemesis import seeded_fault
 from deliverylab.testing.witness import console_consumer_ids
 
 pytestmark = pytest.mark.kafka

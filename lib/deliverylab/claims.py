@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import os
 from dataclasses import dataclass
+from typing import Any
 
 
 class ClaimNotShown(AssertionError):
@@ -42,6 +43,18 @@ class Claim:
 
 def strict() -> bool:
     return os.environ.get("DELIVERYLAB_CLAIMS", "").lower() == "strict"
+
+
+# What a fault run claims when it carries no warning: producer runs warn only about their fault
+# (it never struck, hit nothing in flight, was cut short), diagnose.producer_warnings.
+FAULT_IN_FLIGHT = "the fault struck while records were in flight, and healed before the run ended"
+
+
+def no_warnings(*results: Any, text: str = FAULT_IN_FLIGHT) -> Claim:
+    """The claim that none of `results` carries a warning; the evidence names each warning
+    with its run's label."""
+    found = [f"{r.label}: {w}" for r in results for w in r.warnings]
+    return claim(not found, text, evidence="; ".join(found) or "no warnings")
 
 
 def claim(holds: bool, text: str, evidence: str = "", otherwise: str = "") -> Claim:

@@ -14,7 +14,7 @@ from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
-AUTO_COMMIT_MODELS = ("auto-commit", "auto-commit-store")
+from .vocabulary import AUTO_COMMIT, AUTO_COMMIT_MODELS, CONTROL, CRASH, FAULT, HEAL, REJOIN
 
 
 # --- consumer runs -----------------------------------------------------------------------------
@@ -66,7 +66,7 @@ def group_never_formed(spec: Mapping[str, Any], summary: Mapping[str, Any],
 def static_id_refused(spec: Mapping[str, Any], summary: Mapping[str, Any],
                       timeline: pd.DataFrame, events: pd.DataFrame) -> list[str]:
     """KIP-848 static members: a crashed member's id stays taken until its session expires."""
-    rejoins = _event_rows(events, "rejoin")
+    rejoins = _event_rows(events, REJOIN)
     if not len(rejoins):
         return []
     reasons = summary.get("rejoin_reasons") or ["?"]
@@ -115,7 +115,7 @@ def no_commit_between_crashes(spec: Mapping[str, Any], summary: Mapping[str, Any
     if events is None or events.empty or timeline is None or timeline.empty or \
             not {"t", "partition", "offset"} <= set(timeline.columns):
         return []
-    crash_times = sorted(float(t) for t in events.loc[events["kind"] == "crash", "t"])
+    crash_times = sorted(float(t) for t in events.loc[events["kind"] == CRASH, "t"])
     if not crash_times:
         return []
     starts = _starts(timeline, crash_times)
@@ -142,7 +142,7 @@ def tick_outside_the_work(spec: Mapping[str, Any], summary: Mapping[str, Any],
                           timeline: pd.DataFrame, events: pd.DataFrame) -> list[str]:
     """Auto-commit's loss at mid-process needs a timer tick during the crashed record's work."""
     crash = spec.get("crash") or {}
-    if spec.get("model") != "auto-commit" or crash.get("point") != "mid-process":
+    if spec.get("model") != AUTO_COMMIT or crash.get("point") != "mid-process":
         return []
     work, interval = float(spec.get("processing_ms") or 0), spec.get("auto_commit_interval_ms")
     if interval and work > interval:
@@ -176,7 +176,7 @@ def _event_rows(events: pd.DataFrame | None, kind: str) -> pd.DataFrame:
 def fault_never_struck(spec: Mapping[str, Any], summary: Mapping[str, Any],
                        timeline: pd.DataFrame, events: pd.DataFrame) -> list[str]:
     kind = _fault_kind(spec)
-    if kind is None or len(_event_rows(events, "fault")):
+    if kind is None or len(_event_rows(events, FAULT)):
         return []
     fault = spec.get("fault") or {}
     when = (f"after {fault.get('at_index')} delivery reports" if fault.get("at_index") is not None
@@ -189,7 +189,7 @@ def fault_hit_nothing_in_flight(spec: Mapping[str, Any], summary: Mapping[str, A
                                 timeline: pd.DataFrame, events: pd.DataFrame) -> list[str]:
     """A fault after the last delivery report met no record in flight: nothing could be lost,
     failed or retried because of it."""
-    faults = _event_rows(events, "fault")
+    faults = _event_rows(events, FAULT)
     if _fault_kind(spec) is None or not len(faults) or timeline is None or "t" not in timeline:
         return []
     t_fault = float(faults["t"].min())
@@ -206,7 +206,7 @@ def fault_cut_short(spec: Mapping[str, Any], summary: Mapping[str, Any],
                     timeline: pd.DataFrame, events: pd.DataFrame) -> list[str]:
     """The nemesis heals when a run ends: a fault planned longer than the run was cut short."""
     out = []
-    for detail in _event_rows(events, "heal").get("detail", []):
+    for detail in _event_rows(events, HEAL).get("detail", []):
         try:
             d = json.loads(detail)
         except (TypeError, ValueError):
@@ -226,7 +226,7 @@ MIN_THROUGHPUT_RUN_S = 1.0  # shorter, and a throughput run measures start-up an
 
 
 def benchmark_warnings(spec: Mapping[str, Any], summary: Mapping[str, Any]) -> list[str]:
-    """One benchmark run (deliverylab.throughput): too few samples for its percentiles, too
+    """One benchmark run (experiments.throughput): too few samples for its percentiles, too
     short to measure a throughput."""
     out = []
     delivered = int(summary.get("delivered") or 0)
@@ -256,7 +256,7 @@ def benchmark_comparison_warnings(frame: pd.DataFrame, by: str = "label") -> lis
     if runs.min() < 3:
         out.append(f"Some settings ran only {runs.min()} time(s): a median and a spread need 3 "
                    f"repeats or more.")
-    if not frame[by].astype(str).str.endswith(" (control)").any():
+    if not frame[by].astype(str).str.endswith(CONTROL).any():
         out.append("No control pair (the same setting run twice): nothing shows how far noise "
                    "alone moves the numbers, so no difference can be told from it.")
     return out

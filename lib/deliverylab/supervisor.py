@@ -18,6 +18,7 @@ from typing import Callable
 
 from .errors import LabError
 from .ledger import Ledger
+from .vocabulary import CRASH, EXIT, INPUT, INTERRUPTED, REJOIN, RESTART, START, TIMEOUT, WORKER_ERROR
 from .workers import exits
 
 
@@ -31,7 +32,8 @@ class Supervision:
     rejoins: int = 0  # starts again after a refusal for now (exits.REJOIN)
 
 
-def _pythonpath() -> str:
+def worker_pythonpath() -> str:
+    """PYTHONPATH for a worker process: this package first, then the caller's."""
     pkg_parent = str(Path(__file__).resolve().parents[1])
     return os.pathsep.join(p for p in (pkg_parent, os.environ.get("PYTHONPATH")) if p)
 
@@ -67,8 +69,8 @@ def _pause(seconds: float, deadline: float, stop: threading.Event | None) -> Non
 
 
 def _crash_recorded(ledger: Ledger, pid: int) -> bool:
-    return ledger.conn.execute("SELECT 1 FROM events WHERE kind = 'crash' AND pid = ?",
-                               (pid,)).fetchone() is not None
+    return ledger.conn.execute("SELECT 1 FROM events WHERE kind = ? AND pid = ?",
+                               (CRASH, pid)).fetchone() is not None
 
 
 def _stop(proc: subprocess.Popen | None) -> None:
@@ -109,7 +111,7 @@ def _go(proc: subprocess.Popen) -> None:
 def _may_crash(role: str, run_dir: Path) -> bool:
     """Whether a successor may be needed: the run has a crash schedule (the input writer never
     crashes). A standby that is not needed is stopped at the end, unused."""
-    if role == "input":
+    if role == INPUT:
         return False
     try:
         return bool(json.loads((run_dir / "spec.json").read_text()).get("crash"))
@@ -131,21 +133,21 @@ def supervise(role: str, run_dir: Path, ledger: Ledger, deadline: float,
     a KeyboardInterrupt only ever reaches the main thread."""
     report = Supervision(role)
     t0 = time.monotonic()
-    env = {**os.environ, **(env or {}), "PYTHONPATH": _pythonpath()}
+    env = {**os.environ, **(env or {}), "PYTHONPATH": worker_pythonpath()}
     ahead = _may_crash(role, run_dir)
     standby: subprocess.Popen | None = None
     try:
         while True:
             if time.time() > deadline:
                 report.timed_out = True
-                ledger.event("timeout", report.starts, 0, role)
+                ledger.event(TIMEOUT, report.starts, 0, role)
                 break
             worker = first_worker + report.starts
             err_path = run_dir / f"{role}-{worker}.stderr"
             proc = standby or _spawn(role, run_dir, worker, env, standby=False)
             standby = None
             _go(proc)
-            ledger.event("restart" if report.starts else "start", worker, proc.pid, role)
+            ledger.event(RESTART if report.starts else START, worker, proc.pid, role)
             report.starts += 1
             if ahead and report.starts < max_starts:
                 standby = _spawn(role, run_dir, worker + 1, env, standby=True)
@@ -161,11 +163,11 @@ def supervise(role: str, run_dir: Path, ledger: Ledger, deadline: float,
                     time.sleep(0.02)
             except BaseException:  # KeyboardInterrupt (a kernel interrupt) included
                 _stop(proc)
-                ledger.event("interrupted", worker, proc.pid, role)
+                ledger.event(INTERRUPTED, worker, proc.pid, role)
                 raise
             code = proc.returncode
             if code == exits.DONE:
-                ledger.event("exit", worker, proc.pid, role)
+                ledger.event(EXIT, worker, proc.pid, role)
                 break
             if code == -signal.SIGKILL and _crash_recorded(ledger, proc.pid):
                 report.crashes += 1
@@ -174,16 +176,16 @@ def supervise(role: str, run_dir: Path, ledger: Ledger, deadline: float,
                 continue
             if code == exits.REJOIN and report.starts < max_starts:
                 # Not a crash point and not a failure: refused for now. Start it again.
-                ledger.event("rejoin", worker, proc.pid, _last_line(err_path, code))
+                ledger.event(REJOIN, worker, proc.pid, _last_line(err_path, code))
                 report.rejoins += 1
                 _pause(REJOIN_PAUSE_S, deadline, stop)
                 continue
             if code == exits.TIME_LIMIT or time.time() > deadline:
                 report.timed_out = True
-                ledger.event("timeout", worker, proc.pid, role)
+                ledger.event(TIMEOUT, worker, proc.pid, role)
                 break
             detail = _last_line(err_path, code)
-            ledger.event("error", worker, proc.pid, json.dumps({"code": code, "detail": detail}))
+            ledger.event(WORKER_ERROR, worker, proc.pid, json.dumps({"code": code, "detail": detail}))
             refused = _reason(detail) if code == exits.REFUSED else {}
             if refused.get("problem"):
                 raise LabError(refused["problem"], refused.get("fix", ""))

@@ -20,7 +20,7 @@ import os
 from typing import Callable
 
 from ..errors import LabError
-from .base import BrokerInfo, Cluster, PartitionState, quiet
+from .base import BrokerInfo, Cluster, PartitionState
 from .compose import ComposeCluster
 from .external import ExternalCluster
 from .local import LocalCluster
@@ -104,4 +104,4 @@ def connect(kind: str | None = None, brokers: int | None = None,
 
 
 __all__ = ["BrokerInfo", "BrokerSettings", "Cluster", "ComposeCluster", "ExternalCluster",
-           "LocalCluster", "PartitionState", "connect", "find_or_start", "running_cluster", "quiet"]
+           "LocalCluster", "PartitionState", "connect", "find_or_start", "running_cluster"]

@@ -8,7 +8,7 @@ from typing import Any
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from ..clients import quiet  # noqa: F401  (re-exported: cluster.base.quiet, cluster.quiet)
+from ..clients import quiet
 from ..errors import FaultUnavailable, LabError
 
 

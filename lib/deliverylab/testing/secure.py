@@ -26,8 +26,8 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import (AdminClient, ScramCredentialInfo, ScramMechanism,
                                    UserScramCredentialUpsertion)
 
-from ..clients import error_text
-from ..cluster.base import Cluster, quiet
+from ..clients import error_text, quiet
+from ..cluster import Cluster
 from ..errors import LabError
 from ..cluster.settings import DEFAULT_PORT_BASE, client_port, controller_port
 

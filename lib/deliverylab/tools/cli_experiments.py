@@ -6,7 +6,7 @@ import json
 import sys
 from typing import Any
 
-from ..errors import LabError
+from ..errors import LabError, require_seconds, require_whole
 
 CONSUMER_KEYS = ("model", "topic", "output_topic", "bootstrap", "sent", "processed_effects",
                  "delivered_once", "lost", "unread_at_timeout", "duplicated", "reordered_keys",
@@ -23,12 +23,24 @@ PRODUCER_KEYS = ("topic", "bootstrap", "sent", "acked", "failed_reported", "stor
                  "acked_but_lost", "unacked_but_stored", "duplicated", "reordered_keys", "elapsed_s")
 
 
-def _emit(summary: dict[str, Any], keys: tuple[str, ...], as_json: bool) -> None:
+def _emit(summary: dict[str, Any], keys: tuple[str, ...], as_json: bool, share: bool = False) -> None:
     if as_json:
         print(json.dumps(summary, default=str))
-    else:
-        width = max(len(k) for k in keys)
-        print("\n".join(f"{k:<{width}}  {summary.get(k)}" for k in keys))
+        return
+    width = max(len(k) for k in keys)
+    print("\n".join(f"{k:<{width}}  {summary.get(k)}" for k in keys))
+    if "kept" in summary:  # --keep: what is left, and how to look at it with Kafka's own tools
+        print(kept_text(summary["kept"], share))
+
+
+def kept_text(kept: dict[str, Any], share: bool = False) -> str:
+    from ..kafka_tool import inspect_commands
+
+    names = {"run folder": [kept["run_dir"]], "topics": kept["topics"], "groups": kept["groups"],
+             "transactional ids": kept["transactional_ids"]}
+    lines = ["", "kept (not deleted; inspect it with Kafka's own tools):"]
+    lines += [f"  {what:<18} {', '.join(v)}" for what, v in names.items() if v]
+    return "\n".join(lines + [f"  {cmd}" for cmd in inspect_commands(kept, share)])
 
 
 def _stderr_progress(done: int, total: int) -> None:
@@ -37,7 +49,9 @@ def _stderr_progress(done: int, total: int) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from ..experiments import ConsumerExperiment, CrashSpec, run_consumer, seeded_fault
+    from ..crash import CrashSpec
+    from ..experiments import ConsumerExperiment, run_consumer
+    from ..nemesis import seeded_fault
 
     if args.model == "share":
         return cmd_share(args)
@@ -69,7 +83,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_share(args: argparse.Namespace) -> int:
     """`deliverylab run share`: share-group members (KIP-932) on one partition."""
     from ..crash import CrashSpec
-    from ..share_groups import ShareExperiment, run_share
+    from ..experiments import ShareExperiment, run_share
 
     if args.fault != "none" or args.partitions != 1:
         raise LabError("`run share` reads one partition with every member and takes no broker "
@@ -84,7 +98,7 @@ def cmd_share(args: argparse.Namespace) -> int:
                            delivery_limit=args.delivery_limit, processing_ms=args.processing_ms,
                            dead_letter=args.dead_letter)
     result = run_share(spec, progress=_stderr_progress, keep=args.keep)
-    _emit(result.summary, SHARE_KEYS, args.json)
+    _emit(result.summary, SHARE_KEYS, args.json, share=True)
     return 0
 
 
@@ -109,7 +123,8 @@ def producer_config(acks: str, idempotence: str, retries: int | None,
 
 
 def cmd_produce(args: argparse.Namespace) -> int:
-    from ..experiments import ProducerExperiment, run_producer, seeded_fault
+    from ..experiments import ProducerExperiment, run_producer
+    from ..nemesis import seeded_fault
 
     conf = producer_config(args.acks, args.idempotence, args.retries, args.max_in_flight,
                            args.request_timeout_ms)
@@ -121,7 +136,7 @@ def cmd_produce(args: argparse.Namespace) -> int:
 
 
 def cmd_matrix(args: argparse.Namespace) -> int:
-    from ..matrix import run_matrix, write_matrix
+    from ..experiments.matrix import run_matrix, write_matrix
 
     frame = run_matrix(repeat=args.repeat, messages=args.messages, log=print)
     write_matrix(frame, args.out, " ".join(["deliverylab", *sys.argv[1:]]))
@@ -130,7 +145,7 @@ def cmd_matrix(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from ..validate import report, validate, violations
+    from ..experiments.validate import report, validate, violations
 
     if args.repeat < 1:
         raise LabError(f"--repeat {args.repeat} must be at least 1.", "Use e.g. --repeat 3.")
@@ -156,6 +171,16 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_benchmark(args: argparse.Namespace) -> int:
+    """`deliverylab benchmark`: notebook 11's recorded sitting, as CSV."""
+    from ..experiments import record_benchmarks
+
+    require_whole("--repeat", args.repeat, "Use e.g. --repeat 3.")
+    require_seconds("--duration", args.duration, "Use e.g. --duration 3.")
+    record_benchmarks(args.out, args.repeat, args.duration, " ".join(["deliverylab", *sys.argv[1:]]))
+    return 0
+
+
 def _run_options(parser: argparse.ArgumentParser, faults: tuple[str, ...]) -> None:
     """What `run` and `produce` share: the broker fault, the seed and the output format."""
     parser.add_argument("--fault", default="none", help=" | ".join(faults))
@@ -166,9 +191,8 @@ def _run_options(parser: argparse.ArgumentParser, faults: tuple[str, ...]) -> No
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    from ..crash import ALL_POINTS
-    from ..experiments import MODELS
-    from ..faults import FAULTS
+    from ..vocabulary import ALL_POINTS, MODELS
+    from ..nemesis import FAULTS
 
     r = sub.add_parser("run", help="a consumer experiment: one delivery model under crashes")
     r.add_argument("model", help=" | ".join(MODELS) + " | share (a share group, KIP-932)")
@@ -224,6 +248,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--messages", type=int, default=200)
     m.add_argument("--out", required=True)
     m.set_defaults(func=cmd_matrix)
+
+    b = sub.add_parser("benchmark", help="notebook 11's benchmark sitting, recorded to a CSV file")
+    b.add_argument("--out", required=True)
+    b.add_argument("--repeat", type=int, default=3)
+    b.add_argument("--duration", type=float, default=3.0, help="seconds per run")
+    b.set_defaults(func=cmd_benchmark)
 
     v = sub.add_parser("validate", help="repeat every scenario with new seeds; check invariants")
     v.add_argument("--repeat", type=int, default=3)

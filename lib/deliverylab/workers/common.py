@@ -12,12 +12,13 @@ from typing import Any
 from confluent_kafka import (OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer,
                              TopicPartition)
 
-from ..clients import error_reason, fetch_committed, quiet
+from ..clients import client_from_env, error_reason, fetch_committed
 from ..crash import CrashPoints, CrashSpec
+from ..ids import member_of, record_of
 from ..ledger import Ledger, Store
+from ..vocabulary import CRASH
 from . import exits, scenario2
-from .membership import (GROUP_ENDS, REFUSALS, REJOIN_LATER, group_settings, join, member_of,
-                         stall_if_due)
+from .membership import GROUP_ENDS, REFUSALS, REJOIN_LATER, group_settings, join, stall_if_due
 
 
 def wait_for_turn() -> None:
@@ -43,7 +44,7 @@ class WorkerContext:
         spec = json.loads((run_dir / "spec.json").read_text())
         ledger = Ledger(run_dir / "ledger.sqlite")
         crashed = [json.loads(d)["index"] for (d,) in ledger.conn.execute(
-            "SELECT detail FROM events WHERE kind = 'crash'")]
+            "SELECT detail FROM events WHERE kind = ?", (CRASH,))]
         crash_spec = CrashSpec(**{**spec["crash"], "at": tuple(spec["crash"].get("at") or ())}) \
             if spec.get("crash") else None
         ctx = cls(run_dir, worker, spec, ledger, None)  # type: ignore[arg-type]
@@ -52,11 +53,11 @@ class WorkerContext:
 
     def _record_crash(self, point: str, index: int) -> None:
         self.before_crash()
-        self.ledger.event("crash", self.worker, os.getpid(), json.dumps({"point": point, "index": index}))
+        self.ledger.event(CRASH, self.worker, os.getpid(), json.dumps({"point": point, "index": index}))
 
     def _crashed_at(self, index: int) -> bool:
         return any(json.loads(d).get("index") == index for (d,) in self.ledger.conn.execute(
-            "SELECT detail FROM events WHERE kind = 'crash'"))
+            "SELECT detail FROM events WHERE kind = ?", (CRASH,)))
 
     def before_crash(self) -> None:
         """Workers that buffer ledger rows override this to write them out first."""
@@ -64,7 +65,7 @@ class WorkerContext:
     def client(self, **overrides: Any) -> dict[str, Any]:
         # Client settings come through the environment: they may hold a SASL password, which
         # must never be written into the run folder.
-        return quiet({**json.loads(os.environ["DELIVERYLAB_CLIENT_JSON"]), **overrides})
+        return client_from_env(**overrides)
 
     def deadline_passed(self) -> bool:
         """Asked by the loops while their input is not done: True ends the loop, so the worker
@@ -78,7 +79,7 @@ class WorkerContext:
 
 
 def decode(msg: Message) -> dict[str, Any]:
-    return json.loads(msg.value())
+    return record_of(msg.value())
 
 
 def input_partitions(spec: dict[str, Any]) -> list[TopicPartition]:

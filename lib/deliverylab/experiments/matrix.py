@@ -14,13 +14,15 @@ from typing import Callable
 
 import pandas as pd
 
-from .catalog import PRODUCER_CONFIGS  # also importable from here (notebook 12 does)
-from .cluster import Cluster
-from .crash import CRASH_POINTS
-from .errors import LabError
-from .experiments import (MODELS, ConsumerExperiment, CrashSpec, ProducerExperiment,
-                          run_consumer, run_producer, seeded_fault)
-from .recording import read_recording, write_recording
+from ..catalog import PRODUCER_CONFIGS
+from ..cluster import Cluster
+from ..crash import CrashSpec
+from ..errors import LabError
+from ..nemesis import seeded_fault
+from ..recording import read_recording, write_recording
+from ..vocabulary import CONSUMER, CRASH_POINTS, MODELS, PRODUCER
+from .consumer import ConsumerExperiment, run_consumer
+from .producer import ProducerExperiment, run_producer
 
 PRODUCER_FAULTS = ("kill-leader", "pause-followers", "kill-leader-lagging-followers")
 COLUMNS = ("kind", "scenario", "model", "crash_point", "config", "fault", "seed", "sent", "lost",
@@ -68,7 +70,7 @@ def producer_spec(config: str, fault: str, messages: int = 2000, seed: int = 1) 
 
 def consumer_row(spec: ConsumerExperiment, cluster: Cluster | None = None) -> dict:
     r = run_consumer(spec, cluster)
-    return {"kind": "consumer", "scenario": spec.label, "model": spec.model,
+    return {"kind": CONSUMER, "scenario": spec.label, "model": spec.model,
             "crash_point": spec.crash.point if spec.crash else None, "seed": spec.seed,
             **r.summary, "processing_ms": spec.processing_ms,
             "auto_commit_interval_ms": spec.auto_commit_interval_ms,
@@ -78,7 +80,7 @@ def consumer_row(spec: ConsumerExperiment, cluster: Cluster | None = None) -> di
 def producer_row(spec: ProducerExperiment, cluster: Cluster | None = None) -> dict:
     r = run_producer(spec, cluster)
     fault = spec.fault.kind if spec.fault else "none"
-    return {"kind": "producer", "scenario": f"{spec.label} / {fault}", "config": spec.label,
+    return {"kind": PRODUCER, "scenario": f"{spec.label} / {fault}", "config": spec.label,
             "fault": fault, "seed": spec.seed, **r.summary, "warnings": " ".join(r.warnings)}
 
 

@@ -1,6 +1,6 @@
 """The course runner: execute every notebook in order, keep what it showed.
 
-    python -m deliverylab.tools.course [--size workshop|ci] [--out out/course] [--only 03[,05]]
+    python -m deliverylab.tools.course_runner [--size workshop|ci] [--out out/course] [--only 03[,05]]
 
 For each ``notebooks/NN-*.ipynb`` (in name order) papermill runs it with ``SIZE`` injected into its
 "parameters" cell; the runner writes the executed notebook, an HTML page, every PNG figure of its
@@ -95,7 +95,7 @@ def run_notebook(source: Path, out: Path, size: str, kernel: str | None = None) 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m deliverylab.tools.course",
+    parser = argparse.ArgumentParser(prog="python -m deliverylab.tools.course_runner",
                                      description="Execute the course notebooks in order.")
     parser.add_argument("--size", choices=SIZES, default="workshop",
                         help="experiment sizes: workshop (the course) or ci (small and quick)")
