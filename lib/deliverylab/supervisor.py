@@ -1,7 +1,14 @@
 """Starts a worker process, restarts it after each crash, bounds the run in time, reaps it.
 
 Every start, crash, restart and exit is written to the ledger with its time. No path out of
-`supervise` — success, crash loop, time limit, error, KeyboardInterrupt — leaves the worker alive.
+`supervise` — success, crash loop, time limit, error, KeyboardInterrupt — leaves the worker alive,
+nor any process it started: a worker is killed with its whole process tree.
+
+The worker is the lab's own (`python -m deliverylab.workers ROLE`) or any command line
+(`command=`: a program under `deliverylab check`, in any language). A command runs in a session
+of its own (a Ctrl-C in the terminal reaches the lab, which stops it), writes stdout and stderr
+to one log in the run folder, and may exit when it has done its part: `again=` says whether to
+start it once more.
 """
 from __future__ import annotations
 
@@ -14,7 +21,9 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
+
+import psutil
 
 from .errors import LabError
 from .ledger import Ledger
@@ -34,14 +43,32 @@ def _pythonpath() -> str:
     return os.pathsep.join(p for p in (pkg_parent, os.environ.get("PYTHONPATH")) if p)
 
 
-def _crash_recorded(ledger: Ledger, pid: int) -> bool:
-    return ledger.conn.execute("SELECT 1 FROM events WHERE kind = 'crash' AND pid = ?",
-                               (pid,)).fetchone() is not None
+def _recorded(ledger: Ledger, kind: str, pid: int) -> bool:
+    """Whoever kills a worker on purpose writes it first: 'crash' (a crash point, or the check's
+    kill of a program) or 'stop' (the lab ended a program that does not exit by itself)."""
+    return ledger.conn.execute("SELECT 1 FROM events WHERE kind = ? AND pid = ?",
+                               (kind, pid)).fetchone() is not None
+
+
+def kill_tree(pid: int, sig: int = signal.SIGKILL) -> None:
+    """Send `sig` to the process and to every process below it (`dotnet run` and `mvn exec`
+    start the app as a child; a shell script starts several). The children are listed first,
+    then the parent is signalled, so it cannot start another one meanwhile."""
+    try:
+        parent = psutil.Process(pid)
+        family = [parent, *parent.children(recursive=True)]
+    except psutil.Error:
+        return
+    for p in family:
+        try:
+            p.send_signal(sig)
+        except psutil.Error:
+            pass
 
 
 def _stop(proc: subprocess.Popen | None) -> None:
     if proc is not None and proc.poll() is None:
-        proc.send_signal(signal.SIGKILL)
+        kill_tree(proc.pid)
         proc.wait(10)
 
 
@@ -52,10 +79,27 @@ def _stop(proc: subprocess.Popen | None) -> None:
 STANDBY_ENV = "DELIVERYLAB_WORKER_STANDBY"
 
 
+def _killed_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Linux: a command dies with the lab even when the lab is killed outright (the lab's own
+    workers ask for the same themselves, see workers/__main__.py)."""
+    from .cluster.processes import die_with_parent
+
+    die_with_parent(signal.SIGKILL)
+
+
+Command = Callable[[int], Sequence[str]]  # the worker's number -> its command line
+
+
 def _spawn(role: str, run_dir: Path, worker: int, env: dict[str, str],
-           standby: bool) -> subprocess.Popen:
+           standby: bool, command: Command | None = None) -> subprocess.Popen:
     err_path = run_dir / f"{role}-{worker}.stderr"
     with err_path.open("w") as err:
+        if command is not None:
+            return subprocess.Popen(list(command(worker)), cwd=os.getcwd(),
+                                    stdin=subprocess.PIPE if standby else subprocess.DEVNULL,
+                                    stdout=err, stderr=subprocess.STDOUT, start_new_session=True,
+                                    env={**env, STANDBY_ENV: "1"} if standby else env,
+                                    preexec_fn=_killed_with_parent if sys.platform == "linux" else None)
         return subprocess.Popen([sys.executable, "-m", "deliverylab.workers", role,
                                  str(run_dir), str(worker)],
                                 stdin=subprocess.PIPE if standby else subprocess.DEVNULL,
@@ -88,7 +132,8 @@ def _may_crash(role: str, run_dir: Path) -> bool:
 def supervise(role: str, run_dir: Path, ledger: Ledger, deadline: float,
               tick: Callable[[], None] | None = None, max_starts: int = 10_000,
               env: dict[str, str] | None = None, first_worker: int = 0,
-              stop: threading.Event | None = None) -> Supervision:
+              stop: threading.Event | None = None, command: Command | None = None,
+              standby: bool | None = None, again: Callable[[], bool] | None = None) -> Supervision:
     """Run `role` until it exits cleanly; restart it (same group / transactional.id) after crashes.
 
     env: extra environment for the worker only (e.g. DELIVERYLAB_CLIENT_JSON, the client
@@ -96,12 +141,17 @@ def supervise(role: str, run_dir: Path, ledger: Ledger, deadline: float,
     first_worker: the number of the first start (a group member's starts are numbered apart).
     stop: set by whoever supervises this supervisor from another thread (a group's members): the
     run was interrupted there, and this worker must stop as if the interrupt had reached here —
-    a KeyboardInterrupt only ever reaches the main thread."""
+    a KeyboardInterrupt only ever reaches the main thread.
+    command: start this command line instead of the lab's worker module (see the module doc).
+    standby: start each successor ahead (it must wait for "go" on stdin, as
+    workers/common.wait_for_turn does); default: the lab's workers, when the spec crashes.
+    again: after a clean exit (or a recorded 'stop'), start the worker once more if this says
+    so (a program that exits when it has caught up, while the group still has lag)."""
     report = Supervision(role)
     t0 = time.monotonic()
     env = {**os.environ, **(env or {}), "PYTHONPATH": _pythonpath()}
-    ahead = _may_crash(role, run_dir)
-    standby: subprocess.Popen | None = None
+    ahead = _may_crash(role, run_dir) if standby is None else standby
+    successor: subprocess.Popen | None = None  # the standby started ahead
     try:
         while True:
             if time.time() > deadline:
@@ -110,13 +160,13 @@ def supervise(role: str, run_dir: Path, ledger: Ledger, deadline: float,
                 break
             worker = first_worker + report.starts
             err_path = run_dir / f"{role}-{worker}.stderr"
-            proc = standby or _spawn(role, run_dir, worker, env, standby=False)
-            standby = None
+            proc = successor or _spawn(role, run_dir, worker, env, False, command)
+            successor = None
             _go(proc)
             ledger.event("restart" if report.starts else "start", worker, proc.pid, role)
             report.starts += 1
             if ahead and report.starts < max_starts:
-                standby = _spawn(role, run_dir, worker + 1, env, standby=True)
+                successor = _spawn(role, run_dir, worker + 1, env, True, command)
             try:
                 while proc.poll() is None:
                     if stop is not None and stop.is_set():
@@ -132,10 +182,12 @@ def supervise(role: str, run_dir: Path, ledger: Ledger, deadline: float,
                 ledger.event("interrupted", worker, proc.pid, role)
                 raise
             code = proc.returncode
-            if code == 0:
+            if code == 0 or _recorded(ledger, "stop", proc.pid):
                 ledger.event("exit", worker, proc.pid, role)
+                if again is not None and report.starts < max_starts and again():
+                    continue
                 break
-            if code == -signal.SIGKILL and _crash_recorded(ledger, proc.pid):
+            if code == -signal.SIGKILL and _recorded(ledger, "crash", proc.pid):
                 report.crashes += 1
                 if report.starts >= max_starts:
                     break
@@ -151,6 +203,6 @@ def supervise(role: str, run_dir: Path, ledger: Ledger, deadline: float,
                            f"The full output is in {err_path}; check the experiment's settings and "
                            "`deliverylab cluster status`.")
     finally:
-        _stop(standby)  # an unused successor: never told to go, it has touched nothing
+        _stop(successor)  # an unused successor: never told to go, it has touched nothing
     report.elapsed_s = time.monotonic() - t0
     return report
