@@ -46,6 +46,10 @@ Showing
     plots         Matplotlib figures of results (no Kafka)
     widgets       ipywidgets panels (Run buttons) and the real worker loop, shown
     claims        a notebook's claims, checked against its own run
+Checking your own code
+    check/        a learner's function (handed real, watched clients) or any program (a command
+                  line, any language) under the lab's crashes and faults, judged against the
+                  guarantee it claims: check.consumer / transactional / producer / program
 Around the course (never imported by notebooks)
     tools/        the `deliverylab` command, `deliverylab lab`, the headless course runner
     testing/      test aids: a SASL/TLS broker, Kafka's console consumer as witness, free ports

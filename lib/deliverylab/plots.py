@@ -19,7 +19,8 @@ from .results import (ACKED_BUT_LOST, ARCHIVED, CONSUMER_OUTCOMES, DEAD_LETTERED
                       Result)
 
 __all__ = ["outcome_colors", "event_styles", "outcome_bars", "timeline", "compare", "heatmap",
-           "story_bars", "plot_benchmarks", "group_timeline", "share_deliveries"]
+           "story_bars", "plot_benchmarks", "group_timeline", "share_deliveries",
+           "check_timeline"]
 
 # One colour per outcome for the whole course, so a learner reads a colour the same way in
 # every notebook: green is good, reds are losses, orange is a duplicate.
@@ -480,3 +481,23 @@ def share_deliveries(result: Result, ax: Axes | None = None, title: str | None =
     ax.set_title(title or result.label)
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small")
     return _root_figure(ax)
+
+
+def check_timeline(result: Result, ax: Axes | None = None, title: str | None = None) -> Figure:
+    """A checked run (deliverylab check): the timeline, with each crash line labelled where it
+    struck in the code under check (after-commit, after-process, …; the crash event's point)."""
+    import json
+
+    fig = timeline(result, ax=ax, title=title)
+    ax = ax if ax is not None else fig.axes[0]
+    ev = result.events
+    if ev is None or ev.empty:
+        return fig
+    top = ax.get_ylim()[1]
+    for t, detail in zip(ev.loc[ev["kind"] == "crash", "t"], ev.loc[ev["kind"] == "crash", "detail"]):
+        info = json.loads(detail) if isinstance(detail, str) and detail.startswith("{") else {}
+        if info.get("point"):
+            ax.annotate(f"{info.get('n', '')} {info['point']}".strip(), (float(t), top),
+                        rotation=90, fontsize=7, color="red", va="top", ha="right",
+                        xytext=(-2, -2), textcoords="offset points")
+    return fig
