@@ -37,10 +37,12 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 import deliverylab
 from deliverylab import experiments as E
+from deliverylab import runs
 from deliverylab.clients import poll_until
 from deliverylab.cluster import quiet
 from deliverylab.experiments import (ConsumerExperiment, CrashSpec, ProducerExperiment,
                                      run_consumer, run_producer, seeded_fault)
+from deliverylab.ids import msg_id, record_of, value_of
 from deliverylab.readback import read_topic
 from deliverylab.workers.common import prime_metadata
 
@@ -72,12 +74,12 @@ def _timed_run(run: Callable[[], Any]) -> tuple[Any, dict[str, float], float]:
         calls["supervise"] += 1
         return "input" if calls["supervise"] == 1 else "worker"
 
-    wrap(E._Run, "topic", lambda: "setup")
-    wrap(E, "supervise", supervise_phase)
-    wrap(E, "read_topic", lambda: "read-back")
+    wrap(runs.Run, "topic", lambda: "setup")
+    wrap(runs, "supervise", supervise_phase)
+    wrap(runs, "read_topic", lambda: "read-back")
     wrap(E, "consumer_result", lambda: "counting")
     wrap(E, "producer_result", lambda: "counting")
-    wrap(E._Run, "close", lambda: "cleanup")
+    wrap(runs.Run, "close", lambda: "cleanup")
     t0 = time.monotonic()
     try:
         result = run()
@@ -130,8 +132,8 @@ def floor_run(cluster, messages: int, crash_every: int, value_size: int) -> dict
     prime_metadata(p, topic)  # as the lab's input writer does
     for i in range(messages):
         p.produce(topic, key=f"customer-{i % 8:03d}".encode(),
-                  value=json.dumps({"id": f"m{i:06d}", "key": f"customer-{i % 8:03d}", "seq": i,
-                                    "pad": "x" * value_size}).encode())
+                  value=value_of({"id": msg_id(i), "key": f"customer-{i % 8:03d}", "seq": i,
+                                  "pad": "x" * value_size}))
     p.flush(30)
     spent["input"] = time.monotonic() - t
 
@@ -158,7 +160,7 @@ def floor_run(cluster, messages: int, crash_every: int, value_size: int) -> dict
     while len(ids) < end:
         for m in c.consume(1000, timeout=0.05):
             if not m.error():
-                ids.append(json.loads(m.value())["id"])
+                ids.append(record_of(m.value())["id"])
     c.close()
     spent["read-back"] = time.monotonic() - t
 
@@ -219,7 +221,7 @@ def read_back_200(cluster) -> float:
     cluster.create_topic(topic, 1)
     p = Producer(quiet(cluster.client_config()))
     for i in range(200):
-        p.produce(topic, json.dumps({"id": f"m{i:06d}", "key": "k", "seq": i}).encode())
+        p.produce(topic, value_of({"id": msg_id(i), "key": "k", "seq": i}))
     p.flush(30)
     t = time.monotonic()
     rows = read_topic(cluster.client_config(), topic, 1)
@@ -248,8 +250,7 @@ def producer_floor(cluster, messages: int, rate: float, strike_at: int, heal_aft
     prime_metadata(p, topic)
     heal = None
     for i in range(messages):
-        p.produce(topic, json.dumps({"id": f"m{i:06d}", "key": "k", "seq": i}).encode(),
-                  on_delivery=on_ack)
+        p.produce(topic, value_of({"id": msg_id(i), "key": "k", "seq": i}), on_delivery=on_ack)
         poll_until(p, t + (i + 1) / rate)  # the lab's producer keeps its rate the same way
         if heal is None and acked[0] >= strike_at:
             leader = cluster.partition_state(topic, 0).leader

@@ -51,15 +51,15 @@ BARE_PRODUCER = r"""
 import sys, time
 from confluent_kafka import Producer
 from deliverylab.payloads import payment_for
-from deliverylab.workers.input_producer import encode, message
+from deliverylab.ids import record, value_for
 bootstrap, topic, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 p = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True})
 reports = []
 for i in range(n):
-    rec = message(i, 8)
+    rec = record(i, 8)
     while True:
         try:
-            p.produce(topic, key=rec["key"].encode(), value=encode(rec, payment_for(i)),
+            p.produce(topic, key=rec["key"].encode(), value=value_for(i, 8, payment_for(i)),
                       on_delivery=lambda err, msg: reports.append(err))
             break
         except BufferError:

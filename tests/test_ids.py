@@ -11,16 +11,16 @@ import pytest
 from deliverylab.errors import LabError
 from deliverylab.experiments import ConsumerExperiment, ProducerExperiment
 from deliverylab.ids import (MAX_MESSAGES, check_messages, id_of_value, index_of, key_for, msg_id,
-                             seq_for)
+                             record, record_of, seq_for, value_for, value_of)
 from deliverylab.retry_topics import RetryPipeline
-from deliverylab.workers.input_producer import encode, message
 
 
 @pytest.mark.parametrize("i", [0, 7, 999_999, 1_000_000, 1_234_567, 10**9])
 def test_ids_round_trip_past_six_digits(i):
     assert index_of(msg_id(i)) == i
-    value = encode(message(i, 8), b'{"amount":1}')
+    value = value_for(i, 8, b'{"amount":1}')
     assert id_of_value(value) == msg_id(i)  # no fixed slice: 'm1000000' is read whole
+    assert record_of(value) == {**record(i, 8), "payment": {"amount": 1}}
     assert key_for(i, 8) == f"customer-{i % 8:03d}" and seq_for(i, 8) == i // 8
 
 
@@ -58,3 +58,20 @@ def test_cli_refuses_a_huge_message_count_at_once():
     assert out.returncode != 0
     assert "limit of 1,000,000" in out.stderr + out.stdout
     assert "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("i", [0, 7, 999_999])
+def test_the_fast_value_is_the_general_one_byte_for_byte(i):
+    """value_for (hand-formatted, per message) and value_of (any record) write one format."""
+    for extra in ({}, {"payment": b'{"amount":"6.14"}'}, {"pad_to": 200}):
+        assert value_for(i, 8, **extra) == value_of(record(i, 8), **extra)
+    assert len(value_for(i, 8, pad_to=200)) == 200
+
+
+def test_any_record_round_trips_with_its_id_first():
+    rec = {"key": 'a "quoted" key', "id": "first-0", "seq": 0, "created": 1.5, "processed": True,
+           "error": None, "note": "päyment\\n"}
+    value = value_of(rec)
+    assert value.startswith(b'{"id":"first-0",') and id_of_value(value) == "first-0"
+    assert record_of(value) == rec
+    assert b" " not in value_of({"id": "first-0", "key": "first", "seq": 0})  # compact: id_of_value reads it

@@ -147,7 +147,7 @@ def test_a_half_read_topic_is_an_error_not_lost_messages(cluster, monkeypatch):
     for module in (deliverylab.readback, deliverylab.retry_topics):
         if hasattr(module, "Consumer"):
             monkeypatch.setattr(module, "Consumer", _StallingReadBack)
-    monkeypatch.setattr(deliverylab.retry_topics, "READBACK_TIMEOUT_S", 3.0, raising=False)
+    monkeypatch.setattr(deliverylab.readback, "TIMEOUT_S", 3.0)
     spec = RetryPipeline(**{**SPEC, "messages": 30})
     with pytest.raises(LabError, match="did not reach the end"):
         result = run_retry_pipeline(spec, cluster=cluster)

@@ -28,6 +28,8 @@ Running a run
     coordinator   the group coordinator as a fault target (commit sent, crash before the answer)
     ledger        the run's durable record (SQLite), written by every process
     readback      a topic read back to its end: the evidence of what is stored
+    runs          the one run scaffold: its folder, ledger, client settings, topics and groups,
+                  supervised processes, nemeses, read-back, cleanup and `keep`
 Counting (pure, no Kafka)
     checker       every message classified from the ledger and the read-back
     group_result  a consumer-group run counted: assignments, rebalances, refused commits

@@ -1,8 +1,11 @@
 """What every Kafka client of the lab does the same way: keep librdkafka's log lines out of the
-notebook, produce under back-pressure, ask a group's committed offsets, and turn a Kafka exception into the text a learner reads."""
+notebook, produce under back-pressure, ask a group's committed offsets, hand the client settings
+to another process, and turn a Kafka exception into the text a learner reads."""
 from __future__ import annotations
 
+import json
 import logging
+import os
 import time
 from typing import Any, Callable
 
@@ -50,7 +53,24 @@ def error_text(exc: BaseException) -> str:
     return err.str() if hasattr(err, "str") else str(exc)
 
 
-__all__ = ["quiet", "RELIABLE_PRODUCER", "produce", "poll_until", "error_text"]
+# A run's processes get the client settings (which may hold a SASL password) through the
+# environment of their own process, never through a file in the run folder, and without touching
+# the caller's os.environ.
+CLIENT_ENV = "DELIVERYLAB_CLIENT_JSON"
+
+
+def client_env(config: dict[str, Any]) -> dict[str, str]:
+    """The environment variables that hand `config` to a process of the run."""
+    return {CLIENT_ENV: json.dumps(config)}
+
+
+def client_from_env(**overrides: Any) -> dict[str, Any]:
+    """In a process of the run: the client settings it was handed, with `overrides`, quiet."""
+    return quiet({**json.loads(os.environ[CLIENT_ENV]), **overrides})
+
+
+__all__ = ["quiet", "RELIABLE_PRODUCER", "produce", "poll_until", "error_text", "client_env",
+           "client_from_env", "CLIENT_ENV"]
 
 
 def fetch_committed(consumer: Consumer, partitions: list[TopicPartition],

@@ -153,6 +153,14 @@ class Scenario2(threading.Thread):
         self.halt.set()
         self.join(120)
 
+    def failure(self) -> LabError:
+        return _failure(self.scenario, self.error)
+
+
+def _failure(name: str, error: Exception | None) -> LabError:
+    return LabError(f"{name}: the coordinator fault could not be applied: {error}",
+                    "Check `deliverylab cluster status`.")
+
 
 COORDINATOR_FAULTS = ("kill-coordinator", "pause-coordinator", "restart-coordinator")
 
@@ -205,3 +213,6 @@ class CoordinatorFault(threading.Thread):
     def stop(self) -> None:
         self.halt.set()
         self.join(120)
+
+    def failure(self) -> LabError:
+        return _failure(self.kind, self.error)

@@ -7,17 +7,12 @@ producer settings under a broker fault.
 """
 from __future__ import annotations
 
-import json
 import random
-import shutil
-import tempfile
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pandas as pd
 
@@ -29,14 +24,13 @@ from .errors import LabError, require_whole
 from .faults import NETWORK_FAULTS, NETWORK_HEAL_AFTER_S, READ_WHILE_HEALING, FaultSpec, Nemesis
 from .ids import check_messages, index_of
 from .ledger import Ledger, Store, read_tables
-from .members import check_group, supervise_members
+from .members import check_group
 from .coordinator import COORDINATOR_FAULTS, CoordinatorFault, Scenario2, find_coordinator
 from . import group_result
-from .paths import home_dir
-from .readback import read_topic
-from .results import Progress, Result
-from .supervisor import Supervision, supervise
-from .topics import group_for, unique_topic
+from .results import Result
+from .runs import Progress, Run
+from .supervisor import Supervision
+from .topics import transactional_id
 
 MODELS = ("at-most-once", "at-least-once", "auto-commit", "auto-commit-store", "exactly-once",
           "idempotent-consumer")
@@ -148,105 +142,6 @@ class ProducerExperiment:
         return self
 
 
-# --- the shared run scaffolding ----------------------------------------------------------------
-class _Run:
-    """One run's folder, ledger, topics and clock; removes what the learner did not ask to keep."""
-
-    def __init__(self, cluster: Cluster, prefix: str, keep: bool) -> None:
-        self.cluster, self.keep = cluster, keep
-        runs = home_dir() / "runs"
-        runs.mkdir(parents=True, exist_ok=True)
-        self.dir = Path(tempfile.mkdtemp(prefix=f"{prefix}-", dir=runs))
-        self.ledger = Ledger(self.dir / "ledger.sqlite")
-        self.topics: list[str] = []
-        self.groups: list[str] = []
-        self.t0 = time.time()
-        # Workers get the client settings (which may hold a SASL password) through the
-        # environment of their own process (supervise's env=), never through a file in the run
-        # folder, and without touching the notebook's os.environ.
-        self.worker_env = {"DELIVERYLAB_CLIENT_JSON": json.dumps(cluster.client_config())}
-
-    def supervise_plain(self, role: str, deadline: float) -> Supervision:
-        """A worker that needs no fault and no progress (the input writer)."""
-        return supervise(role, self.dir, self.ledger, deadline, env=self.worker_env)
-
-    def topic(self, prefix: str, partitions: int, rf: int | None = None,
-              config: dict[str, str] | None = None) -> str:
-        name = unique_topic(prefix)
-        self.cluster.create_topic(name, partitions, rf, config)
-        self.topics.append(name)
-        return name
-
-    def group(self, topic: str) -> str:
-        """The consumer group of the run's workers on `topic`; deleted with the run's topics."""
-        name = group_for(topic)
-        if name not in self.groups:
-            self.groups.append(name)
-        return name
-
-    def supervise(self, role: str, fault: FaultSpec | None, topic: str, deadline: float,
-                  fault_clock: Callable[[], int], done: Callable[[], int], total: int,
-                  progress: Progress | None,
-                  start: Callable[[Callable[[], None]], Supervision] | None = None,
-                  meanwhile: Callable[[], None] | None = None) -> Supervision:
-        """Run the worker (restarting it after crashes) while the nemesis strikes and heals.
-
-        meanwhile: called once the worker is done, while the nemesis heals (a killed broker's
-        JVM takes seconds to serve again), e.g. the read-back: the new leader holds the log
-        the count needs, and the restarted broker only truncates its own copy to it."""
-        nemesis = None
-        if fault and fault.kind != "none":
-            nemesis = Nemesis(self.cluster, fault, topic, self.ledger.path, fault_clock)
-            nemesis.start()
-        try:
-            tick = _progress_ticker(done, total, progress)
-            report = start(tick) if start else supervise(role, self.dir, self.ledger, deadline,
-                                                         tick=tick, env=self.worker_env)
-            if nemesis:
-                nemesis.halt.set()  # heal now, in the nemesis's own thread
-            if meanwhile:
-                meanwhile()
-        finally:
-            if nemesis:
-                nemesis.stop()
-        if nemesis and nemesis.error:
-            raise LabError(f"The broker fault {fault.kind!r} could not be applied: {nemesis.error}",
-                           "Check `deliverylab cluster status`.")
-        if progress:
-            progress(total, total)
-        return report
-
-    def write_spec(self, spec: dict[str, Any]) -> None:
-        (self.dir / "spec.json").write_text(json.dumps(spec, default=str))
-
-    def close(self) -> None:
-        self.ledger.close()
-        if not self.keep:
-            shutil.rmtree(self.dir, ignore_errors=True)
-            # The topics and groups go off the learner's wait: nothing in the Result depends on
-            # them. A non-daemon thread, so a process that exits right after (the CLI) still
-            # deletes them.
-            threading.Thread(target=self._delete_topics_and_groups,
-                             name="deliverylab-run-cleanup").start()
-
-    def _delete_topics_and_groups(self) -> None:
-        try:
-            self.cluster.delete_topics(self.topics)
-            self.cluster.delete_groups(self.groups)
-        except Exception:
-            pass  # a run's cleanup must not hide its result
-
-
-def _progress_ticker(count: Callable[[], int], total: int, progress: Progress | None) -> Callable[[], None]:
-    last = [0.0]
-
-    def tick() -> None:
-        if progress and time.monotonic() - last[0] > 0.1:
-            last[0] = time.monotonic()
-            progress(min(count(), total), total)
-    return tick
-
-
 def _run_meta(run_dir: Path) -> dict[str, str]:
     with closing(Ledger(run_dir / "ledger.sqlite")) as led:
         return led.meta()
@@ -299,60 +194,52 @@ def run_consumer(spec: ConsumerExperiment, cluster: Cluster | None = None,
     cluster = cluster or connect(min_brokers=3 if spec.fault else 1)
     if spec.fault:
         spec.fault.check(cluster)
-    run = _Run(cluster, spec.model, keep)
-    try:
+    if spec.coordinator_fault and (cluster.kind == "external" or cluster.size < 3):
+        raise LabError(f"Fault {spec.coordinator_fault!r} needs a lab cluster of 3 brokers; "
+                       f"{cluster.bootstrap_servers} is {cluster.kind}, {cluster.size} broker(s).",
+                       "Run `deliverylab cluster up --brokers 3`.")
+    with Run(cluster, spec.model, keep) as run:
         topic = run.topic(f"lab-{spec.model}", spec.partitions)
         group = run.group(topic)
         output = run.topic(f"lab-{spec.model}-out", spec.partitions) if spec.model == "exactly-once" else None
+        if output:  # one per member in a group (workers/exactly_once.py)
+            for m in range(spec.members) if spec.membership == "group" else (None,):
+                run.transactional_id(topic, m)
         deadline = time.time() + spec.time_limit_s
         run.write_spec({**asdict(spec), "topic": topic, "output_topic": output,
-                        "group_id": group, "transactional_id": f"{topic}-txn",
+                        "group_id": group, "transactional_id": transactional_id(topic),
                         "deadline": deadline, "crash": asdict(spec.crash) if spec.crash else None})
         run.ledger.set_meta(kind="consumer", model=spec.model, topic=topic, t0=run.t0)
-        run.supervise_plain("input", deadline)
+        run.supervise("input", deadline)
 
         with closing(Store(run.dir / "store.sqlite")) as store:
             def processed() -> int:
                 return store.conn.execute("SELECT COUNT(*) FROM effects").fetchone()[0]
-            start = None
-            if spec.membership == "group":
-                def start(tick: Callable[[], None]) -> Supervision:
-                    return supervise_members(spec.model, run.dir, run.ledger.path, deadline,
-                                             spec.members, run.worker_env, tick, processed,
-                                             spec.joining_member, spec.join_after)
-            s2 = Scenario2(cluster, spec.scenario, group, topic, spec.partitions,
-                           run.ledger.path) if spec.scenario else None
+            tick = run.ticker(processed, spec.messages, progress)
+
+            def work() -> Supervision:
+                if spec.membership == "group":
+                    return run.supervise_members(spec.model, deadline, spec.members, tick,
+                                                 processed, spec.joining_member, spec.join_after)
+                return run.supervise(spec.model, deadline, tick=tick)
+            nemeses: list = []
+            if spec.scenario:
+                nemeses.append(Scenario2(cluster, spec.scenario, group, topic, spec.partitions,
+                                         run.ledger.path))
             if spec.coordinator_fault:
-                if cluster.kind == "external" or cluster.size < 3:
-                    raise LabError(f"Fault {spec.coordinator_fault!r} needs a lab cluster of 3 "
-                                   f"brokers; {cluster.bootstrap_servers} is {cluster.kind}, "
-                                   f"{cluster.size} broker(s).",
-                                   "Run `deliverylab cluster up --brokers 3`.")
-                s2 = CoordinatorFault(cluster, spec.coordinator_fault, group,
-                                      run.ledger.path, processed,
-                                      spec.coordinator_fault_at or spec.messages // 2,
-                                      spec.coordinator_heal_after_s)
-            if s2:
-                s2.start()
-            try:
-                report = run.supervise(spec.model, spec.fault, topic, deadline, processed, processed,
-                                       spec.messages, progress, start)
-            except LabError as worker_error:
-                if s2:
-                    s2.stop()
-                if s2 and s2.error:  # the cause: the worker only waited for the coordinator fault
-                    raise _coordinator_fault_error(spec, s2.error) from worker_error
-                raise
-            finally:
-                if s2:
-                    s2.stop()
+                nemeses.append(CoordinatorFault(cluster, spec.coordinator_fault, group,
+                                                run.ledger.path, processed,
+                                                spec.coordinator_fault_at or spec.messages // 2,
+                                                spec.coordinator_heal_after_s))
+            if spec.fault and spec.fault.kind != "none":
+                nemeses.append(Nemesis(cluster, spec.fault, topic, run.ledger.path, processed))
+            report = run.with_nemeses(nemeses, work)
+            tick.finish()
             if spec.membership == "group" or spec.coordinator_fault:
                 try:
                     run.ledger.set_meta(coordinator=find_coordinator(cluster, group, 5))
                 except LabError:
                     pass  # the summary says None: no coordinator answered
-            if s2 and s2.error:
-                raise _coordinator_fault_error(spec, s2.error)
         if spec.fault:
             cluster.wait_for_full_isr(topic, spec.partitions)
         faulted = bool(spec.fault and spec.fault.kind != "none") or bool(spec.scenario or spec.coordinator_fault)  # a leader may have moved
@@ -360,16 +247,10 @@ def run_consumer(spec: ConsumerExperiment, cluster: Cluster | None = None,
         if output:
             views.update({"output-committed": (output, "read_committed"),
                           "output-uncommitted": (output, "read_uncommitted")})
-        with ThreadPoolExecutor(len(views)) as pool:  # independent readers: read side by side
-            futures = {reader: pool.submit(read_topic, cluster.client_config(), t, spec.partitions,
-                                           isolation, after_fault=faulted)
-                       for reader, (t, isolation) in views.items()}
-        readbacks = {reader: f.result() for reader, f in futures.items()}
-        for reader, rows in readbacks.items():
-            run.ledger.readback(reader, rows)
-        return consumer_result(run.dir, spec, cluster.bootstrap_servers, report.timed_out)
-    finally:
-        run.close()
+        run.read_backs(views, spec.partitions, after_fault=faulted)
+        result = consumer_result(run.dir, spec, cluster.bootstrap_servers, report.timed_out)
+        result.summary.update(run.kept())
+        return result
 
 
 def consumer_result(run_dir: Path, spec: ConsumerExperiment, bootstrap: str,
@@ -415,11 +296,6 @@ def consumer_result(run_dir: Path, spec: ConsumerExperiment, bootstrap: str,
                   warnings=diagnose.consumer_warnings(asdict(spec), summary, timeline, events))
 
 
-def _coordinator_fault_error(spec: ConsumerExperiment, error: Exception) -> LabError:
-    return LabError(f"{spec.scenario or spec.coordinator_fault}: the coordinator fault could not "
-                    f"be applied: {error}", "Check `deliverylab cluster status`.")
-
-
 def _output_topic(rb: pd.DataFrame) -> str | None:
     out = rb[rb.reader == "output-committed"]["topic"]
     return str(out.iloc[0]) if len(out) else None
@@ -432,8 +308,7 @@ def run_producer(spec: ProducerExperiment, cluster: Cluster | None = None,
     cluster = cluster or connect(min_brokers=3 if spec.fault and spec.fault.kind != "none" else 1)
     if spec.fault:
         spec.fault.check(cluster)
-    run = _Run(cluster, "producer", keep)
-    try:
+    with Run(cluster, "producer", keep) as run:
         topic = run.topic("lab-producer", spec.partitions, spec.replication_factor, spec.topic_config)
         cluster.wait_for_leader(topic)
         deadline = time.time() + spec.time_limit_s
@@ -448,22 +323,23 @@ def run_producer(spec: ProducerExperiment, cluster: Cluster | None = None,
 
         def reported() -> int:  # the fault is armed by delivery reports: the log is really growing
             return run.ledger.conn.execute("SELECT COUNT(*) FROM acks").fetchone()[0]
-        stored: list = []
+        faulted = bool(spec.fault and spec.fault.kind != "none")
 
         def read_back() -> None:
             cluster.wait_for_leader(topic)
-            stored.extend(read_topic(cluster.client_config(), topic, spec.partitions,
-                                     after_fault=bool(spec.fault and spec.fault.kind != "none")))
+            run.read_back(topic, spec.partitions, reader="topic", after_fault=faulted)
         early = spec.fault is not None and spec.fault.kind in READ_WHILE_HEALING
-        report = run.supervise("producer", spec.fault, topic, deadline, reported, sent,
-                               spec.messages, progress, meanwhile=read_back if early else None)
+        tick = run.ticker(sent, spec.messages, progress)
+        nemeses = [Nemesis(cluster, spec.fault, topic, run.ledger.path, reported)] if faulted else []
+        report = run.with_nemeses(nemeses, lambda: run.supervise("producer", deadline, tick=tick),
+                                  meanwhile=read_back if early else None)
+        tick.finish()
         cluster.wait_for_full_isr(topic, spec.partitions)  # the next run starts on a whole cluster
         if not early:
             read_back()  # the old leader is back in the ISR: it has truncated to the new one's log
-        run.ledger.readback("topic", stored)
-        return producer_result(run.dir, spec, cluster.bootstrap_servers, report.timed_out)
-    finally:
-        run.close()
+        result = producer_result(run.dir, spec, cluster.bootstrap_servers, report.timed_out)
+        result.summary.update(run.kept())
+        return result
 
 
 def producer_result(run_dir: Path, spec: ProducerExperiment, bootstrap: str,

@@ -230,3 +230,7 @@ class Nemesis(threading.Thread):
         """End the run's fault: heal now if still broken, and wait for the heal to finish."""
         self.halt.set()
         self.join(120)
+
+    def failure(self) -> LabError:
+        return LabError(f"The broker fault {self.spec.kind!r} could not be applied: {self.error}",
+                        "Check `deliverylab cluster status`.")

@@ -3,13 +3,22 @@ pinned jars: an independent Java client to check what the lab reports against.""
 from __future__ import annotations
 
 import re
+import shlex
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from .errors import LabError
 from .java import find_java
-from .kafka_dist import classpath
+from .kafka_dist import classpath, libs_dir
+
+# The classes behind the kafka-*.sh scripts of Kafka's distribution (bin/kafka-run-class.sh runs
+# them with the jars on the classpath; the lab has the jars, not the scripts).
+TOPIC_COMMAND = "org.apache.kafka.tools.TopicCommand"  # kafka-topics.sh
+CONSUMER_GROUP_COMMAND = "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand"  # kafka-consumer-groups.sh
+SHARE_GROUP_COMMAND = "org.apache.kafka.tools.consumer.group.ShareGroupCommand"  # kafka-share-groups.sh
+CONSOLE_CONSUMER = "org.apache.kafka.tools.consumer.ConsoleConsumer"  # kafka-console-consumer.sh
 
 _QUIET_LOG4J = """<?xml version="1.0" encoding="UTF-8"?>
 <Configuration status="OFF"><Loggers><Root level="OFF"/></Loggers></Configuration>
@@ -49,3 +58,23 @@ def features(bootstrap: str, version: str | None = None) -> dict[str, dict[str, 
                        f"(exit {out.returncode}): {out.stderr.strip()[-300:]}",
                        "Check that the cluster runs (`deliverylab cluster status`).")
     return found
+
+
+def command_line(main_class: str, args: list[str], version: str | None = None) -> str:
+    """The shell command that runs `main_class` with `args` from the cached jars (to paste into a
+    terminal; nothing is downloaded to write it)."""
+    return shlex.join(["java", "-cp", f"{libs_dir(version)}/*", main_class, *args])
+
+
+def inspect_commands(kept: dict[str, Any], share: bool = False) -> list[str]:
+    """Kafka's own tools on a kept run (`Run.names()`): describe each topic and group, and read
+    the first topic from its beginning (for 5 s)."""
+    bootstrap = ["--bootstrap-server", kept["bootstrap"]]
+    groups = SHARE_GROUP_COMMAND if share else CONSUMER_GROUP_COMMAND
+    lines = [command_line(TOPIC_COMMAND, [*bootstrap, "--describe", "--topic", t]) for t in kept["topics"]]
+    lines += [command_line(groups, [*bootstrap, "--describe", "--group", g]) for g in kept["groups"]]
+    if kept["topics"]:
+        lines.append(command_line(CONSOLE_CONSUMER, [*bootstrap, "--topic", kept["topics"][0],
+                                                     "--from-beginning", "--timeout-ms", "5000",
+                                                     "--formatter-property", "print.key=true"]))
+    return lines

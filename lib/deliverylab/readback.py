@@ -8,7 +8,6 @@ hundred records takes milliseconds, as it does for any consumer.
 """
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from typing import Any, Callable
@@ -18,8 +17,10 @@ from confluent_kafka import (OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcept
 
 from .clients import quiet
 from .errors import LabError
+from .ids import record_of
 
 POLL_S = 0.05  # consume() waits for a full batch or this long: short, so the last wait is short
+TIMEOUT_S = 30.0  # a topic not read to its end in this time is an error, never "lost"
 
 
 def _high_watermark(probe: Consumer, topic: str, partition: int, deadline: float) -> int:
@@ -64,7 +65,7 @@ def _settled(probe: Consumer, topic: str, partition: int, end: int) -> bool:
 
 
 def read_topic(client: dict[str, Any], topic: str, partitions: int,
-               isolation: str = "read_committed", timeout: float = 30.0,
+               isolation: str = "read_committed", timeout: float | None = None,
                after_fault: bool = False,
                row: Callable[[Message, dict[str, Any]], Any] | None = None) -> list:
     """(topic, partition, offset, msg_id, key, seq) for every record, in log order per partition.
@@ -82,6 +83,7 @@ def read_topic(client: dict[str, Any], topic: str, partitions: int,
                   # The end-of-partition event comes when a fetch returns empty, and the broker
                   # holds an empty fetch up to this long (default 500 ms) waiting for data.
                   "fetch.wait.max.ms": 10})
+    timeout = TIMEOUT_S if timeout is None else timeout
     deadline = time.monotonic() + timeout
     consumer = Consumer({**conf, "isolation.level": isolation})
     # The ends are asked with read_uncommitted: a read_committed client is told the last stable
@@ -107,7 +109,7 @@ def read_topic(client: dict[str, Any], topic: str, partitions: int,
                 done.discard(p)
                 if (msg.leader_epoch() or 0) > 0:
                     unsure.add(p)  # written after a leader change
-                rec = json.loads(msg.value())
+                rec = record_of(msg.value())
                 rows.append(row(msg, rec) if row else
                             (topic, p, msg.offset(), rec["id"], rec["key"], rec["seq"]))
             for p, at in eof_at.items():

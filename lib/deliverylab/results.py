@@ -4,7 +4,7 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pandas as pd
 
@@ -13,9 +13,6 @@ from .checker import crash_table
 from .outcomes import (ACKED_BUT_LOST, ARCHIVED, CONSUMER_OUTCOMES, DEAD_LETTERED,  # noqa: F401
                        DELIVERED_ONCE, DUPLICATED, FAILED_REPORTED, LOST, PRODUCER_OUTCOMES, SHARE_OUTCOMES,
                        UNACKED_BUT_STORED)
-
-# A run reports progress as progress(done, total): panels draw a bar, the CLI prints a line.
-Progress = Callable[[int, int], None]
 
 
 @dataclass

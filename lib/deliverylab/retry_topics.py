@@ -26,38 +26,30 @@ final place is counted from what the topics hold — never from what the workers
 """
 from __future__ import annotations
 
-import json
-import shutil
-import tempfile
 import threading
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from .checker import reordered_keys
-from .clients import RELIABLE_PRODUCER, produce, quiet
+from .clients import RELIABLE_PRODUCER, produce
 from .cluster import Cluster, connect
 from .crash import CrashSpec
 from .errors import LabError, require_whole
-from .ids import check_messages, key_for, msg_id, seq_for
+from .ids import check_messages, key_for, msg_id, record, seq_for, value_of
 from .ledger import Ledger, read_tables
-from .paths import home_dir
-from .readback import read_topic
-from .results import Progress
-from .supervisor import supervise
+from .runs import Progress, Run
+from .topics import unique_topic
 from .workers.retry_stage import MAX_STAGES, failing_attempts
-from .topics import group_for
 
 MODES = ("retry-topics", "blocking")
 PROCESSED, DEAD_LETTERED, LOST, DUPLICATED = "processed", "dead-lettered", "lost", "duplicated"
 KINDS = ("ok", "transient", "poison")
 CRASH_POINT = "before-commit"  # the main stage dies after its batch was forwarded, before its commit
-READBACK_TIMEOUT_S = 30.0  # a topic not read to its end in this time is an error, never "lost"
 
 __all__ = ["RetryPipeline", "RetryResult", "run_retry_pipeline", "failure_plan", "MODES", "KINDS",
            "reordered_example", "count_places"]
@@ -184,12 +176,12 @@ class RetryResult:
 
 # --- running -------------------------------------------------------------------------------------
 class _Pipeline:
-    """Topics, run folder and ledger of one run."""
+    """The pipeline's topics and groups in its run, and what it does with them."""
 
-    def __init__(self, cluster: Cluster, spec: RetryPipeline) -> None:
-        self.cluster, self.spec = cluster, spec
+    def __init__(self, run: Run, spec: RetryPipeline) -> None:
+        self.run, self.spec = run, spec
         self.plan = failure_plan(spec).set_index("msg_id")
-        base = f"lab-retry-{uuid.uuid4().hex[:8]}"
+        base = unique_topic("lab-retry")
         self.input = f"{base}-input"
         self.retries = [f"{base}-retry-{n + 1}" for n in range(len(spec.delays_ms))] \
             if spec.mode == "retry-topics" else []
@@ -197,38 +189,32 @@ class _Pipeline:
         self.dlt = f"{base}-dlt"
         self.stage_of = {self.input: "input", self.processed: "processed", self.dlt: "dlt",
                          **{t: f"retry-{n + 1}" for n, t in enumerate(self.retries)}}
-        self.topics = [self.input, *self.retries, self.processed, self.dlt]
-        runs = home_dir() / "runs"
-        runs.mkdir(parents=True, exist_ok=True)
-        self.dir = Path(tempfile.mkdtemp(prefix="retry-", dir=runs))
-        self.ledger = Ledger(self.dir / "ledger.sqlite")
+        self.topics = run.create_topics([self.input, *self.retries, self.processed, self.dlt],
+                                        spec.partitions)
+        for t in (self.input, *self.retries):  # each stage reads its topic in a group of its own
+            run.group(t)
         self.errors: list[str] = []
-        self.t0 = time.time()
-        # Workers get the client settings through their own environment (never a file).
-        self.worker_env = {"DELIVERYLAB_CLIENT_JSON": json.dumps(cluster.client_config())}
 
     def write_spec(self, deadline: float) -> None:
         spec = self.spec
         crash = asdict(CrashSpec(CRASH_POINT, at=(spec.crash_at,))) if spec.crash_at is not None \
             else None
-        (self.dir / "spec.json").write_text(json.dumps({
+        self.run.write_spec({
             **_spec(spec), "stage_topics": [self.input, *self.retries],
             "processed_topic": self.processed, "dlt_topic": self.dlt, "deadline": deadline,
-            "crash": crash}))
+            "crash": crash})
 
     def write_input(self) -> float:
         """The input, with an idempotent producer; returns when every record is acknowledged."""
-        producer = Producer(quiet({**self.cluster.client_config(), **RELIABLE_PRODUCER}))
+        producer = Producer(self.run.client_config(**RELIABLE_PRODUCER))
         failed: list[str] = []
 
         def on_delivery(err, msg) -> None:
             if err is not None:
                 failed.append(err.name())
         for i in range(self.spec.messages):
-            key = key_for(i, self.spec.keys)
-            rec = {"id": msg_id(i), "index": i, "key": key, "seq": seq_for(i, self.spec.keys),
-                   "created": time.time()}
-            produce(producer, self.input, key.encode(), json.dumps(rec).encode(), on_delivery)
+            rec = {**record(i, self.spec.keys), "created": time.time()}
+            produce(producer, self.input, rec["key"].encode(), value_of(rec), on_delivery)
             producer.poll(0)
         left = producer.flush(30)
         if left or failed:
@@ -248,9 +234,9 @@ class _Pipeline:
                 raise _Stopped()
 
         def stage(n: int, role: str) -> None:
-            ledger = Ledger(self.ledger.path)  # one SQLite connection per thread
+            ledger = Ledger(self.run.ledger.path)  # one SQLite connection per thread
             try:
-                supervise(role, self.dir, ledger, deadline, tick=stopping, env=self.worker_env)
+                self.run.supervise(role, deadline, tick=stopping, ledger=ledger)
             except _Stopped:
                 self.errors.append(f"{role}: stopped before the end of the run")
             except LabError as exc:
@@ -259,12 +245,12 @@ class _Pipeline:
                 self.errors.append(f"{role}: {exc!r}")
             finally:
                 ledger.close()
-                (self.dir / f"upstream-done-{n}").touch()  # the next stage may finish now
+                (self.run.dir / f"upstream-done-{n}").touch()  # the next stage may finish now
         threads = [threading.Thread(target=stage, args=(n, r), daemon=True, name=r)
                    for n, r in enumerate(roles)]
         for th in threads:
             th.start()
-        watch = _FinishedCounter(self.cluster, [self.processed, self.dlt], self.spec.partitions)
+        watch = _FinishedCounter(self.run, [self.processed, self.dlt], self.spec.partitions)
         try:
             while any(th.is_alive() for th in threads):
                 if progress:
@@ -290,24 +276,13 @@ class _Pipeline:
                 # forwarded it)
                 return {**rec, "msg_id": rec["id"], "stage": stage, "partition": msg.partition(),
                         "offset": msg.offset(), "log_time": msg.timestamp()[1] / 1000}
-            rows += read_topic(self.cluster.client_config(), topic, self.spec.partitions,
-                               timeout=READBACK_TIMEOUT_S, row=row)
+            rows += self.run.read_back(topic, self.spec.partitions, row=row)
         records = pd.DataFrame(rows)
         if len(records):
             records["attempt"] = pd.to_numeric(records.get("attempt"), errors="coerce").astype("Int64")
             t_col = records["at"] if "at" in records else records["created"]
-            records["t"] = t_col.fillna(records["created"]) - self.t0
+            records["t"] = t_col.fillna(records["created"]) - self.run.t0
         return records
-
-    def close(self, keep: bool) -> None:
-        self.ledger.close()
-        if not keep:
-            try:
-                self.cluster.delete_topics(self.topics)
-                self.cluster.delete_groups([group_for(t) for t in self.topics])
-            except Exception:
-                pass  # a run's cleanup must not hide its result
-            shutil.rmtree(self.dir, ignore_errors=True)
 
 
 class _Stopped(Exception):
@@ -317,9 +292,9 @@ class _Stopped(Exception):
 class _FinishedCounter:
     """Records in the processed topic and the DLT, from their high watermarks: the progress bar."""
 
-    def __init__(self, cluster: Cluster, topics: list[str], partitions: int) -> None:
-        self.consumer = Consumer(quiet({**cluster.client_config(),
-                                        "group.id": f"deliverylab-progress-{uuid.uuid4().hex[:8]}"}))
+    def __init__(self, run: Run, topics: list[str], partitions: int) -> None:
+        self.consumer = Consumer(run.client_config(
+            **{"group.id": f"deliverylab-progress-{uuid.uuid4().hex[:8]}"}))
         self.parts = [TopicPartition(t, p) for t in topics for p in range(partitions)]
 
     def count(self) -> int:
@@ -338,9 +313,8 @@ def run_retry_pipeline(spec: RetryPipeline, cluster: Cluster | None = None,
     """Run the pipeline (or the blocking variant) on real topics and count where everything went."""
     spec.check()
     cluster = cluster or connect()
-    pipe = _Pipeline(cluster, spec)
-    try:
-        _create_topics(cluster, pipe.topics, spec.partitions)
+    with Run(cluster, "retry", keep) as run:
+        pipe = _Pipeline(run, spec)
         for t in pipe.topics:
             cluster.wait_for_leader(t)
         input_written = pipe.write_input()
@@ -352,11 +326,12 @@ def run_retry_pipeline(spec: RetryPipeline, cluster: Cluster | None = None,
         if progress:
             progress(spec.messages, spec.messages)
         records = pipe.read_back()
-        events = read_tables(pipe.ledger.path)["events"]
-        events["t"] = events["t"] - pipe.t0
+        events = read_tables(run.ledger.path)["events"]
+        events["t"] = events["t"] - run.t0
         messages = count_places(pipe.plan, records)
         summary = _summary(spec, pipe, messages, records, events, elapsed, timed_out,
-                           input_written - pipe.t0)
+                           input_written - run.t0)
+        summary.update(run.kept())
         cols = [c for c in ("stage", "partition", "offset", "msg_id", "key", "seq", "attempt", "t",
                             "error") if c in records]
         topics = pd.DataFrame({"stage": [pipe.stage_of[t] for t in pipe.topics], "topic": pipe.topics,
@@ -365,8 +340,6 @@ def run_retry_pipeline(spec: RetryPipeline, cluster: Cluster | None = None,
         return RetryResult(_spec(spec), messages, records[cols] if len(records) else records,
                            topics, summary, {"errors": list(pipe.errors)},
                            events[["t", "kind", "worker", "pid", "detail"]])
-    finally:
-        pipe.close(keep)
 
 
 def count_places(plan: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
@@ -404,21 +377,6 @@ def _percentile(values: pd.Series, q: float) -> float:
     return round(float(values.quantile(q)), 3) if len(values) else float("nan")
 
 
-def _create_topics(cluster: Cluster, names: list[str], partitions: int) -> None:
-    """All of a run's topics in one request (replication factor 3 on three brokers)."""
-    from confluent_kafka.admin import NewTopic
-    admin = cluster.admin()
-    rf = min(3, cluster.size)
-    futures = admin.create_topics([NewTopic(n, num_partitions=partitions, replication_factor=rf)
-                                   for n in names], operation_timeout=15, request_timeout=15)
-    for name, fut in futures.items():
-        try:
-            fut.result(timeout=20)
-        except Exception as exc:
-            raise LabError(f"Creating topic {name!r} failed: {exc}.",
-                           "Check `deliverylab cluster status`.") from None
-
-
 def _spec(spec: RetryPipeline) -> dict[str, Any]:
     d = asdict(spec)
     d["delays_ms"] = list(spec.delays_ms)
@@ -432,7 +390,7 @@ def _summary(spec: RetryPipeline, pipe: _Pipeline, messages: pd.DataFrame, recor
     processed = messages[messages["final"] == PROCESSED]
     out_order = records[records["stage"] == "processed"].sort_values(["partition", "offset"]) \
         if len(records) else records
-    first_read = records["consumed_at"].min() - pipe.t0 \
+    first_read = records["consumed_at"].min() - pipe.run.t0 \
         if len(records) and "consumed_at" in records else float("nan")
     s: dict[str, Any] = {
         "mode": spec.mode, "label": spec.label or spec.mode, "sent": spec.messages,

@@ -31,25 +31,22 @@ import uuid
 from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pandas as pd
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
 
 from . import checker
-from .clients import quiet
 from .cluster import Cluster, connect
 from .config_check import check_consumer_config
 from .crash import CrashSpec
 from .errors import LabError, require_whole
-from .experiments import _events, _copies_timeline, _recorded, _Run, _worker_course
+from .experiments import _events, _copies_timeline, _recorded, _worker_course
 from .ids import check_messages, index_of
 from .ledger import Store
-from .members import supervise_members
-from .readback import read_topic
-from .results import Progress, Result
-from .supervisor import Supervision
+from .results import Result
+from .runs import Progress, Run
 
 ACK_MODES = ("implicit", "explicit")
 POISON_ACKS = ("RELEASE", "REJECT")
@@ -186,8 +183,7 @@ def run_share(spec: ShareExperiment, cluster: Cluster | None = None,
               progress: Progress | None = None, keep: bool = False) -> Result:
     spec.check()
     cluster = cluster or connect(min_brokers=1)
-    run = _Run(cluster, "share", keep)
-    try:
+    with Run(cluster, "share", keep) as run:
         topic = run.topic("lab-share", 1)
         group = run.group(topic)  # deleted with the run's topics (DeleteGroups takes share groups too)
         dlq = None  # the dead-letter topic is one of the run's topics: deleted with them
@@ -201,21 +197,18 @@ def run_share(spec: ShareExperiment, cluster: Cluster | None = None,
         run.ledger.set_meta(kind="share", model="share", topic=topic, group=group, t0=run.t0,
                             group_configs=configs, **({"dead_letter_topic": dlq} if dlq else {}))
         configure_group(cluster, group, configs)
-        run.supervise_plain("input", deadline)
+        run.supervise("input", deadline)
         with closing(Store(run.dir / "store.sqlite")) as store:
             def processed() -> int:
                 return store.conn.execute("SELECT COUNT(*) FROM effects").fetchone()[0]
-
-            def start(tick: Callable[[], None]) -> Supervision:
-                return supervise_members("share", run.dir, run.ledger.path, deadline,
-                                         spec.members, run.worker_env, tick)
-            report = run.supervise("share", None, topic, deadline, processed, processed,
-                                   spec.messages, progress, start)
+            tick = run.ticker(processed, spec.messages, progress)
+            report = run.supervise_members("share", deadline, spec.members, tick)
+            tick.finish()
         if dlq:
-            read_dead_letters(cluster, dlq, run.dir, given_up(run.ledger.conn, spec.delivery_limit))
-        return share_result(run.dir, spec, cluster.bootstrap_servers, report.timed_out)
-    finally:
-        run.close()
+            read_dead_letters(run, dlq, given_up(run.ledger.conn, spec.delivery_limit))
+        result = share_result(run.dir, spec, cluster.bootstrap_servers, report.timed_out)
+        result.summary.update(run.kept())
+        return result
 
 
 def share_result(run_dir: Path, spec: ShareExperiment, bootstrap: str,
@@ -260,13 +253,12 @@ def given_up(conn: sqlite3.Connection, delivery_limit: int) -> int:
     return int(n)
 
 
-def read_dead_letters(cluster: Cluster, topic: str, run_dir: Path, expected: int) -> None:
+def read_dead_letters(run: Run, topic: str, expected: int) -> None:
     """Read the dead-letter topic back into the run folder. The broker writes a dead letter after
     it archived the record, so the members may be done before it is in: wait (up to DLQ_WAIT_S)
     until the topic holds `expected` records, then read whatever it holds — fewer is counted
     (those messages stay `archived`), never waited for forever."""
-    client = cluster.client_config()
-    probe = Consumer({**quiet(client), "group.id": f"deliverylab-dlq-{uuid.uuid4().hex[:8]}"})
+    probe = Consumer(run.client_config(**{"group.id": f"deliverylab-dlq-{uuid.uuid4().hex[:8]}"}))
     try:
         end = time.monotonic() + DLQ_WAIT_S
         while time.monotonic() < end:
@@ -282,8 +274,8 @@ def read_dead_letters(cluster: Cluster, topic: str, run_dir: Path, expected: int
         return {"offset": msg.offset(), "msg_id": rec["id"], "key": rec["key"], "seq": rec["seq"],
                 "t": msg.timestamp()[1] / 1000.0, "headers": headers}
 
-    rows = read_topic(client, topic, 1, row=row)
-    (run_dir / DEAD_LETTERS_FILE).write_text(json.dumps(rows))
+    rows = run.read_back(topic, 1, row=row)
+    (run.dir / DEAD_LETTERS_FILE).write_text(json.dumps(rows))
 
 
 def dead_letters_of(run_dir: Path) -> pd.DataFrame:

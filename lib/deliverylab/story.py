@@ -34,7 +34,8 @@ from .errors import LabError, require_whole
 from .experiments import (ConsumerExperiment, ProducerExperiment, run_consumer, run_producer,
                           seeded_fault)
 from .payloads import load_payments
-from .results import ACKED_BUT_LOST, DUPLICATED, LOST, Progress, Result
+from .results import ACKED_BUT_LOST, DUPLICATED, LOST, Result
+from .runs import Progress
 
 __all__ = ["SETTINGS", "Story", "StoryResult", "StorySettings", "run_story"]
 

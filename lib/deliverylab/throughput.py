@@ -47,11 +47,9 @@ from .clients import poll_until, produce, quiet
 from .cluster import Cluster, connect
 from .config_check import check_producer_config
 from .errors import LabError, require_whole
-from .ids import MAX_MESSAGES, check_messages, key_for, msg_id, seq_for
-from .readback import read_topic
+from .ids import MAX_MESSAGES, check_messages, key_for, value_for, value_of
 from .recording import read_recording, write_recording  # read_recording: notebook 11 imports it here
-from .results import Progress
-from .topics import unique_topic
+from .runs import Progress, Run
 
 __all__ = ["Benchmark", "BenchmarkResult", "CONTROL", "QUEUE", "SAFE", "compare", "read_recording",
            "record", "run_benchmark", "run_benchmarks", "summarize", "verdict_text", "verdicts",
@@ -60,6 +58,7 @@ __all__ = ["Benchmark", "BenchmarkResult", "CONTROL", "QUEUE", "SAFE", "compare"
 CONTROL = " (control)"  # suffix of the second copy of a setting: the control pair
 MIN_SAMPLES = 20  # fewer samples than this make a percentile a guess (diagnose.py warns)
 MIN_RUN_S = 1.0  # a throughput run shorter than this measures start-up, not the setting
+MIN_VALUE_BYTES = 80  # the longest record without padding (ids.value_for at the messages cap)
 
 
 @dataclass
@@ -88,9 +87,10 @@ class Benchmark:
         check_messages(self.messages, "Use duration_s to measure for longer instead.")
         for name in ("partitions", "keys", "commit_every"):
             require_whole(name, getattr(self, name), "E.g. keys=8.")
-        if not isinstance(self.value_bytes, int) or self.value_bytes < 60:
+        if not isinstance(self.value_bytes, int) or self.value_bytes < MIN_VALUE_BYTES:
             raise LabError(f"value_bytes={self.value_bytes!r} is too small.",
-                           "Use 60 bytes or more (the value carries an id, key and sequence).")
+                           f"Use {MIN_VALUE_BYTES} bytes or more (the value carries an id, index, "
+                           "key and sequence).")
         if not isinstance(self.rate, (int, float)) or self.rate < 0:
             raise LabError(f"rate={self.rate!r} must be ≥ 0.", "0 means as fast as possible.")
         if self.duration_s is not None and not (isinstance(self.duration_s, (int, float))
@@ -133,19 +133,6 @@ class BenchmarkResult:
         return self.summary_frame().to_html(index=False) + (f"<ul>{notes}</ul>" if notes else "")
 
 
-class _Values:
-    """Message values built on demand from a template: json.dumps per message would make the
-    benchmark measure Python instead of the producer."""
-
-    def __init__(self, keys: int, size: int) -> None:
-        self.keys, self.size = keys, size
-
-    def __call__(self, index: int) -> tuple[bytes, bytes]:
-        key = key_for(index, self.keys)
-        head = f'{{"id":"{msg_id(index)}","key":"{key}","seq":{seq_for(index, self.keys)},"pad":"'
-        return key.encode(), (head + "x" * max(0, self.size - len(head) - 2) + '"}').encode()
-
-
 def _ms(values: np.ndarray, q: float) -> float:
     return round(float(np.percentile(values, q)), 2) if len(values) else float("nan")
 
@@ -177,13 +164,13 @@ def run_benchmark(spec: Benchmark, cluster: Cluster | None = None,
 
     spec.check()
     cluster = cluster or connect()
-    topic = unique_topic("lab-bench")
-    cluster.create_topic(topic, spec.partitions)
+    run = Run(cluster, "bench", keep)
+    topic = run.topic("lab-bench", spec.partitions)
     cluster.wait_for_leader(topic)
-    conf = {**cluster.client_config(), **spec.config}
+    conf = dict(spec.config)
     if spec.transactional:
-        conf["transactional.id"] = f"{topic}-txn"
-    producer = Producer(quiet(conf))
+        conf["transactional.id"] = run.transactional_id(topic)
+    producer = Producer(run.client_config(**conf))
     n = spec.messages
     latency = np.full(n, np.nan)
     errors: list[str | None] = [None] * n
@@ -201,7 +188,6 @@ def run_benchmark(spec: Benchmark, cluster: Cluster | None = None,
                 errors[index] = err.name()
         return on_delivery
 
-    value = _Values(spec.keys, spec.value_bytes)
     deadline = time.monotonic() + spec.time_limit_s
     transactions = sent = 0
     try:
@@ -210,7 +196,8 @@ def run_benchmark(spec: Benchmark, cluster: Cluster | None = None,
         else:
             # One record before the clock starts: connections, metadata and (with idempotence)
             # the producer id are ready, so the first measured messages do not wait for them.
-            producer.produce(topic, key=b"warm-up", value=b'{"id":"warm-up","key":"warm-up","seq":0}')
+            producer.produce(topic, key=b"warm-up",
+                             value=value_of({"id": "warm-up", "key": "warm-up", "seq": 0}))
             producer.flush(15)
         t0 = time.perf_counter()
         stop_at = t0 + spec.duration_s if spec.duration_s else float("inf")
@@ -223,7 +210,7 @@ def run_benchmark(spec: Benchmark, cluster: Cluster | None = None,
                 poll_until(producer, t0 + i / spec.rate, time.perf_counter)
             if spec.transactional and i == open_from:
                 producer.begin_transaction()
-            key, val = value(i)
+            key, val = key_for(i, spec.keys).encode(), value_for(i, spec.keys, pad_to=spec.value_bytes)
             sent_at[i] = time.perf_counter()
             produce(producer, topic, key, val, report(i), wait_s=0.01)
             sent = i + 1
@@ -252,15 +239,12 @@ def run_benchmark(spec: Benchmark, cluster: Cluster | None = None,
             # only up to the high watermark: wait until it covers what was delivered.
             _wait_for_high_watermark(cluster, topic, spec.partitions,
                                      delivered[0] + (0 if spec.transactional else 1))
-        stored = len(read_topic(cluster.client_config(), topic, spec.partitions)) if spec.verify else None
+        stored = len(run.read_back(topic, spec.partitions)) if spec.verify else None
         if stored is not None and not spec.transactional:
             stored -= 1  # the warm-up record
     finally:
-        if not keep:
-            try:
-                cluster.delete_topics([topic])
-            except Exception:
-                pass
+        # wait: the next run of a sitting must not share the brokers with this one's cleanup
+        run.close(wait=True)
     lat = pd.DataFrame({"index": range(sent), "latency_ms": latency[:sent], "error": errors[:sent]})
     if spec.transactional:
         lat["visible_ms"] = visible[:sent]
@@ -283,6 +267,7 @@ def run_benchmark(spec: Benchmark, cluster: Cluster | None = None,
         summary.update({"visible_p50_ms": _ms(vis, 50), "visible_p99_ms": _ms(vis, 99),
                         "commit_p50_ms": _ms(np.array(commits), 50)})
     summary.update({k: str(v) for k, v in spec.config.items() if k not in summary})
+    summary.update(run.kept())
     spec_dict = asdict(spec)
     return BenchmarkResult(spec_dict, summary, lat, {"topic": topic},
                            benchmark_warnings(spec_dict, summary))

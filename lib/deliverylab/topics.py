@@ -26,3 +26,10 @@ def unique_topic(prefix: str) -> str:
 def group_for(topic: str) -> str:
     """The consumer group of the lab's workers reading `topic` (one per topic, so one per run)."""
     return f"{topic}-group"
+
+
+def transactional_id(topic: str, member: int | None = None) -> str:
+    """The transactional.id of the lab's producer writing for `topic`; a group member's own
+    (each member fences only its own zombies)."""
+    base = f"{topic}-txn"
+    return base if member is None else f"{base}-{member}"

@@ -19,12 +19,24 @@ PRODUCER_KEYS = ("topic", "bootstrap", "sent", "acked", "failed_reported", "stor
                  "acked_but_lost", "unacked_but_stored", "duplicated", "reordered_keys", "elapsed_s")
 
 
-def _emit(summary: dict[str, Any], keys: tuple[str, ...], as_json: bool) -> None:
+def _emit(summary: dict[str, Any], keys: tuple[str, ...], as_json: bool, share: bool = False) -> None:
     if as_json:
         print(json.dumps(summary, default=str))
-    else:
-        width = max(len(k) for k in keys)
-        print("\n".join(f"{k:<{width}}  {summary.get(k)}" for k in keys))
+        return
+    width = max(len(k) for k in keys)
+    print("\n".join(f"{k:<{width}}  {summary.get(k)}" for k in keys))
+    if "kept" in summary:  # --keep: what is left, and how to look at it with Kafka's own tools
+        print(kept_text(summary["kept"], share))
+
+
+def kept_text(kept: dict[str, Any], share: bool = False) -> str:
+    from ..kafka_tool import inspect_commands
+
+    names = {"run folder": [kept["run_dir"]], "topics": kept["topics"], "groups": kept["groups"],
+             "transactional ids": kept["transactional_ids"]}
+    lines = ["", "kept (not deleted; inspect it with Kafka's own tools):"]
+    lines += [f"  {what:<18} {', '.join(v)}" for what, v in names.items() if v]
+    return "\n".join(lines + [f"  {cmd}" for cmd in inspect_commands(kept, share)])
 
 
 def _stderr_progress(done: int, total: int) -> None:
@@ -80,7 +92,7 @@ def cmd_share(args: argparse.Namespace) -> int:
                            delivery_limit=args.delivery_limit, processing_ms=args.processing_ms,
                            dead_letter=args.dead_letter)
     result = run_share(spec, progress=_stderr_progress, keep=args.keep)
-    _emit(result.summary, SHARE_KEYS, args.json)
+    _emit(result.summary, SHARE_KEYS, args.json, share=True)
     return 0
 
 

@@ -12,8 +12,9 @@ from typing import Any
 from confluent_kafka import (OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer,
                              TopicPartition)
 
-from ..clients import fetch_committed, quiet
+from ..clients import client_from_env, fetch_committed
 from ..crash import CrashPoints, CrashSpec
+from ..ids import record_of
 from ..ledger import Ledger, Store
 from . import scenario2
 from .membership import GROUP_ENDS, group_settings, join, member_of, stall_if_due
@@ -62,7 +63,7 @@ class WorkerContext:
     def client(self, **overrides: Any) -> dict[str, Any]:
         # Client settings come through the environment: they may hold a SASL password, which
         # must never be written into the run folder.
-        return quiet({**json.loads(os.environ["DELIVERYLAB_CLIENT_JSON"]), **overrides})
+        return client_from_env(**overrides)
 
     def deadline_passed(self) -> bool:
         return time.time() > self.spec["deadline"]
@@ -72,7 +73,7 @@ class WorkerContext:
 
 
 def decode(msg: Message) -> dict[str, Any]:
-    return json.loads(msg.value())
+    return record_of(msg.value())
 
 
 def input_partitions(spec: dict[str, Any]) -> list[TopicPartition]:

@@ -5,17 +5,17 @@ a side effect OUTSIDE Kafka: the transaction does not cover it, and the lab coun
 """
 from __future__ import annotations
 
-import json
-
 from confluent_kafka import Producer, TopicPartition
 
+from ..ids import value_of
+from ..topics import transactional_id
 from .common import (EndOfInput, WorkerContext, check_message, decode, new_consumer,
                      prime_metadata, process)
 from .membership import member_of
 
 
 def transform(record: dict) -> bytes:
-    return json.dumps({**record, "processed": True}).encode()
+    return value_of({**record, "processed": True})
 
 
 # Parallel to the other models' loops on purpose (see workers/__init__.py): the
@@ -25,7 +25,7 @@ def run(ctx: WorkerContext) -> None:
     store = ctx.store()
     txn_id = spec["transactional_id"]  # one per group member: the group metadata fences zombies
     if spec.get("membership") == "group":
-        txn_id = f"{txn_id}-{member_of(ctx.worker)}"
+        txn_id = transactional_id(spec["topic"], member_of(ctx.worker))
     # retry.backoff.ms: right after a commit the coordinator is still writing that transaction's
     # markers, and answers the next send_offsets_to_transaction() "CONCURRENT_TRANSACTIONS";
     # librdkafka asks again after retry.backoff.ms (default 100 ms), so 10 ms saves ~80 ms of

@@ -7,22 +7,9 @@ import sys
 from confluent_kafka import Producer
 
 from ..clients import RELIABLE_PRODUCER, produce
-from ..ids import id_of_value, key_for, msg_id, seq_for
+from ..ids import id_of_value, record, value_for
 from ..payloads import payment_for
 from .common import WorkerContext, prime_metadata
-
-
-def message(index: int, keys: int) -> dict:
-    return {"id": msg_id(index), "index": index, "key": key_for(index, keys),
-            "seq": seq_for(index, keys)}
-
-
-def encode(record: dict, payment: bytes) -> bytes:
-    """The record as JSON with the payment embedded; built by hand because json.dumps per
-    message would make the lab's producer several times slower than a bare client loop.
-    The id comes first: `ids.id_of_value` reads it back from there."""
-    return (f'{{"id":"{record["id"]}","index":{record["index"]},"key":"{record["key"]}",'
-            f'"seq":{record["seq"]},"payment":').encode() + payment + b"}"
 
 
 def run(ctx: WorkerContext) -> None:
@@ -32,7 +19,7 @@ def run(ctx: WorkerContext) -> None:
     batch = {"batch.num.messages": spec["input_batch"]} if spec.get("input_batch") else {}
     producer = Producer(ctx.client(**RELIABLE_PRODUCER, **batch))
     prime_metadata(producer, spec["topic"])  # else its producer id comes on a 500 ms timer
-    records = [message(i, spec["keys"]) for i in range(spec["messages"])]
+    records = [record(i, spec["keys"]) for i in range(spec["messages"])]
     ctx.ledger.sends((r["id"], r["key"], r["seq"], spec["topic"]) for r in records)
     reports: list[tuple] = []
 
@@ -41,8 +28,8 @@ def run(ctx: WorkerContext) -> None:
                         None if err is None else err.name(), 0.0))
 
     for rec in records:
-        produce(producer, spec["topic"], rec["key"].encode(), encode(rec, payment_for(rec["index"])),
-                on_delivery)
+        produce(producer, spec["topic"], rec["key"].encode(),
+                value_for(rec["index"], spec["keys"], payment_for(rec["index"])), on_delivery)
         producer.poll(0)
     left = producer.flush(60)
     ctx.ledger.acks(reports)

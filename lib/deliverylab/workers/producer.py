@@ -8,10 +8,9 @@ import time
 from confluent_kafka import Producer
 
 from ..clients import poll_until, produce
-from ..ids import id_of_value
+from ..ids import id_of_value, record, value_for
 from ..payloads import payment_for
 from .common import WorkerContext, prime_metadata
-from .input_producer import encode, message
 
 
 class ReportBook:
@@ -55,8 +54,8 @@ def run(ctx: WorkerContext) -> None:
             break
         if rate:
             poll_until(producer, t0 + (index - start) / rate)
-        rec = message(index, spec["keys"])
-        value = encode(rec, payment_for(index))
+        rec = record(index, spec["keys"])
+        value = value_for(index, spec["keys"], payment_for(index))
         book.sends.append((rec["id"], rec["key"], rec["seq"], spec["topic"]))
         produce(producer, spec["topic"], rec["key"].encode(), value, book.on_delivery)
         producer.poll(0)

@@ -18,7 +18,6 @@ whole batch is read and forwarded again (duplicates downstream, nothing lost).
 """
 from __future__ import annotations
 
-import json
 import random
 import time
 from typing import Any
@@ -26,6 +25,7 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 from ..clients import RELIABLE_PRODUCER, produce
+from ..ids import record_of, value_of
 from ..topics import group_for
 from .common import WorkerContext, check_message, committed_offsets, prime_metadata
 
@@ -91,8 +91,7 @@ class _Stage:
         else:
             target, out["error"], out["dead_lettered_at"] = self.spec["dlt_topic"], \
                 f"attempt {attempt} failed", now
-        produce(self.producer, target, record["key"].encode(), json.dumps(out).encode(),
-                self.on_delivery)
+        produce(self.producer, target, record["key"].encode(), value_of(out), self.on_delivery)
         self.producer.poll(0)
         self.pending.append(record["index"])
 
@@ -152,7 +151,7 @@ def run_stage(n: int, ctx: WorkerContext) -> None:
     delay_s = 0.0 if n == 0 else delays[n - 1] / 1000
     for batch in st.batches():
         for m in batch:
-            record = json.loads(m.value())
+            record = record_of(m.value())
             if n == 0:
                 record["consumed_at"] = time.time()  # latency starts here, not at worker start-up
             if delay_s:  # not before its time: records come in due order, so wait for this one
@@ -170,7 +169,7 @@ def run_blocking(ctx: WorkerContext) -> None:
     attempts = 1 + len(delays)
     for batch in st.batches():
         for m in batch:
-            record = {**json.loads(m.value()), "consumed_at": time.time()}
+            record = {**record_of(m.value()), "consumed_at": time.time()}
             for attempt in range(1, attempts + 1):
                 failed = st.fails(record, attempt)
                 if not failed or attempt == attempts:
