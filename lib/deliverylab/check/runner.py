@@ -7,13 +7,9 @@ read-back, cleanup); `deliverylab check` and `check.consumer(...)` differ only i
 from __future__ import annotations
 
 import json
-import shutil
 import sys
-import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable
 
 import pandas as pd
@@ -26,11 +22,9 @@ from ..experiments import seeded_fault
 from ..faults import FaultSpec, Nemesis
 from ..ids import check_messages, index_of
 from ..ledger import Ledger, read_tables
-from ..paths import home_dir
-from ..readback import read_topic
 from ..results import Result
+from ..runs import Run
 from ..supervisor import Supervision, supervise
-from ..topics import group_for, unique_topic
 from . import mistakes
 from .guarantees import Guarantee
 from .lag import GroupLag
@@ -91,40 +85,6 @@ class Plan:
         return self.mode in ("transactional", "program")
 
 
-class _Scaffold:
-    """One check's folder, ledger, topics and group; removes what the learner did not keep."""
-
-    def __init__(self, cluster: Cluster, keep: bool) -> None:
-        self.cluster, self.keep = cluster, keep
-        runs = home_dir() / "runs"
-        runs.mkdir(parents=True, exist_ok=True)
-        self.dir = Path(tempfile.mkdtemp(prefix="check-", dir=runs))
-        self.ledger = Ledger(self.dir / "ledger.sqlite")
-        self.topics: list[str] = []
-        self.groups: list[str] = []
-        self.t0 = time.time()
-        self.worker_env = {"DELIVERYLAB_CLIENT_JSON": json.dumps(cluster.client_config())}
-
-    def topic(self, prefix: str, partitions: int, rf: int | None = None) -> str:
-        name = unique_topic(prefix)
-        self.cluster.create_topic(name, partitions, rf)
-        self.topics.append(name)
-        return name
-
-    def close(self) -> None:
-        self.ledger.close()
-        if not self.keep:
-            shutil.rmtree(self.dir, ignore_errors=True)
-            threading.Thread(target=self._delete, name="deliverylab-check-cleanup").start()
-
-    def _delete(self) -> None:
-        try:
-            self.cluster.delete_topics(self.topics)
-            self.cluster.delete_groups(self.groups)
-        except Exception:
-            pass  # a run's cleanup must not hide its result
-
-
 def run(plan: Plan, cluster: Cluster | None = None) -> Report:
     plan.check()
     fault = seeded_fault(plan.fault, plan.messages, plan.seed) if plan.fault else None
@@ -133,35 +93,30 @@ def run(plan: Plan, cluster: Cluster | None = None) -> Report:
     cluster = cluster or connect(min_brokers=3 if fault else 1)
     if fault is not None:
         fault.check(cluster)
-    run_ = _Scaffold(cluster, plan.keep)
-    try:
+    with Run(cluster, f"check-{plan.mode}", keep=plan.keep) as run_:
         return _run(plan, cluster, run_, fault)
-    finally:
-        run_.close()
 
 
-def _run(plan: Plan, cluster: Cluster, run_: _Scaffold, fault: FaultSpec | None) -> Report:
+def _run(plan: Plan, cluster: Cluster, run_: Run, fault: FaultSpec | None) -> Report:
     producer = plan.mode == "producer"
     topic = run_.topic(f"check-{plan.mode}", plan.partitions)
     output = run_.topic(f"check-{plan.mode}-out", plan.partitions) if plan.has_output else None
-    group = group_for(topic)
-    run_.groups.append(group)
+    group = run_.group(topic)
     deadline = time.time() + plan.time_limit_s
     spec: dict[str, Any] = {
         "mode": plan.mode, "topic": topic, "output_topic": output, "group_id": group,
-        "instance_id": f"{topic}-member", "transactional_id": f"{topic}-txn",
+        "instance_id": f"{topic}-member", "transactional_id": run_.transactional_id(topic),
         "messages": plan.messages, "partitions": plan.partitions, "keys": plan.keys,
         "crashes": plan.crashes, "seed": plan.seed, "processing_ms": plan.processing_ms,
         "consumer_config": plan.consumer_config, "producer_config": plan.producer_config,
         "rate": plan.rate, "deadline": deadline, "function_name": plan.function_name, "ends": {}}
     run_.ledger.set_meta(kind="check", mode=plan.mode, topic=topic, t0=run_.t0)
-    spec_path = run_.dir / "spec.json"
     if not producer:
-        spec_path.write_text(json.dumps(spec))
-        supervise("input", run_.dir, run_.ledger, deadline, env=run_.worker_env)
+        run_.write_spec(spec)
+        run_.supervise("input", deadline)
         spec["ends"] = dict(run_.ledger.conn.execute(
             'SELECT partition, MAX("offset") + 1 FROM acks WHERE "offset" >= 0 GROUP BY partition'))
-    spec_path.write_text(json.dumps(spec))
+    run_.write_spec(spec)
     ends = {int(p): int(e) for p, e in spec["ends"].items()}
     lag = GroupLag(cluster.client_config(), group, topic, ends) if not producer else None
     watcher = None
@@ -188,7 +143,7 @@ def _run(plan: Plan, cluster: Cluster, run_: _Scaffold, fault: FaultSpec | None)
     faulted = fault is not None
     if faulted:
         cluster.wait_for_full_isr(output or topic, plan.partitions)
-    _read_back(plan, cluster, run_, topic, output, faulted)
+    _read_back(plan, run_, topic, output, faulted)
     notes = []
     if left:
         notes.append(f"At the end the group still had {left} input records uncommitted: the "
@@ -197,7 +152,7 @@ def _run(plan: Plan, cluster: Cluster, run_: _Scaffold, fault: FaultSpec | None)
     return _report(plan, run_, watcher, notes)
 
 
-def _watcher(plan: Plan, cluster: Cluster, run_: _Scaffold, output: str | None,
+def _watcher(plan: Plan, cluster: Cluster, run_: Run, output: str | None,
              ends: dict[int, int], lag: GroupLag | None) -> Watcher:
     positions = {m: (int(p), int(o)) for m, p, o in run_.ledger.conn.execute(
         'SELECT msg_id, partition, "offset" FROM acks WHERE "offset" >= 0')}
@@ -209,7 +164,7 @@ def _watcher(plan: Plan, cluster: Cluster, run_: _Scaffold, output: str | None,
     return w
 
 
-def _supervise(plan: Plan, run_: _Scaffold, spec: dict[str, Any], deadline: float,
+def _supervise(plan: Plan, run_: Run, spec: dict[str, Any], deadline: float,
                fault: FaultSpec | None, lag: GroupLag | None, watcher: Watcher | None,
                fault_topic: str) -> Supervision:
     env = dict(run_.worker_env)
@@ -229,31 +184,26 @@ def _supervise(plan: Plan, run_: _Scaffold, spec: dict[str, Any], deadline: floa
         def command(worker: int) -> list[str]:
             return [sys.executable, "-m", "deliverylab.check.worker", str(run_.dir), str(worker)]
         standby = bool(plan.crashes)
-    nemesis = None
-    if fault is not None:
-        nemesis = Nemesis(run_.cluster, fault, fault_topic, run_.ledger.path,
-                          _progress_clock(plan, run_, watcher))
-        nemesis.start()
+    nemeses = [] if fault is None else [
+        Nemesis(run_.cluster, fault, fault_topic, run_.ledger.path,
+                _progress_clock(plan, run_, watcher))]
     stop = watcher.abort if watcher is not None else None
-    try:
+
+    def work() -> Supervision:
         return supervise(plan.role, run_.dir, run_.ledger, deadline, env=env, command=command,
                          standby=standby, stop=stop,
                          again=_again(plan, run_, lag, watcher) if lag is not None else None)
+    try:
+        return run_.with_nemeses(nemeses, work)
     except KeyboardInterrupt:
         if watcher is not None and watcher.error is not None:
             raise watcher.error from None
         raise
     except LabError as exc:
         raise _worker_error(plan, run_) or exc from None
-    finally:
-        if nemesis is not None:
-            nemesis.stop()
-            if nemesis.error:
-                raise LabError(f"The broker fault {fault.kind!r} could not be applied: "
-                               f"{nemesis.error}", "Check `deliverylab cluster status`.")
 
 
-def _progress_clock(plan: Plan, run_: _Scaffold, watcher: Watcher | None) -> Callable[[], int]:
+def _progress_clock(plan: Plan, run_: Run, watcher: Watcher | None) -> Callable[[], int]:
     """What arms the broker fault: records worked on (handed out, seen in the output, acked)."""
     ledger = Ledger(run_.ledger.path)
     sql = {"producer": "SELECT COUNT(*) FROM acks",
@@ -269,7 +219,7 @@ def _started_by(ledger: Ledger) -> int:
     return int(row[0]) if row else 0
 
 
-def _again(plan: Plan, run_: _Scaffold, lag: GroupLag, watcher: Watcher | None) -> Callable[[], bool]:
+def _again(plan: Plan, run_: Run, lag: GroupLag, watcher: Watcher | None) -> Callable[[], bool]:
     """After a clean exit: start the code again while the group has lag and the last start made
     progress; a start that did nothing at all is a LabError (it exits at once, or never reads)."""
     state: dict[str, Any] = {"left": None}
@@ -299,7 +249,7 @@ def _again(plan: Plan, run_: _Scaffold, lag: GroupLag, watcher: Watcher | None) 
     return again
 
 
-def _did_nothing(plan: Plan, run_: _Scaffold, worker: int) -> tuple[str, str]:
+def _did_nothing(plan: Plan, run_: Run, worker: int) -> tuple[str, str]:
     row = run_.ledger.conn.execute("SELECT MAX(t) - MIN(t) FROM events WHERE worker = ?",
                                    (worker,)).fetchone()
     took = f" after {row[0]:.1f} s" if row and row[0] is not None else ""
@@ -314,7 +264,7 @@ def _did_nothing(plan: Plan, run_: _Scaffold, worker: int) -> tuple[str, str]:
             "input is done, the lab ends the loop by raising InputDone at your next poll.")
 
 
-def _worker_error(plan: Plan, run_: _Scaffold) -> LabError | None:
+def _worker_error(plan: Plan, run_: Run) -> LabError | None:
     """The paragraph for a worker that stopped with an error: the mistake it reported, or, for a
     program, its exit code and last line of output."""
     worker = _started_by(run_.ledger)
@@ -339,11 +289,9 @@ def _output_row(positions: dict[str, tuple[str, int]]) -> Callable[[Any, dict[st
     return row
 
 
-def _read_back(plan: Plan, cluster: Cluster, run_: _Scaffold, topic: str, output: str | None,
-               faulted: bool) -> None:
-    client = cluster.client_config()
+def _read_back(plan: Plan, run_: Run, topic: str, output: str | None, faulted: bool) -> None:
     if plan.mode == "producer":
-        run_.ledger.readback("topic", read_topic(client, topic, plan.partitions, after_fault=faulted))
+        run_.read_back(topic, plan.partitions, reader="topic", after_fault=faulted)
         return
     if output is None:
         return
@@ -351,17 +299,16 @@ def _read_back(plan: Plan, cluster: Cluster, run_: _Scaffold, topic: str, output
     for reader, isolation in (("output-committed", "read_committed"),
                               ("output-uncommitted", "read_uncommitted")):
         try:
-            rows = read_topic(client, output, plan.partitions, isolation, after_fault=faulted,
-                              row=_output_row(keys))
+            run_.read_back(output, plan.partitions, reader=reader, isolation=isolation,
+                           after_fault=faulted, row=_output_row(keys))
         except (ValueError, KeyError, TypeError):
             raise LabError(f"{plan.subject} wrote output records that are not JSON with an "
                            "input record's id.",
                            "Copy the input record's value into each output record, or write "
                            "JSON with its \"id\" field (docs/CHECK.md).") from None
-        run_.ledger.readback(reader, rows)
 
 
-def _report(plan: Plan, run_: _Scaffold, watcher: Watcher | None, notes: list[str]) -> Report:
+def _report(plan: Plan, run_: Run, watcher: Watcher | None, notes: list[str]) -> Report:
     t0 = run_.t0
     store = run_.dir / "store.sqlite"
     tables = read_tables(run_.ledger.path, store if store.exists() else None)
@@ -410,6 +357,7 @@ def _report(plan: Plan, run_: _Scaffold, watcher: Watcher | None, notes: list[st
                 "consumer_config": plan.consumer_config, "producer_config": plan.producer_config}
     if plan.argv:
         settings["command"] = plan.argv
+    summary.update(run_.kept())  # keep=True: the names to inspect it with Kafka's tools
     result = Result(kind, settings, outcomes, timeline, events, summary,
                     run_.dir if plan.keep else None, warnings=verdict.warnings)
     return Report(plan.subject, plan.mode, verdict, result, settings)

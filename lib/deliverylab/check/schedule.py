@@ -17,7 +17,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from ..errors import LabError, require_whole
+from ..errors import LabError
 
 # One crash per this many input records at most: fewer records between crashes and a restart
 # would replay a window that the previous crash already struck.
@@ -32,13 +32,16 @@ Window = tuple[str, str]  # (the call that returned, the call about to be made)
 def check_crashes(crashes: object, messages: int, option: str = "crashes=") -> int:
     if crashes == 0:
         return 0
-    require_whole(option.rstrip("=").lstrip("-").replace("-", "_"), crashes,
-                  "Use e.g. crashes=5 (0 runs the code without a crash, and shows nothing).")
+    if isinstance(crashes, bool) or not isinstance(crashes, int) or crashes < 1:
+        raise LabError(f"{option}{crashes!r} must be a whole number ≥ 0.",
+                       f"Use e.g. {option}5 (0 runs the code without a crash, and shows nothing).")
     most = max(1, messages // RECORDS_PER_CRASH)
     if crashes > most:  # type: ignore[operator]
         raise LabError(f"{option}{crashes} is more crashes than {messages} input records can "
                        f"show (at most {most}: one crash per {RECORDS_PER_CRASH} records).",
-                       f"Use fewer crashes, or more records (messages={crashes * RECORDS_PER_CRASH}).")
+                       "Use fewer crashes, or more records ("
+                       + (f"--messages {crashes * RECORDS_PER_CRASH}" if option.startswith("-")
+                          else f"messages={crashes * RECORDS_PER_CRASH}") + ").")
     return int(crashes)  # type: ignore[arg-type]
 
 

@@ -4,8 +4,8 @@ group has committed, and the kills.
 It reads the output topic (read_uncommitted, so records of an open transaction count as written)
 and the group's committed offsets a few dozen times a second. From the two it knows what is in
 flight — output written for input not yet committed, or input committed with no output yet — and
-kills the program's whole process tree with SIGKILL on the seeded plan (check/schedule.py), only
-while something is in flight. Each kill is recorded with what it saw, as the in-process witness
+kills the program's whole process tree with SIGKILL on the seeded plan (check/schedule.py): crash k
+strikes at the first observation after its threshold that shows the program in flight. Each kill is recorded with what it saw, as the in-process witness
 does for a function. Seen from outside, "written" lags the program by the observer's own fetch
 (milliseconds): a kill judged "committed, not yet written" first looks at the output once more.
 """
@@ -44,7 +44,6 @@ WHERE = {COMMITTED: "while the group's committed offset was ahead of the output 
 # output or commits moved this recently; a kill then strikes records in its hands.
 WORKING_S = 0.25
 WORKING = "while it was working through uncommitted input (the group had lag, and its output or commits had just moved)"
-PATIENCE = 5  # observations while armed and working before the kill strikes without its target
 AFTERMATH_S = 0.1  # after a kill, output still reaching the log was written by the dead process
 
 
@@ -170,7 +169,6 @@ class Watcher(threading.Thread):
             killed: int | None = None
             stopped: int | None = None
             last_output = time.monotonic()
-            calls_armed = 0
             last_left = None
             while not self.halt.is_set() and not self.abort.is_set():
                 if self._read_output():
@@ -203,6 +201,9 @@ class Watcher(threading.Thread):
                     stakes = self.stakes(committed)  # the output was on its way: look again
                 window = COMMITTED if stakes["committed_unprocessed"] else \
                     WRITTEN if stakes["processed_uncommitted"] else None
+                if self.progress_at < started:
+                    continue  # this start has not done anything yet: what is at stake is its
+                    # predecessor's, and a kill now would only strike a process starting up
                 working = left > 0 and time.monotonic() - self.progress_at < WORKING_S
                 if window is not None:
                     self.windows.add(window)
@@ -210,11 +211,11 @@ class Watcher(threading.Thread):
                     continue
                 if self.fired >= len(self.thresholds) or len(self.seen) < self.thresholds[self.fired]:
                     continue
-                calls_armed += 1
-                target = self.plan.window(self.fired, sorted(self.windows))
-                if (window is not None and window == target) or calls_armed > PATIENCE:
-                    self._kill_program(ledger, pid, window, target, committed, stakes)
-                    killed, calls_armed = pid, 0
+                # A fast program's whole input may pass in a few observations: strike at the
+                # first one that shows it in flight once the crash is armed.
+                self._kill_program(ledger, pid, window, self.plan.window(self.fired, sorted(self.windows)),
+                                   committed, stakes)
+                killed = pid
         except Exception as exc:  # surfaced by the check after the run
             self._fail(f"The check's watcher failed: {exc}", "Check `deliverylab cluster status`.")
         finally:

@@ -21,11 +21,11 @@ import confluent_kafka
 from confluent_kafka import KafkaException, Message, TopicPartition
 
 from ..cluster.processes import die_with_parent
-from ..ids import index_of
+from ..clients import client_from_env
+from ..ids import index_of, record, record_of, value_for
 from ..ledger import Ledger, Store
 from ..payloads import payment_for
 from ..workers.common import prime_metadata, wait_for_turn
-from ..workers.input_producer import encode, message
 from ..workers.producer import ReportBook
 from . import mistakes
 from .clients import CheckedConsumer, CheckedProducer, InputDone
@@ -92,7 +92,7 @@ class Session:
             handed.append((ident, p, o))
             self.last_handed[p] = o + 1
             if self.mode == "transactional":  # its key and seq, for the output's effect row
-                self.records[ident] = json.loads(m.value())
+                self.records[ident] = record_of(m.value())
         if handed:
             self.ledger.deliveries(rows)
             self.witness.handed_out(handed)
@@ -120,7 +120,7 @@ class Session:
                             "Process the records your consumer polled from its subscription.")
         if self.spec.get("processing_ms"):
             time.sleep(self.spec["processing_ms"] / 1000)
-        rec = json.loads(msg.value())
+        rec = record_of(msg.value())
         self.store.conn.execute(
             'INSERT INTO effects (msg_id, key, seq, topic, partition, "offset", worker, t) '
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -270,12 +270,8 @@ class Session:
         self.ledger.event("revoked", self.worker, os.getpid(),
                           json.dumps({"partitions": sorted(p.partition for p in parts)}))
 
-    def client(self, **overrides: Any) -> dict[str, Any]:
-        from ..clients import quiet
-        return quiet({**json.loads(os.environ["DELIVERYLAB_CLIENT_JSON"]), **overrides})
-
     def new_consumer(self, **overrides: Any) -> CheckedConsumer:
-        conf = self.client(**{"group.id": self.spec["group_id"], "auto.offset.reset": "earliest",
+        conf = client_from_env(**{"group.id": self.spec["group_id"], "auto.offset.reset": "earliest",
                               "enable.auto.commit": False,
                               # Static membership: a restart after a crash takes the dead
                               # member's place at once, with no rebalance (KIP-345).
@@ -290,7 +286,7 @@ class Session:
         return consumer
 
     def new_producer(self, **overrides: Any) -> CheckedProducer:
-        producer = CheckedProducer(self.client(**overrides, **(self.spec.get("producer_config") or {})))
+        producer = CheckedProducer(client_from_env(**overrides, **(self.spec.get("producer_config") or {})))
         producer.session = self
         prime_metadata(producer, self.output or self.topic)
         return producer
@@ -303,7 +299,7 @@ class Session:
             "SELECT DISTINCT msg_id FROM acks WHERE error IS NULL AND topic = ?", (self.topic,))}
         rate, t0, n = float(self.spec.get("rate") or 0), time.monotonic(), 0
         for index in range(self.spec["messages"]):
-            rec = message(index, self.spec["keys"])
+            rec = record(index, self.spec["keys"])
             if rec["id"] in acked:
                 continue
             if rate:
@@ -311,7 +307,7 @@ class Session:
                     confluent_kafka.Producer.poll(producer, wait)
             n += 1
             self.records[rec["id"]] = rec
-            yield rec["key"].encode(), encode(rec, payment_for(index))
+            yield rec["key"].encode(), value_for(index, self.spec["keys"], payment_for(index))
 
     def finish(self) -> None:
         self.book.write(force=True)
