@@ -227,7 +227,8 @@ def test_a_function_travels_by_value_with_its_plain_globals(tmp_path):
         return SETTINGS["n"] + len(consumer)
     path = tmp_path / "fn.pkl"
     path.write_bytes(pack(loop, "check.consumer"))
-    assert unpack(path)("ab", None) == 5
+    fn, source = unpack(path)
+    assert fn("ab", None) == 5 and "SETTINGS" in "".join(source["lines"])
 
 
 def test_a_function_over_an_open_client_or_lock_is_one_paragraph():

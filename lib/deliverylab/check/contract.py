@@ -15,14 +15,17 @@ The contract (docs/CHECK.md says it to the program's author):
 from __future__ import annotations
 
 import json
+import re
 import shutil
-import string
 from pathlib import Path
 from typing import Any
 
 from ..errors import LabError
 
 PLACEHOLDERS = ("bootstrap", "input_topic", "output_topic", "group", "transactional_id")
+# Only a word in single braces is a placeholder, so a JSON argument or a script given with -c
+# keeps its own braces as they are.
+PLACEHOLDER = re.compile(r"\{([A-Za-z_]+)\}")
 ENVIRONMENT = {"bootstrap": "KAFKA_BOOTSTRAP_SERVERS", "input_topic": "INPUT_TOPIC",
                "output_topic": "OUTPUT_TOPIC", "group": "GROUP_ID",
                "transactional_id": "TRANSACTIONAL_ID"}
@@ -37,12 +40,11 @@ def check_command(argv: list[str] | tuple[str, ...], option: str = "--") -> list
                        "Put the program's command line last, e.g. `deliverylab check --claim "
                        "at-least-once -- python my_app.py`.")
     for arg in argv:
-        for _, name, _, _ in string.Formatter().parse(arg):
-            if name is not None and name not in PLACEHOLDERS:
-                raise LabError(f"The command line's placeholder {{{name}}} (in {arg!r}) is not "
-                               "one the lab fills in.",
-                               f"Use {', '.join('{' + p + '}' for p in PLACEHOLDERS)}; write a "
-                               "literal brace as {{ or }}.")
+        for name in PLACEHOLDER.findall(arg):
+            if name not in PLACEHOLDERS:
+                raise LabError(f"The command line's placeholder {{{name}}} (in {arg[:80]!r}) is "
+                               "not one the lab fills in.",
+                               f"Use {', '.join('{' + p + '}' for p in PLACEHOLDERS)}.")
     if shutil.which(argv[0]) is None:
         raise LabError(f"The command {argv[0]!r} was not found (not a file, and not on PATH).",
                        "Check its spelling, give its full path, or install it; e.g. "
@@ -51,7 +53,7 @@ def check_command(argv: list[str] | tuple[str, ...], option: str = "--") -> list
 
 
 def command_line(argv: list[str], values: dict[str, str]) -> list[str]:
-    return [a.format(**values) for a in argv]
+    return [PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), a) for a in argv]
 
 
 def environment(client: dict[str, Any], values: dict[str, str]) -> dict[str, str]:

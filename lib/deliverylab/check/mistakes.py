@@ -38,15 +38,23 @@ def read(log: Path) -> LabError | None:
     return None
 
 
-def learner_frame(tb: TracebackType | None, lab_dirs: tuple[str, ...]) -> str:
+def learner_frame(tb: TracebackType | None, lab_dirs: tuple[str, ...],
+                  source: dict | None = None) -> str:
     """Where in the learner's code an exception came from: the last frame outside the lab and
-    the client library ('line 7, `value = rec["x"]`'), or '' when there is none."""
+    the client library ('line 7 (`value = rec["x"]`)'), or '' when there is none. `source`:
+    the function's own lines, read where it was defined (see shipping.source_of)."""
     frames = [f for f in traceback.extract_tb(tb)
               if not any(f.filename.startswith(d) for d in lab_dirs)]
     if not frames:
         return ""
     f = frames[-1]
-    return f"line {f.lineno}" + (f" (`{f.line.strip()}`)" if f.line else "")
+    line = f.line
+    # A function pickled by value may come back with a made-up file name ('<dynamic-code>').
+    if source and f.lineno is not None and (f.filename == source.get("file") or f.filename.startswith("<")):
+        at = f.lineno - source["first"]
+        if 0 <= at < len(source["lines"]):
+            line = source["lines"][at]
+    return f"line {f.lineno}" + (f" (`{line.strip()}`)" if line and line.strip() else "")
 
 
 __all__ = ["MARK", "EXIT_CODE", "report", "read", "learner_frame"]

@@ -259,7 +259,7 @@ def _did_nothing(plan: Plan, run_: Run, worker: int) -> tuple[str, str]:
                 "A checked program consumes INPUT_TOPIC as member of GROUP_ID until it has caught "
                 "up, writing one output record per input record (docs/CHECK.md); check that it "
                 "reads the topic and group the lab gives it.")
-    return (f"{plan.subject} returned{took} without polling a single record.",
+    return (f"{plan.function_name} returned{took} without polling a single record.",
             "Loop until the lab stops you: `while True: msg = consumer.poll(1.0)` … — once the "
             "input is done, the lab ends the loop by raising InputDone at your next poll.")
 
@@ -270,11 +270,11 @@ def _worker_error(plan: Plan, run_: Run) -> LabError | None:
     worker = _started_by(run_.ledger)
     log = run_.dir / f"{plan.role}-{worker}.stderr"
     found = mistakes.read(log)
-    if found is not None or plan.mode != "program":
-        return found
     row = run_.ledger.conn.execute("SELECT detail FROM events WHERE kind = 'error' "
                                    "ORDER BY rowid DESC LIMIT 1").fetchone()
-    code = json.loads(row[0]).get("code") if row else "?"
+    if found is not None or plan.mode != "program" or row is None:
+        return found  # None: the error was not the worker's (it is raised as it came)
+    code = json.loads(row[0]).get("code")
     return LabError(f"{plan.subject} stopped with exit code {code}{last_line(log)}.",
                     "Run it by hand with the same environment (KAFKA_BOOTSTRAP_SERVERS, "
                     "INPUT_TOPIC, OUTPUT_TOPIC, GROUP_ID) to see why; keep=True (--keep) keeps "

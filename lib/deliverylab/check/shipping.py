@@ -50,8 +50,19 @@ def check_signature(fn: object, mode: str, api: str) -> None:
                        f"Write it as `{example}`.") from None
 
 
+def source_of(fn: Callable[..., Any]) -> dict[str, Any]:
+    """Where the function's code is and its lines, read here: the worker cannot read a
+    notebook cell (IPython keeps cells in its own process), and it quotes the learner's line."""
+    try:
+        lines, first = inspect.getsourcelines(fn)
+        return {"file": fn.__code__.co_filename, "first": first, "lines": lines}
+    except (OSError, TypeError, AttributeError):
+        return {}
+
+
 def pack(fn: Callable[..., Any], api: str) -> bytes:
-    """The function as bytes the worker can load, or one LabError saying what cannot travel."""
+    """The function (and its source, see source_of) as bytes the worker can load, or one
+    LabError saying what cannot travel."""
     import cloudpickle
 
     module = sys.modules.get(getattr(fn, "__module__", "") or "")
@@ -60,7 +71,7 @@ def pack(fn: Callable[..., Any], api: str) -> bytes:
     if by_value:
         cloudpickle.register_pickle_by_value(module)
     try:
-        return cloudpickle.dumps(fn)
+        return cloudpickle.dumps((fn, source_of(fn)))
     except Exception as exc:  # pickle.PicklingError, TypeError ("cannot pickle 'X' object"), …
         name = getattr(fn, "__name__", repr(fn))
         raise LabError(f"{api}() cannot send {name} to the process it runs in: {exc}. A checked "
@@ -74,8 +85,8 @@ def pack(fn: Callable[..., Any], api: str) -> bytes:
             cloudpickle.unregister_pickle_by_value(module)
 
 
-def unpack(path: Path) -> Callable[..., Any]:
-    """In the worker: the function back (a failure is the caller's to report)."""
+def unpack(path: Path) -> tuple[Callable[..., Any], dict[str, Any]]:
+    """In the worker: the function and its source back (a failure is the caller's to report)."""
     return pickle.loads(path.read_bytes())
 
 

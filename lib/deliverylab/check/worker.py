@@ -277,6 +277,12 @@ class Session:
                               # member's place at once, with no rebalance (KIP-345).
                               "group.instance.id": self.spec["instance_id"],
                               **overrides, **(self.spec.get("consumer_config") or {})})
+        if conf.get("group.protocol", "classic") == "classic" and "session.timeout.ms" not in \
+                (self.spec.get("consumer_config") or {}):
+            # A static member is the group's until its session times out, even after close():
+            # the broker's shortest (group.min.session.timeout.ms, 6 s) lets the check delete
+            # the group soon after the end (Kafka keeps a non-empty group from deletion).
+            conf["session.timeout.ms"] = 6000
         consumer = CheckedConsumer(conf)
         consumer.session = self
         prime_metadata(consumer, self.topic)
@@ -349,7 +355,7 @@ def main(argv: list[str]) -> int:
     ledger = Ledger(run_dir / "ledger.sqlite")
     name = spec.get("function_name", "your function")
     try:
-        fn = unpack(run_dir / "function.pkl")
+        fn, source = unpack(run_dir / "function.pkl")
     except Exception as exc:
         mistakes.report(f"{name} could not be loaded in the process that runs it: {exc}.",
                         "Define the function (and what it uses) in the notebook or script that "
@@ -362,7 +368,7 @@ def main(argv: list[str]) -> int:
         pass
     except Exception as exc:
         traceback.print_exc()  # the whole story, in the worker's log
-        where = mistakes.learner_frame(exc.__traceback__, LAB_DIRS)
+        where = mistakes.learner_frame(exc.__traceback__, LAB_DIRS, source)
         mistakes.report(f"{name} raised {type(exc).__name__}: {exc}" + (f" at {where}" if where else "")
                         + f", {time.monotonic() - started:.1f} s into its run.",
                         "Fix the function and check it again; the whole traceback is in the "
