@@ -242,3 +242,20 @@ def test_a_function_over_an_open_client_or_lock_is_one_paragraph():
 
 
 SETTINGS = {"n": 3}
+
+
+def test_a_programs_aftermath_joins_its_crash():
+    """What a killed program had sent reaches the log (or the group) just after the kill: the
+    watcher's aftermath event adds it to that crash, so a loss is laid at the kill that caused
+    it and not at a later one that also sees it committed and never written."""
+    ev = pd.concat([_events({"n": 1, "point": "after-commit", "where": "while committed",
+                             "committed_unprocessed": [], "working": True},
+                            {"n": 2, "point": "after-commit", "where": "while committed",
+                             "committed_unprocessed": [msg_id(4), msg_id(6)], "working": True}),
+                    pd.DataFrame([{"t": 1.1, "kind": "aftermath", "worker": -1, "pid": 1,
+                                   "detail": json.dumps({"n": 1, "committed_unprocessed": [msg_id(4)],
+                                                         "processed_uncommitted": [msg_id(8)]})}])])
+    v = judge(guarantees.CLAIMS["at-least-once"], _outcomes({4: 0, 6: 0, 8: 2}), ev, "program", 2)
+    assert v.causes[0].lost == [msg_id(4)] and v.causes[0].duplicated == [msg_id(8)]
+    assert v.causes[1].lost == [msg_id(6)] and v.causes[1].where == "while committed"
+    assert not v.unexplained and "flush" in v.fix

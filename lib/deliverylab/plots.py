@@ -490,6 +490,8 @@ def check_timeline(result: Result, ax: Axes | None = None, title: str | None = N
 
     fig = timeline(result, ax=ax, title=title)
     ax = ax if ax is not None else fig.axes[0]
+    if ax.get_legend() is not None:  # beside the axes: the crash labels run along the top
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", markerscale=1.5)
     ev = result.events
     if ev is None or ev.empty:
         return fig

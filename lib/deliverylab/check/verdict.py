@@ -118,21 +118,21 @@ def _detail(d: Any) -> dict[str, Any]:
 
 def crashes_from(events: pd.DataFrame) -> list[dict[str, Any]]:
     """The crash events (t relative to the run) with their JSON detail, in time order; a
-    program's kill has an 'aftermath' event too (output of the dead process that reached the
-    log just after the kill), merged into its crash's processed_uncommitted."""
+    program's kill has an 'aftermath' event too (what the dead process had sent that reached
+    the log or the group just after the kill), merged into its crash's sets."""
     if events is None or events.empty:
         return []
-    late: dict[int, list[str]] = {}
+    late: dict[int, dict[str, Any]] = {}
     for d in events.loc[events["kind"] == "aftermath", "detail"]:
         info = _detail(d)
-        late.setdefault(int(info.get("n", 0)), []).extend(info.get("processed_uncommitted") or [])
+        late[int(info.get("n", 0))] = info
     rows = events[events["kind"] == "crash"].sort_values("t")
     out = []
     for t, detail in zip(rows["t"], rows["detail"]):
         info = {**_detail(detail), "t": float(t)}
-        if late.get(int(info.get("n", 0))):
-            info["processed_uncommitted"] = sorted(set(info.get("processed_uncommitted") or [])
-                                                   | set(late[int(info["n"])]))
+        for key, ids in late.get(int(info.get("n", 0)), {}).items():
+            if key in ("processed_uncommitted", "committed_unprocessed") and ids:
+                info[key] = sorted(set(info.get(key) or []) | set(ids))
         out.append(info)
     return out
 

@@ -127,16 +127,18 @@ class Watcher(threading.Thread):
             "planned": list(target) if target else None, "handed_out": len(self.seen),
             "observed": True, "working": True, "commits_known": True, "in_hand": [], **stakes}))
         kill_tree(pid)
-        # Output the dead process sent just before it died is still reaching the log: seen
-        # now, it was written but not committed at the kill (its restart writes it again).
+        # What the dead process sent just before it died still reaches the log and the group:
+        # output seen now was written but not committed at the kill (its restart writes it
+        # again); an offset committed now with no output was committed before the work.
         until = time.monotonic() + AFTERMATH_S
         while time.monotonic() < until:
             self._read_output()
-        late = sorted(set(self.stakes(committed)["processed_uncommitted"])
-                      - set(stakes["processed_uncommitted"]))
-        if late:
-            ledger.event("aftermath", -1, pid, json.dumps({"n": self.fired,
-                                                           "processed_uncommitted": late}))
+        now = self.stakes(self.lag.committed(timeout=1.0) or committed)
+        late = {k: sorted(set(now[k]) - set(stakes[k])) for k in now}
+        late["processed_uncommitted"] = sorted(set(self.stakes(committed)["processed_uncommitted"])
+                                               - set(stakes["processed_uncommitted"]))
+        if any(late.values()):
+            ledger.event("aftermath", -1, pid, json.dumps({"n": self.fired, **late}))
 
     def _end_program(self, ledger: Ledger, pid: int) -> None:
         ledger.event("stop", -1, pid, json.dumps({"reason": "no lag, output quiet"}))
