@@ -116,7 +116,7 @@ def test_kafkas_transactional_message_copier_holds_exactly_once(cluster, aborts)
               # A restart in assign mode asks for its position before initTransactions() aborts
               # its dead predecessor's transaction, and waits for that transaction to time out.
               "--transaction-timeout", "2000", *aborts]
-    r = check.program(copier, claim="exactly-once", cluster=cluster, messages=100, crashes=2,
+    r = check.program(copier, claim="exactly-once", cluster=cluster, messages=300, crashes=2,
                       stall_s=30)
     assert r.passed, str(r)
-    assert r.summary["crashes"] == 2 and r.summary["delivered_once"] == 100
+    assert r.summary["crashes"] == 2 and r.summary["delivered_once"] == 300

@@ -66,8 +66,11 @@ def test_the_cli_says_it_in_one_line_and_exits_2():
 
 
 # --- found while it runs (real brokers) ----------------------------------------------------------
-def _leftovers(cluster, token: str, before: tuple[set, set], within_s: float = 20.0) -> list[str]:
-    """Processes carrying `token`, and topics or groups the check made that still exist."""
+def _leftovers(cluster, token: str, before: tuple[set, set], within_s: float = 20.0,
+               groups_too: bool = True) -> list[str]:
+    """Processes carrying `token`, and topics or groups the check made that still exist.
+    (A checked consumer is a static member: its group can be deleted only once its session,
+    6 s, has run out — a wait one test pays for the others.)"""
     deadline = time.monotonic() + within_s
     while True:
         procs = [p.pid for p in psutil.process_iter(["cmdline"])
@@ -75,7 +78,7 @@ def _leftovers(cluster, token: str, before: tuple[set, set], within_s: float = 2
         admin = cluster.admin()
         topics = {t for t in admin.list_topics(timeout=10).topics if t.startswith("check-")}
         groups = {g.group_id for g in admin.list_consumer_groups().result().valid
-                  if g.group_id.startswith("check-")}
+                  if g.group_id.startswith("check-")} if groups_too else set()
         left = [f"process {p}" for p in procs] + sorted(topics - before[0]) + sorted(groups - before[1])
         if not left or time.monotonic() > deadline:
             return left
@@ -134,6 +137,14 @@ def _returns(consumer, process):
     consumer.poll(0.01)
 
 
+def _hangs(consumer, process):
+    import time as clock
+
+    while consumer.poll(1.0) is None:
+        pass
+    clock.sleep(60)  # stuck in its own work, never polling again
+
+
 def _wrong_thing(consumer, process):
     while True:
         msg = consumer.poll(1.0)
@@ -142,15 +153,18 @@ def _wrong_thing(consumer, process):
 
 
 @pytest.mark.kafka
-@pytest.mark.parametrize("fn, needle", [
-    (_raises, r"_raises raised KeyError: 'customer' at line \d+ \(`process\(record\[\"customer\"\]\)`\)"),
-    (_returns, "_returns returned after .* s without polling a single record"),
-    (_wrong_thing, "process\\(\\) was given bytes .*Pass it the Message"),
-], ids=["raises", "returns-at-once", "process-given-bytes"])
-def test_a_function_that_goes_wrong_is_one_paragraph_and_leaves_nothing(cluster, fn, needle):
+@pytest.mark.parametrize("fn, options, needle", [
+    (_raises, {}, r"_raises raised KeyError: 'customer' at line \d+ \(`process\(record\[\"customer\"\]\)`\)"),
+    (_returns, {}, "_returns returned after .* s without polling a single record"),
+    (_hangs, {"stall_s": 2}, "_hangs made no call the lab could see for 2 s"),
+    (_wrong_thing, {}, "process\\(\\) was given bytes .*Pass it the Message"),
+], ids=["raises", "returns-at-once", "hangs", "process-given-bytes"])
+def test_a_function_that_goes_wrong_is_one_paragraph_and_leaves_nothing(cluster, fn, options,
+                                                                         needle):
     before = _names(cluster)
     t0 = time.monotonic()
     with pytest.raises(LabError, match=needle):
-        check.consumer(fn, crashes=1, messages=20, cluster=cluster)
+        check.consumer(fn, crashes=1, messages=20, cluster=cluster, **options)
     assert time.monotonic() - t0 < 15
-    assert _leftovers(cluster, "deliverylab.check.worker", before) == []
+    assert _leftovers(cluster, "deliverylab.check.worker", before,
+                      groups_too=fn is _wrong_thing) == []

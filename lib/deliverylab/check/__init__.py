@@ -51,7 +51,8 @@ BaseException): your loop ends as on a shutdown, its `finally` blocks run.
 Common options: ``crashes`` (default 5), ``seed``, ``messages`` (200), ``partitions`` (1),
 ``fault`` (a broker fault, e.g. "kill-leader"), ``processing_ms`` (the time process() takes),
 ``consumer_config`` / ``producer_config`` (librdkafka keys, verbatim; the consumer defaults to
-``enable.auto.commit=false``), ``time_limit_s``, ``keep`` (keep the run folder).
+``enable.auto.commit=false``), ``time_limit_s``, ``stall_s`` (code that makes no call the lab
+sees for this long is an error, not a wait), ``keep`` (keep the run folder).
 
 A function is sent to its process with cloudpickle, by value: what it reads from the notebook is
 *copied* there. Open clients, sockets, files, locks and threads cannot be copied (make them
@@ -92,38 +93,40 @@ def _function(mode: str, api: str, fn: Callable[..., Any], claim: str, crashes: 
 def consumer(fn: Callable[..., Any], claim: str = "at-least-once", crashes: int = 5, *,
              seed: int = 1, messages: int = 200, partitions: int = 1, processing_ms: float = 0.0,
              fault: str | None = None, consumer_config: dict[str, Any] | None = None,
-             time_limit_s: float = 120.0, keep: bool = False,
+             time_limit_s: float = 120.0, stall_s: float = 15.0, keep: bool = False,
              cluster: Cluster | None = None) -> Report:
     """Check a consumer loop `fn(consumer, process)` against `claim` (see the module doc)."""
     return _function("consumer", "check.consumer", fn, claim, crashes, cluster=cluster, seed=seed,
                      messages=messages, partitions=partitions, processing_ms=processing_ms,
                      fault=fault, consumer_config=dict(consumer_config or {}),
-                     time_limit_s=time_limit_s, keep=keep)
+                     time_limit_s=time_limit_s, stall_s=stall_s, keep=keep)
 
 
 def transactional(fn: Callable[..., Any], claim: str = "exactly-once", crashes: int = 5, *,
                   seed: int = 1, messages: int = 200, partitions: int = 1,
                   fault: str | None = None, consumer_config: dict[str, Any] | None = None,
                   producer_config: dict[str, Any] | None = None, time_limit_s: float = 120.0,
-                  keep: bool = False, cluster: Cluster | None = None) -> Report:
+                  stall_s: float = 15.0, keep: bool = False,
+                  cluster: Cluster | None = None) -> Report:
     """Check a consume-transform-produce loop `fn(consumer, producer, output_topic)`."""
     return _function("transactional", "check.transactional", fn, claim, crashes, cluster=cluster,
                      seed=seed, messages=messages, partitions=partitions, fault=fault,
                      consumer_config=dict(consumer_config or {}),
                      producer_config=dict(producer_config or {}), time_limit_s=time_limit_s,
-                     keep=keep)
+                     stall_s=stall_s, keep=keep)
 
 
 def producer(fn: Callable[..., Any], claim: str = "at-least-once", crashes: int = 0, *,
              fault: str | None = None, seed: int = 1, messages: int = 1000, rate: float = 500.0,
              config: dict[str, Any] | None = None, partitions: int = 1,
-             time_limit_s: float = 120.0, keep: bool = False,
+             time_limit_s: float = 120.0, stall_s: float = 15.0, keep: bool = False,
              cluster: Cluster | None = None) -> Report:
     """Check a send loop `fn(producer, topic, messages)`; `config`: the producer's librdkafka
     settings (acks, enable.idempotence, …), verbatim."""
     return _function("producer", "check.producer", fn, claim, crashes, cluster=cluster, seed=seed,
                      messages=messages, rate=rate, fault=fault, partitions=partitions,
-                     producer_config=dict(config or {}), time_limit_s=time_limit_s, keep=keep)
+                     producer_config=dict(config or {}), time_limit_s=time_limit_s,
+                     stall_s=stall_s, keep=keep)
 
 
 def program(argv: Sequence[str], claim: str = "at-least-once", crashes: int = 5, *,

@@ -123,7 +123,7 @@ def _run(plan: Plan, cluster: Cluster, run_: Run, fault: FaultSpec | None) -> Re
     try:
         if plan.mode == "program":
             watcher = _watcher(plan, cluster, run_, output, ends, lag)
-        report = _supervise(plan, run_, spec, deadline, fault, lag, watcher,
+        course = _supervise(plan, run_, spec, deadline, fault, lag, watcher,
                             fault_topic=output or topic)
         if lag is not None:
             committed = lag.committed()
@@ -135,7 +135,7 @@ def _run(plan: Plan, cluster: Cluster, run_: Run, fault: FaultSpec | None) -> Re
             watcher.stop()
         if lag is not None:
             lag.close()
-    if report.timed_out:
+    if course.timed_out:
         raise LabError(f"The check of {plan.subject} reached its time limit of "
                        f"{plan.time_limit_s:.0f} s"
                        + (f" with {left} input records not yet committed" if left else "") + ".",
@@ -191,7 +191,7 @@ def _supervise(plan: Plan, run_: Run, spec: dict[str, Any], deadline: float,
 
     def work() -> Supervision:
         return supervise(plan.role, run_.dir, run_.ledger, deadline, env=env, command=command,
-                         standby=standby, stop=stop,
+                         standby=standby, stop=stop, tick=_stall_watch(plan, run_),
                          again=_again(plan, run_, lag, watcher) if lag is not None else None)
     try:
         return run_.with_nemeses(nemeses, work)
@@ -201,6 +201,33 @@ def _supervise(plan: Plan, run_: Run, spec: dict[str, Any], deadline: float,
         raise
     except LabError as exc:
         raise _worker_error(plan, run_) or exc from None
+
+
+def _stall_watch(plan: Plan, run_: Run) -> Callable[[], None] | None:
+    """A function that hangs (no call the lab sees: no record handed out, no commit, no send,
+    no report) for stall_s is a LabError; a program's hang is the watcher's to find."""
+    if plan.mode == "program":
+        return None
+    ledger = run_.ledger
+    sql = ("SELECT (SELECT COUNT(*) FROM deliveries) + (SELECT COUNT(*) FROM commits) + "
+           "(SELECT COUNT(*) FROM sends) + (SELECT COUNT(*) FROM acks) + "
+           "(SELECT COUNT(*) FROM events)")
+    state = {"seen": -1, "at": time.monotonic(), "next": 0.0}
+
+    def tick() -> None:
+        now = time.monotonic()
+        if now < state["next"]:
+            return
+        state["next"] = now + 0.5
+        seen = ledger.conn.execute(sql).fetchone()[0]
+        if seen != state["seen"]:
+            state["seen"], state["at"] = seen, now
+        elif now - state["at"] > plan.stall_s:
+            raise LabError(f"{plan.function_name} made no call the lab could see for "
+                           f"{plan.stall_s:.0f} s (no record polled, no commit, no send).",
+                           "It must keep calling its client: poll (or consume) in a loop, with "
+                           "a timeout, e.g. consumer.poll(1.0); stall_s= gives slow work longer.")
+    return tick
 
 
 def _progress_clock(plan: Plan, run_: Run, watcher: Watcher | None) -> Callable[[], int]:
