@@ -17,7 +17,7 @@ from deliverylab.check.verdict import id_ranges, judge
 from deliverylab.check.witness import Witness
 from deliverylab.errors import LabError
 from deliverylab.ids import msg_id
-from deliverylab.outcomes import DELIVERED_ONCE, DUPLICATED, LOST
+from deliverylab.vocabulary import DELIVERED_ONCE, DUPLICATED, LOST
 from deliverylab.results import Result
 
 

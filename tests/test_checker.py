@@ -9,8 +9,8 @@ import pytest
 
 from deliverylab.checker import (aborted_reads, consumer_outcomes, consumer_summary,
                                  producer_outcomes, producer_summary, reordered_keys)
-from deliverylab.results import (ACKED_BUT_LOST, DELIVERED_ONCE, DUPLICATED, FAILED_REPORTED,
-                                 LOST, PRODUCER_OUTCOMES, UNACKED_BUT_STORED)
+from deliverylab.vocabulary import (ACKED_BUT_LOST, DELIVERED_ONCE, DUPLICATED, FAILED_REPORTED,
+                                    LOST, PRODUCER_OUTCOMES, UNACKED_BUT_STORED)
 
 
 def sent_frame(n: int, key: str = "k") -> pd.DataFrame:

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from deliverylab.crash import ALL_POINTS, CRASH_POINTS, CrashSpec
+from deliverylab.crash import CrashPoints, CrashSpec
+from deliverylab.vocabulary import ALL_POINTS, CRASH_POINTS
 from deliverylab.errors import LabError
 
 
@@ -48,3 +49,10 @@ def test_bad_schedules(kwargs):
 def test_every_model_has_its_points_in_the_vocabulary():
     for model, points in CRASH_POINTS.items():
         assert set(points) <= set(ALL_POINTS)
+
+
+def test_a_misspelt_crash_point_in_a_loop_is_an_error_not_a_crash_that_never_fires():
+    points = CrashPoints(CrashSpec("after-process", every=1), [], lambda point, index: None)
+    with pytest.raises(ValueError, match="not a crash point"):
+        points.hit("after-proces", 0)
+    CrashPoints(None, [], lambda point, index: None).hit("after-poll", 0)  # no schedule: no crash

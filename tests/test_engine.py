@@ -13,9 +13,9 @@ import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
 from deliverylab.cluster import quiet
-from deliverylab.crash import CRASH_POINTS
-from deliverylab.experiments import (MODELS, ConsumerExperiment, CrashSpec, FaultSpec,
+from deliverylab.experiments import (ConsumerExperiment, CrashSpec, FaultSpec,
                                      ProducerExperiment, run_consumer, run_producer, seeded_fault)
+from deliverylab.vocabulary import CRASH_POINTS, MODELS
 from lab_asserts import left_behind
 
 pytestmark = pytest.mark.kafka

@@ -6,7 +6,8 @@ import time
 import pytest
 
 from deliverylab.errors import LabError
-from deliverylab.experiments import MODELS, ConsumerExperiment, CrashSpec, run_consumer
+from deliverylab.experiments import ConsumerExperiment, CrashSpec, run_consumer
+from deliverylab.vocabulary import MODELS
 
 pytestmark = pytest.mark.kafka
 
@@ -101,8 +102,9 @@ def test_static_member_restarted_within_session_timeout(cluster):
 
 def test_the_coordinator_is_the_leader_of_the_groups_offsets_partition(cluster):
     """find_coordinator computes it from metadata; the admin client's description agrees."""
-    from deliverylab.coordinator import _java_hash, find_coordinator
-    assert _java_hash("hello") == 99162322 and _java_hash("polygenelubricants") == -2147483648
+    from deliverylab.nemesis import find_coordinator
+    from deliverylab.nemesis.coordinator import java_string_hash
+    assert java_string_hash("hello") == 99162322 and java_string_hash("polygenelubricants") == -2147483648
     r = run_consumer(ConsumerExperiment(model="at-least-once", messages=50, **GROUP), cluster)
     group = f"{r.summary['topic']}-group"
     admin = cluster.admin()  # kept alive: a destroyed client never completes its futures

@@ -114,3 +114,20 @@ def test_a_layer_imports_only_from_itself_and_the_layers_before_it():
     wrong = [f"{m} → {d}" for m, deps in edges.items() for d in deps
              if top(m) in layers and top(d) in layers and layers[top(d)] > layers[top(m)]]
     assert not wrong, wrong
+
+
+def test_event_kinds_are_written_and_asked_for_by_their_vocabulary_names():
+    """ledger.event(KIND, …) and SQL asking for an event kind never spell the kind out: a typo
+    there would be an event nobody reads (vocabulary.EVENT_KINDS holds them)."""
+    from deliverylab.vocabulary import EVENT_KINDS
+
+    spelt = []
+    for name, (f, _) in _modules().items():
+        for node in ast.walk(ast.parse(f.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "event" and \
+                    node.args and isinstance(node.args[0], ast.Constant):
+                spelt.append(f"{name}:{node.lineno} event({node.args[0].value!r})")
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and \
+                    any(f"kind = '{k}'" in node.value for k in EVENT_KINDS):
+                spelt.append(f"{name}:{node.lineno} {node.value!r}")
+    assert not spelt, spelt

@@ -17,7 +17,7 @@ import pytest
 from deliverylab.cluster import network
 from deliverylab.errors import LabError
 from deliverylab.experiments import ProducerExperiment, run_producer, seeded_fault
-from deliverylab.faults import FaultSpec
+from deliverylab.nemesis import FaultSpec
 
 # Long enough that the partition (8 s) ends inside the run: the strike comes in the second
 # quarter (3–6 s in), and the controller fences the cut leader after broker.session.timeout.ms.
@@ -132,7 +132,7 @@ import json, sys, time
 from pathlib import Path as P
 from deliverylab.cluster.local import LocalCluster
 from deliverylab.errors import LabError
-from deliverylab.faults import FaultSpec
+from deliverylab.nemesis import FaultSpec
 c = LocalCluster(P({str(cluster.home)!r}), json.loads(sys.stdin.read()))
 for attempt in (lambda: FaultSpec("partition-leader", at_index=1).check(c),
                 lambda: c.isolate([1], [2, 3, 101], "partition-leader")):

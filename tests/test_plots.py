@@ -15,8 +15,9 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from deliverylab.plots import (compare, heatmap, outcome_bars, outcome_colors,  # noqa: E402
                                timeline)
-from deliverylab.results import (CONSUMER_OUTCOMES, DELIVERED_ONCE, DUPLICATED,  # noqa: E402
-                                 PRODUCER_OUTCOMES, Result)
+from deliverylab.results import Result  # noqa: E402
+from deliverylab.vocabulary import (CONSUMER_OUTCOMES, DELIVERED_ONCE, DUPLICATED,  # noqa: E402
+                                    PRODUCER_OUTCOMES)
 
 
 def make_result(kind: str = "consumer", outcomes: list[str] | None = None,

@@ -8,9 +8,9 @@ from confluent_kafka.admin import ConfigResource
 
 from deliverylab.crash import CrashSpec
 from deliverylab.kafka_tool import run_tool
-from deliverylab.outcomes import ARCHIVED, DEAD_LETTERED, DELIVERED_ONCE
+from deliverylab.vocabulary import ARCHIVED, DEAD_LETTERED, DELIVERED_ONCE
 from deliverylab.share_groups import ShareExperiment, group_configs, run_share
-from deliverylab.workers.membership import MEMBER_STRIDE
+from deliverylab.ids import member_of
 from lab_asserts import fails_clearly, left_behind
 
 SHARE_GROUP_COMMAND = "org.apache.kafka.tools.consumer.group.ShareGroupCommand"
@@ -174,7 +174,7 @@ def test_two_members_sharing_one_partition_process_a_keys_records_out_of_order(c
     s = r.summary
     assert not s["timed_out"] and s["lost"] == 0 and s["duplicated"] == 0
     d = r.extra["deliveries"]
-    per_member = d.groupby(d.worker // MEMBER_STRIDE).size()
+    per_member = d.groupby(d.worker.map(member_of)).size()
     assert len(per_member) == 2, f"one member acquired everything: {per_member.to_dict()}"
     assert s["reordered_keys"] > 0
 
@@ -276,7 +276,7 @@ def test_the_checker_archives_only_what_the_broker_confirmed_it_gave_up_on():
 
 
 def test_the_share_panel_builds_a_valid_spec_or_says_why_not():
-    from deliverylab.crash import CRASH_POINTS
+    from deliverylab.vocabulary import CRASH_POINTS
     from deliverylab.widgets import NO_CRASH, share_panel
 
     panel = share_panel(messages=40)

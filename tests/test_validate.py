@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from deliverylab import plots
-from deliverylab.faults import NETWORK_FAULTS
+from deliverylab.nemesis import NETWORK_FAULTS
 from deliverylab.validate import report, scenarios, validate, violations
 
 pytestmark = pytest.mark.kafka

@@ -4,7 +4,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from deliverylab.crash import CRASH_POINTS, CrashSpec
+from deliverylab.crash import CrashSpec
+from deliverylab.vocabulary import CRASH_POINTS
 from deliverylab.errors import LabError
 from deliverylab.experiments import ConsumerExperiment, ProducerExperiment, seeded_fault
 from deliverylab.widgets import consumer_panel, producer_panel, settings_table

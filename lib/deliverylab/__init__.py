@@ -5,7 +5,8 @@ The layers, from the foundations up (each layer imports only from itself and the
 Foundations
     errors        LabError: one clear paragraph for everything a learner can get wrong
     paths         where the lab keeps its files (jar cache, cluster home)
-    ids           a message's identity: msg_id, key_for, index_of; the messages cap
+    ids           a message's identity and its record (the codec); the messages cap
+    vocabulary    the course's words: delivery models, crash points, event kinds, outcomes
     secrets       which settings are secrets; redact and scrub them from what is shown
     clients       what every Kafka client does alike: produce under back-pressure, error text
     java, kafka_dist   a Java runtime and the official Kafka jars (the version in force)
@@ -24,17 +25,16 @@ Running a run
                   the producers, the retry pipeline's stages
     supervisor    starts a worker, restarts it after each crash, bounds the run in time
     members       N members of one consumer group, each a supervised process
-    faults        the nemesis: kill, pause or restart brokers during a run, or cut them apart
-    coordinator   the group coordinator as a fault target (commit sent, crash before the answer)
     ledger        the run's durable record (SQLite), written by every process
     readback      a topic read back to its end: the evidence of what is stored
+    nemesis/      faults and their schedules: brokers, the controller, the network, the group
+                  coordinator (Scenario 2), with one thread skeleton that always heals
     runs          the one run scaffold: its folder, ledger, client settings, topics and groups,
                   supervised processes, nemeses, read-back, cleanup and `keep`
 Counting (pure, no Kafka)
     checker       every message classified from the ledger and the read-back
     group_result  a consumer-group run counted: assignments, rebalances, refused commits
     diagnose      warnings for degenerate runs
-    outcomes      the outcome vocabulary: delivered-once, lost, duplicated, acked-but-lost, …
     results       the Result a run returns (DataFrames)
 Experiments (Spec → run → Result)
     experiments   consumer and producer experiments: the one API a notebook needs

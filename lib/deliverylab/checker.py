@@ -10,8 +10,8 @@ from typing import Any, Iterable
 
 import pandas as pd
 
-from .outcomes import (ACKED_BUT_LOST, ARCHIVED, DEAD_LETTERED, DELIVERED_ONCE, DUPLICATED, FAILED_REPORTED, LOST,
-                       UNACKED_BUT_STORED)
+from .vocabulary import (ACKED_BUT_LOST, ARCHIVED, CRASH, DEAD_LETTERED, DELIVERED_ONCE, DUPLICATED,
+                         FAILED_REPORTED, LOST, UNACKED_BUT_STORED)
 
 __all__ = ["consumer_outcomes", "reordered_keys", "producer_outcomes", "aborted_reads",
            "consumer_summary", "producer_summary", "crash_table", "share_outcomes", "share_summary"]
@@ -223,7 +223,7 @@ def crash_table(messages: pd.DataFrame, timeline: pd.DataFrame, events: pd.DataF
     import json
 
     columns = ["t", "point", "index", "restart_at", "lost", "repeated"]
-    crashes = events[events["kind"] == "crash"].sort_values("t") if len(events) else events
+    crashes = events[events["kind"] == CRASH].sort_values("t") if len(events) else events
     if crashes is None or not len(crashes):
         return pd.DataFrame(columns=columns)
     lost = sorted(set(messages.loc[messages["outcome"] == LOST, "index"].astype(int)))

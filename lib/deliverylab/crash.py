@@ -15,27 +15,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from .errors import LabError
-
-# Where each delivery model's loop can die. The order is the order in the loop.
-# `mid-process`: the record was handed out and its work (processing_ms) has run, but the worker
-# dies before the effect is written. It is a point of its own only where something happens in
-# the background while the work runs: auto-commit's timer. (In the other loops it would behave
-# exactly like the point before it, so they do not offer it.)
-CRASH_POINTS: dict[str, tuple[str, ...]] = {
-    "at-most-once": ("after-poll", "after-commit", "commit-in-flight", "after-process"),
-    "at-least-once": ("after-poll", "after-process", "commit-in-flight", "after-commit"),
-    "auto-commit": ("after-poll", "mid-process", "after-process"),
-    "auto-commit-store": ("after-poll", "mid-process", "after-process"),
-    "exactly-once": ("after-poll", "mid-transaction", "before-commit-transaction", "after-commit"),
-    "idempotent-consumer": ("after-poll", "mid-transaction", "after-process", "commit-in-flight",
-                            "after-commit"),
-    "producer": ("before-flush",),
-    # A share-group member (KIP-932): before any acknowledgement, processed but not
-    # acknowledged, and after the acknowledgements were committed.
-    "share": ("after-poll", "after-process", "after-ack"),
-}
-ALL_POINTS = tuple(dict.fromkeys(p for pts in CRASH_POINTS.values() for p in pts))
-
+from .vocabulary import ALL_POINTS, CRASH_POINTS, MODELS
 
 @dataclass(frozen=True)
 class CrashSpec:
@@ -49,8 +29,7 @@ class CrashSpec:
 
     def check(self, model: str) -> "CrashSpec":
         if model not in CRASH_POINTS:
-            raise LabError(f"Unknown delivery model {model!r}.",
-                           f"Use one of {', '.join(m for m in CRASH_POINTS if m not in ('producer', 'share'))}.")
+            raise LabError(f"Unknown delivery model {model!r}.", f"Use one of {', '.join(MODELS)}.")
         points = CRASH_POINTS[model]
         if self.point not in ALL_POINTS:
             close = difflib.get_close_matches(str(self.point), points, n=1)
@@ -93,6 +72,9 @@ class CrashSpec:
         return None
 
 
+_KNOWN = frozenset(ALL_POINTS)
+
+
 class CrashPoints:
     """A worker's view of its crash schedule. `hit()` does not return when it fires."""
 
@@ -106,6 +88,8 @@ class CrashPoints:
         self.crashed_elsewhere = crashed_elsewhere
 
     def hit(self, point: str, indices: int | Iterable[int]) -> None:
+        if point not in _KNOWN:  # a misspelt point in a loop would never crash: say so at once
+            raise ValueError(f"{point!r} is not a crash point (vocabulary.CRASH_POINTS)")
         if self.spec is None or point != self.spec.point:
             return
         for index in ([indices] if isinstance(indices, int) else sorted(indices)):

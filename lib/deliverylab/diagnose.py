@@ -14,7 +14,7 @@ from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
-AUTO_COMMIT_MODELS = ("auto-commit", "auto-commit-store")
+from .vocabulary import AUTO_COMMIT, AUTO_COMMIT_MODELS, CRASH, FAULT, HEAL
 
 
 # --- consumer runs -----------------------------------------------------------------------------
@@ -66,7 +66,7 @@ def no_commit_between_crashes(spec: Mapping[str, Any], summary: Mapping[str, Any
     if events is None or events.empty or timeline is None or timeline.empty or \
             not {"t", "partition", "offset"} <= set(timeline.columns):
         return []
-    crash_times = sorted(float(t) for t in events.loc[events["kind"] == "crash", "t"])
+    crash_times = sorted(float(t) for t in events.loc[events["kind"] == CRASH, "t"])
     if not crash_times:
         return []
     starts = _starts(timeline, crash_times)
@@ -93,7 +93,7 @@ def tick_outside_the_work(spec: Mapping[str, Any], summary: Mapping[str, Any],
                           timeline: pd.DataFrame, events: pd.DataFrame) -> list[str]:
     """Auto-commit's loss at mid-process needs a timer tick during the crashed record's work."""
     crash = spec.get("crash") or {}
-    if spec.get("model") != "auto-commit" or crash.get("point") != "mid-process":
+    if spec.get("model") != AUTO_COMMIT or crash.get("point") != "mid-process":
         return []
     work, interval = float(spec.get("processing_ms") or 0), spec.get("auto_commit_interval_ms")
     if interval and work > interval:
@@ -127,7 +127,7 @@ def _event_rows(events: pd.DataFrame | None, kind: str) -> pd.DataFrame:
 def fault_never_struck(spec: Mapping[str, Any], summary: Mapping[str, Any],
                        timeline: pd.DataFrame, events: pd.DataFrame) -> list[str]:
     kind = _fault_kind(spec)
-    if kind is None or len(_event_rows(events, "fault")):
+    if kind is None or len(_event_rows(events, FAULT)):
         return []
     fault = spec.get("fault") or {}
     when = (f"after {fault.get('at_index')} delivery reports" if fault.get("at_index") is not None
@@ -140,7 +140,7 @@ def fault_hit_nothing_in_flight(spec: Mapping[str, Any], summary: Mapping[str, A
                                 timeline: pd.DataFrame, events: pd.DataFrame) -> list[str]:
     """A fault after the last delivery report met no record in flight: nothing could be lost,
     failed or retried because of it."""
-    faults = _event_rows(events, "fault")
+    faults = _event_rows(events, FAULT)
     if _fault_kind(spec) is None or not len(faults) or timeline is None or "t" not in timeline:
         return []
     t_fault = float(faults["t"].min())
@@ -157,7 +157,7 @@ def fault_cut_short(spec: Mapping[str, Any], summary: Mapping[str, Any],
                     timeline: pd.DataFrame, events: pd.DataFrame) -> list[str]:
     """The nemesis heals when a run ends: a fault planned longer than the run was cut short."""
     out = []
-    for detail in _event_rows(events, "heal").get("detail", []):
+    for detail in _event_rows(events, HEAL).get("detail", []):
         try:
             d = json.loads(detail)
         except (TypeError, ValueError):

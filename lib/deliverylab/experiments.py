@@ -7,7 +7,6 @@ producer settings under a broker fault.
 """
 from __future__ import annotations
 
-import random
 import time
 from contextlib import closing
 from dataclasses import asdict, dataclass, field
@@ -19,26 +18,26 @@ import pandas as pd
 from . import checker, diagnose
 from .cluster import Cluster, connect
 from .config_check import check_consumer_config, check_producer_config
-from .crash import CRASH_POINTS, CrashSpec
+from .crash import CrashSpec
 from .errors import LabError, require_whole
-from .faults import NETWORK_FAULTS, NETWORK_HEAL_AFTER_S, READ_WHILE_HEALING, FaultSpec, Nemesis
+from .nemesis import (COORDINATOR_FAULTS, READ_WHILE_HEALING, BrokerNemesis, CoordinatorFault,
+                      FaultSpec, Scenario2, find_coordinator, seeded_fault)
 from .ids import check_messages, index_of
 from .ledger import Ledger, Store, read_tables
 from .members import check_group
-from .coordinator import COORDINATOR_FAULTS, CoordinatorFault, Scenario2, find_coordinator
 from . import group_result
 from .results import Result
 from .runs import Progress, Run
 from .supervisor import Supervision
 from .topics import transactional_id
+from .vocabulary import (CONSUMER, CRASH, CRASH_POINTS, EXACTLY_ONCE, INPUT, MODELS, PRODUCER,
+                         RESTART, AT_LEAST_ONCE)
 
-MODELS = ("at-most-once", "at-least-once", "auto-commit", "auto-commit-store", "exactly-once",
-          "idempotent-consumer")
 @dataclass
 class ConsumerExperiment:
     """A delivery model, a crash schedule and the knobs of its loop."""
 
-    model: str = "at-least-once"
+    model: str = AT_LEAST_ONCE
     messages: int = 200
     crash: CrashSpec | None = None
     commit_every: int | None = 10  # at-least-once / idempotent-consumer: commit after K messages;
@@ -135,7 +134,7 @@ class ProducerExperiment:
             raise LabError(f"rate={self.rate!r} must be ≥ 0 messages per second.",
                            "Use e.g. rate=1000, or 0 for as fast as possible.")
         if self.crash is not None:
-            self.crash.check("producer")
+            self.crash.check(PRODUCER)
         if self.fault is not None:
             self.fault.check()
         check_producer_config(self.config)
@@ -167,8 +166,8 @@ def _events(tables: dict[str, pd.DataFrame], t0: float) -> pd.DataFrame:
 def _worker_course(events: pd.DataFrame, timed_out: bool, crash: CrashSpec | None) -> dict[str, Any]:
     """How a consumer-side run's workers fared, from its events: crashes, restarts, elapsed_s
     (the last event), timed_out and the crash point asked for."""
-    return {"crashes": int((events.kind == "crash").sum()),
-            "restarts": int((events.kind == "restart").sum()),
+    return {"crashes": int((events.kind == CRASH).sum()),
+            "restarts": int((events.kind == RESTART).sum()),
             "elapsed_s": round(float(events.t.max()) if len(events) else 0.0, 3),
             "timed_out": bool(timed_out), "crash_point": crash.point if crash else None}
 
@@ -201,7 +200,7 @@ def run_consumer(spec: ConsumerExperiment, cluster: Cluster | None = None,
     with Run(cluster, spec.model, keep) as run:
         topic = run.topic(f"lab-{spec.model}", spec.partitions)
         group = run.group(topic)
-        output = run.topic(f"lab-{spec.model}-out", spec.partitions) if spec.model == "exactly-once" else None
+        output = run.topic(f"lab-{spec.model}-out", spec.partitions) if spec.model == EXACTLY_ONCE else None
         if output:  # one per member in a group (workers/exactly_once.py)
             for m in range(spec.members) if spec.membership == "group" else (None,):
                 run.transactional_id(topic, m)
@@ -209,8 +208,8 @@ def run_consumer(spec: ConsumerExperiment, cluster: Cluster | None = None,
         run.write_spec({**asdict(spec), "topic": topic, "output_topic": output,
                         "group_id": group, "transactional_id": transactional_id(topic),
                         "deadline": deadline, "crash": asdict(spec.crash) if spec.crash else None})
-        run.ledger.set_meta(kind="consumer", model=spec.model, topic=topic, t0=run.t0)
-        run.supervise("input", deadline)
+        run.ledger.set_meta(kind=CONSUMER, model=spec.model, topic=topic, t0=run.t0)
+        run.supervise(INPUT, deadline)
 
         with closing(Store(run.dir / "store.sqlite")) as store:
             def processed() -> int:
@@ -232,7 +231,7 @@ def run_consumer(spec: ConsumerExperiment, cluster: Cluster | None = None,
                                                 spec.coordinator_fault_at or spec.messages // 2,
                                                 spec.coordinator_heal_after_s))
             if spec.fault and spec.fault.kind != "none":
-                nemeses.append(Nemesis(cluster, spec.fault, topic, run.ledger.path, processed))
+                nemeses.append(BrokerNemesis(cluster, spec.fault, topic, run.ledger.path, processed))
             report = run.with_nemeses(nemeses, work)
             tick.finish()
             if spec.membership == "group" or spec.coordinator_fault:
@@ -259,7 +258,7 @@ def consumer_result(run_dir: Path, spec: ConsumerExperiment, bootstrap: str,
     meta, t0, tables, sent = _recorded(run_dir, run_dir / "store.sqlite")
     effects = tables["effects"]
     rb = tables["readback"]
-    if spec.model == "exactly-once":
+    if spec.model == EXACTLY_ONCE:
         committed = rb[rb.reader == "output-committed"].sort_values(["partition", "offset"])
         uncommitted = rb[rb.reader == "output-uncommitted"]
         observed = committed
@@ -281,7 +280,7 @@ def consumer_result(run_dir: Path, spec: ConsumerExperiment, bootstrap: str,
         extra.update(group)
     input_rb = rb[rb.reader == "input"]
     summary["input_records"] = int(len(input_rb))
-    if spec.model == "exactly-once":
+    if spec.model == EXACTLY_ONCE:
         store_outcomes = checker.consumer_outcomes(sent, effects)
         summary.update({
             "output_topic": _output_topic(rb),
@@ -291,7 +290,7 @@ def consumer_result(run_dir: Path, spec: ConsumerExperiment, bootstrap: str,
             "store_duplicated": int(checker.consumer_summary(store_outcomes, effects)["duplicated"]),
         })
     timeline = _copies_timeline(effects, t0)
-    return Result("consumer", asdict(spec), messages, timeline, events, summary, run_dir,
+    return Result(CONSUMER, asdict(spec), messages, timeline, events, summary, run_dir,
                   extra=extra,
                   warnings=diagnose.consumer_warnings(asdict(spec), summary, timeline, events))
 
@@ -308,7 +307,7 @@ def run_producer(spec: ProducerExperiment, cluster: Cluster | None = None,
     cluster = cluster or connect(min_brokers=3 if spec.fault and spec.fault.kind != "none" else 1)
     if spec.fault:
         spec.fault.check(cluster)
-    with Run(cluster, "producer", keep) as run:
+    with Run(cluster, PRODUCER, keep) as run:
         topic = run.topic("lab-producer", spec.partitions, spec.replication_factor, spec.topic_config)
         cluster.wait_for_leader(topic)
         deadline = time.time() + spec.time_limit_s
@@ -316,7 +315,7 @@ def run_producer(spec: ProducerExperiment, cluster: Cluster | None = None,
                         "producer_config": spec.config,
                         "crash": asdict(spec.crash) if spec.crash else None,
                         "flush_timeout_s": max(5.0, spec.time_limit_s - 5)})
-        run.ledger.set_meta(kind="producer", topic=topic, t0=run.t0)
+        run.ledger.set_meta(kind=PRODUCER, topic=topic, t0=run.t0)
 
         def sent() -> int:
             return run.ledger.conn.execute("SELECT COUNT(*) FROM sends").fetchone()[0]
@@ -330,8 +329,8 @@ def run_producer(spec: ProducerExperiment, cluster: Cluster | None = None,
             run.read_back(topic, spec.partitions, reader="topic", after_fault=faulted)
         early = spec.fault is not None and spec.fault.kind in READ_WHILE_HEALING
         tick = run.ticker(sent, spec.messages, progress)
-        nemeses = [Nemesis(cluster, spec.fault, topic, run.ledger.path, reported)] if faulted else []
-        report = run.with_nemeses(nemeses, lambda: run.supervise("producer", deadline, tick=tick),
+        nemeses = [BrokerNemesis(cluster, spec.fault, topic, run.ledger.path, reported)] if faulted else []
+        report = run.with_nemeses(nemeses, lambda: run.supervise(PRODUCER, deadline, tick=tick),
                                   meanwhile=read_back if early else None)
         tick.finish()
         cluster.wait_for_full_isr(topic, spec.partitions)  # the next run starts on a whole cluster
@@ -355,37 +354,19 @@ def producer_result(run_dir: Path, spec: ProducerExperiment, bootstrap: str,
     acks["outcome"] = acks["error"].fillna("ok")
     summary.update({
         "topic": meta["topic"], "bootstrap": bootstrap,
-        "crashes": int((events.kind == "crash").sum()),
+        "crashes": int((events.kind == CRASH).sum()),
         "elapsed_s": round(float(events.t.max()) if len(events) else 0.0, 3),
         "timed_out": bool(timed_out), "label": spec.label or _producer_label(spec.config),
         "fault": spec.fault.kind if spec.fault else "none",
         **{k: str(v) for k, v in spec.config.items()},
     })
     timeline = acks[["t", "index", "msg_id", "outcome"]]
-    return Result("producer", asdict(spec), messages, timeline, events, summary, run_dir,
+    return Result(PRODUCER, asdict(spec), messages, timeline, events, summary, run_dir,
                   warnings=diagnose.producer_warnings(asdict(spec), summary, timeline, events))
 
 
 def _producer_label(config: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in config.items()) or "defaults"
-
-
-def seeded_fault(kind: str, messages: int, seed: int,
-                 heal_after_s: float | tuple[float, float] | None = None) -> FaultSpec | None:
-    """A fault somewhere in the second quarter of the run, placed by the seed. It is armed by
-    delivery reports (producers) or processed messages (consumers), so it strikes while records
-    are in flight. heal_after_s=(low, high) draws the fault's length from the same seed; None:
-    3 s, or NETWORK_HEAL_AFTER_S for a partition (it must outlast the broker session)."""
-    if kind == "none":
-        return None
-    if heal_after_s is None:
-        heal_after_s = NETWORK_HEAL_AFTER_S if kind in NETWORK_FAULTS else 3.0
-    rng = random.Random(seed)
-    at = messages // 4 + rng.randrange(max(1, messages // 4))
-    if isinstance(heal_after_s, tuple):
-        low, high = heal_after_s
-        heal_after_s = round(rng.uniform(low, high), 2)
-    return FaultSpec(kind, at_index=at, heal_after_s=heal_after_s)
 
 
 def run(spec: ConsumerExperiment | ProducerExperiment, **kwargs: Any) -> Result:

@@ -9,7 +9,10 @@ from typing import Any
 
 import pandas as pd
 
-MEMBER_STRIDE = 1000  # as in workers/membership.py (a worker number is member * 1000 + start)
+from .ids import member_of
+from .vocabulary import (ASSIGNED, CRASH, EXIT, FAULT, PARTITIONS_LOST, REVOKED, S2_READY, S2_RESUMED,
+                         S2_SETTLED)
+
 
 
 def _detail(d: Any) -> dict[str, Any]:
@@ -28,16 +31,16 @@ def holdings(events: pd.DataFrame, t0: float, t_end: float) -> pd.DataFrame:
     for kind, worker, t, detail in zip(ev["kind"], ev["worker"], ev["t"], ev["detail"]):
         worker = int(worker)
         info = _detail(detail)
-        if kind == "assigned":
+        if kind == ASSIGNED:
             for p in info.get("partitions", []):
-                open_[(worker, p)] = {"member": worker // MEMBER_STRIDE, "worker": worker,
+                open_[(worker, p)] = {"member": member_of(worker), "worker": worker,
                                       "partition": p, "start": t - t0}
-        elif kind in ("revoked", "lost"):
+        elif kind in (REVOKED, PARTITIONS_LOST):
             for p in info.get("partitions", []):
                 h = open_.pop((worker, p), None)
                 if h:
                     rows.append({**h, "end": t - t0, "how": kind})
-        elif kind in ("crash", "exit"):
+        elif kind in (CRASH, EXIT):
             for key in [k for k in open_ if k[0] == worker]:
                 rows.append({**open_.pop(key), "end": t - t0, "how": kind})
     rows += [{**h, "end": t_end - t0, "how": "end"} for h in open_.values()]
@@ -49,13 +52,13 @@ def resume_times(events: pd.DataFrame, held: pd.DataFrame, effects: pd.DataFrame
     """Per crash: the partitions the crashed member held, and how long until any member
     processed a record of them again (the gap a crash costs its partitions)."""
     rows = []
-    crashes = events[events["kind"] == "crash"] if len(events) else events
+    crashes = events[events["kind"] == CRASH] if len(events) else events
     for worker, t in zip(crashes["worker"], crashes["t"]):
         tc = t - t0
-        parts = set(held.loc[(held["worker"] == int(worker)) & (held["how"] == "crash"), "partition"])
+        parts = set(held.loc[(held["worker"] == int(worker)) & (held["how"] == CRASH), "partition"])
         later = effects[(effects["t"] - t0 > tc) & effects["partition"].isin(parts)] if len(effects) else effects
         nxt = float(later["t"].min() - t0) if len(later) else None
-        rows.append({"member": int(worker) // MEMBER_STRIDE, "worker": int(worker), "t": round(tc, 3),
+        rows.append({"member": member_of(worker), "worker": int(worker), "t": round(tc, 3),
                      "partitions": sorted(int(p) for p in parts),
                      "resume_s": round(nxt - tc, 3) if nxt is not None else None})
     return pd.DataFrame(rows, columns=["member", "worker", "t", "partitions", "resume_s"])
@@ -67,7 +70,7 @@ def scenario_2(events: pd.DataFrame) -> dict[str, Any]:
     def last(kind: str) -> dict[str, Any]:
         rows = events[events["kind"] == kind]
         return _detail(rows["detail"].iloc[-1]) if len(rows) else {}
-    sent, resumed, settled = last("s2-ready"), last("s2-resumed"), last("s2-settled")
+    sent, resumed, settled = last(S2_READY), last(S2_RESUMED), last(S2_SETTLED)
     sent_o = {int(p): int(o) for p, o in sent.get("offsets", {}).items()}
     got = {int(p): int(o) for p, o in resumed.get("committed", {}).items()}
     if not sent_o or not got:
@@ -92,13 +95,13 @@ def summarise(spec: dict[str, Any], tables: dict[str, pd.DataFrame], effects: pd
     # (after the last record was processed, members leave as the input is done: no lesson there)
     last_effect = float(effects["t"].max()) if len(effects) else float("inf")
     before_end = events[events["t"] <= last_effect]
-    taken = before_end[before_end["kind"].isin(["revoked", "lost"])]
+    taken = before_end[before_end["kind"].isin([REVOKED, PARTITIONS_LOST])]
     summary: dict[str, Any] = {
         "membership": spec.get("membership"), "members": int(spec.get("members") or 1),
         "group_protocol": spec.get("group_protocol"), "assignor": spec.get("assignor"),
         "static": bool(spec.get("static")), "commit_on_revoke": bool(spec.get("commit_on_revoke")),
         "rebalances": int(len(taken)),
-        "lost_assignments": int((taken["kind"] == "lost").sum()),
+        "lost_assignments": int((taken["kind"] == PARTITIONS_LOST).sum()),
         "commit_failures": int(len(failed)),
         "commit_errors": sorted({str(e) for e in failed["error"].dropna()}) if len(failed) else [],
         "resume_s_max": (float(resumes["resume_s"].max()) if len(resumes) and resumes["resume_s"].notna().any()
@@ -108,7 +111,7 @@ def summarise(spec: dict[str, Any], tables: dict[str, pd.DataFrame], effects: pd
         summary.update(scenario_2(events))
     else:  # the broker that coordinated the group at the end of the run
         summary["coordinator"] = int(coordinator) if coordinator not in (None, "") else None
-    faults = [_detail(d) for k, d in zip(events["kind"], events["detail"]) if k == "fault"]
+    faults = [_detail(d) for k, d in zip(events["kind"], events["detail"]) if k == FAULT]
     hit = [f["coordinator"] for f in faults if "coordinator" in f]
     if hit and not spec.get("scenario"):
         summary["faulted_coordinator"] = hit[0]  # the coordinator the mid-run fault struck

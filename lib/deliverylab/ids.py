@@ -116,10 +116,25 @@ def id_of_value(value: bytes) -> str:
     return value[len(VALUE_HEAD):end].decode()
 
 
+# A run's processes are numbered in the ledger (its `worker` column): a group member's starts
+# apart from the others', member * MEMBER_STRIDE + start (member 1's third start is 1002).
+MEMBER_STRIDE = 1000
+
+
+def worker_number(member: int, start: int = 0) -> int:
+    return member * MEMBER_STRIDE + start
+
+
+def member_of(worker: int) -> int:
+    """The group member a ledger's worker number belongs to."""
+    return int(worker) // MEMBER_STRIDE
+
+
 def check_messages(value: object, fix: str = "Use e.g. messages=200.") -> None:
     """messages must be a whole number from 1 to MAX_MESSAGES; anything else is a LabError."""
     require_whole("messages", value, fix, most=MAX_MESSAGES)
 
 
 __all__ = ["MAX_MESSAGES", "msg_id", "index_of", "key_for", "seq_for", "record", "value_of",
-           "value_for", "record_of", "id_of_value", "check_messages"]
+           "value_for", "record_of", "id_of_value", "check_messages", "MEMBER_STRIDE",
+           "worker_number", "member_of"]

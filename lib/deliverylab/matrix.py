@@ -16,9 +16,9 @@ import pandas as pd
 
 from .catalog import PRODUCER_CONFIGS  # also importable from here (notebook 12 does)
 from .cluster import Cluster
-from .crash import CRASH_POINTS
+from .vocabulary import CONSUMER, CRASH_POINTS, MODELS, PRODUCER
 from .errors import LabError
-from .experiments import (MODELS, ConsumerExperiment, CrashSpec, ProducerExperiment,
+from .experiments import (ConsumerExperiment, CrashSpec, ProducerExperiment,
                           run_consumer, run_producer, seeded_fault)
 from .recording import read_recording, write_recording
 
@@ -68,7 +68,7 @@ def producer_spec(config: str, fault: str, messages: int = 2000, seed: int = 1) 
 
 def consumer_row(spec: ConsumerExperiment, cluster: Cluster | None = None) -> dict:
     r = run_consumer(spec, cluster)
-    return {"kind": "consumer", "scenario": spec.label, "model": spec.model,
+    return {"kind": CONSUMER, "scenario": spec.label, "model": spec.model,
             "crash_point": spec.crash.point if spec.crash else None, "seed": spec.seed,
             **r.summary, "processing_ms": spec.processing_ms,
             "auto_commit_interval_ms": spec.auto_commit_interval_ms,
@@ -78,7 +78,7 @@ def consumer_row(spec: ConsumerExperiment, cluster: Cluster | None = None) -> di
 def producer_row(spec: ProducerExperiment, cluster: Cluster | None = None) -> dict:
     r = run_producer(spec, cluster)
     fault = spec.fault.kind if spec.fault else "none"
-    return {"kind": "producer", "scenario": f"{spec.label} / {fault}", "config": spec.label,
+    return {"kind": PRODUCER, "scenario": f"{spec.label} / {fault}", "config": spec.label,
             "fault": fault, "seed": spec.seed, **r.summary, "warnings": " ".join(r.warnings)}
 
 

@@ -16,7 +16,9 @@ from typing import Any, Callable
 from .errors import LabError, require_whole
 from .ledger import Ledger
 from .supervisor import Supervision, supervise
-from .workers.membership import ASSIGNORS, MEMBER_STRIDE, REFUSED_BY_CONSUMER_PROTOCOL, group_settings
+from .vocabulary import AT_LEAST_ONCE
+from .ids import worker_number
+from .workers.membership import ASSIGNORS, REFUSED_BY_CONSUMER_PROTOCOL, group_settings
 
 SCENARIOS = ("scenario-2-applied", "scenario-2-lost")
 
@@ -67,13 +69,13 @@ def check_group(spec: Any) -> None:
         if m is not None and getattr(spec, after) is None:
             raise LabError(f"{who}={m} needs {after}: how many records the group processes first.",
                            f"E.g. {after}={spec.messages // 3}.")
-    if spec.leaving_member is not None and spec.model != "at-least-once":
+    if spec.leaving_member is not None and spec.model != AT_LEAST_ONCE:
         raise LabError(f"A member leaving mid-run is a lesson of at-least-once (its uncommitted "
                        f"tail), not of {spec.model}.", "Use model='at-least-once'.")
     if spec.scenario is not None:
         if spec.scenario not in SCENARIOS:
             raise LabError(f"Unknown scenario {spec.scenario!r}.", f"Use one of {', '.join(SCENARIOS)}.")
-        if spec.model != "at-least-once" or spec.membership != "assign":
+        if spec.model != AT_LEAST_ONCE or spec.membership != "assign":
             raise LabError(f"{spec.scenario} runs the at-least-once worker alone (assign), not "
                            f"{spec.model} with membership={spec.membership!r}.",
                            "Use model='at-least-once', membership='assign'.")
@@ -104,7 +106,7 @@ def supervise_members(role: str, run_dir: Path, ledger_path: Path, deadline: flo
                 if stop.is_set():
                     return
             reports[m] = supervise(role, run_dir, ledger, deadline, env=env,
-                                   first_worker=m * MEMBER_STRIDE, stop=stop)
+                                   first_worker=worker_number(m), stop=stop)
         except BaseException as exc:  # surfaced after every member has stopped
             errors.append(exc)
         finally:

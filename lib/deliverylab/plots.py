@@ -14,9 +14,11 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from .results import (ACKED_BUT_LOST, ARCHIVED, CONSUMER_OUTCOMES, DEAD_LETTERED, DELIVERED_ONCE,
-                      DUPLICATED, FAILED_REPORTED, LOST, PRODUCER_OUTCOMES, SHARE_OUTCOMES, UNACKED_BUT_STORED,
-                      Result)
+from .results import Result
+from .vocabulary import (ACKED_BUT_LOST, ARCHIVED, CONSUMER, CONSUMER_OUTCOMES, CRASH, DEAD_LETTERED,
+                         DELIVERED_ONCE, DUPLICATED, FAILED_REPORTED, FAULT, HEAL, LOST,
+                         PARTITIONS_LOST, PRODUCER, PRODUCER_OUTCOMES, RESTART, REVOKED, SHARE,
+                         SHARE_OUTCOMES, UNACKED_BUT_STORED)
 
 __all__ = ["outcome_colors", "event_styles", "outcome_bars", "timeline", "compare", "heatmap",
            "story_bars", "plot_benchmarks", "group_timeline", "share_deliveries",
@@ -37,10 +39,10 @@ outcome_colors: dict[str, str] = {
 
 # Event kinds drawn as vertical lines on a timeline; other kinds (start, exit, …) are noise there.
 event_styles: dict[str, dict[str, Any]] = {
-    "crash": {"color": "red", "linestyle": "--"},
-    "restart": {"color": "green", "linestyle": ":"},
-    "fault": {"color": "black", "linestyle": "-"},
-    "heal": {"color": "blue", "linestyle": ":"},
+    CRASH: {"color": "red", "linestyle": "--"},
+    RESTART: {"color": "green", "linestyle": ":"},
+    FAULT: {"color": "black", "linestyle": "-"},
+    HEAL: {"color": "blue", "linestyle": ":"},
 }
 
 # Colours for delivery-report error names on a producer timeline: none of them is an outcome
@@ -72,7 +74,7 @@ def _root_figure(ax: Axes) -> Figure:
 
 def _outcome_order(result: Result) -> list[str]:
     """The course's outcomes for this kind of run, then any unexpected name, so none is hidden."""
-    names = list({"producer": PRODUCER_OUTCOMES, "share": SHARE_OUTCOMES}.get(result.kind,
+    names = list({PRODUCER: PRODUCER_OUTCOMES, SHARE: SHARE_OUTCOMES}.get(result.kind,
                                                                               CONSUMER_OUTCOMES))
     seen = result.messages.get("outcome", pd.Series(dtype=object)).dropna().unique()
     return names + sorted(str(n) for n in seen if n not in names)
@@ -179,9 +181,9 @@ def timeline(result: Result, ax: Axes | None = None, title: str | None = None) -
     fig, ax = _axes(ax, figsize=(9.0, 4.0))
     tl = result.timeline if result.timeline is not None else pd.DataFrame()
     if not tl.empty and {"t", "index"} <= set(tl.columns):
-        draw = _draw_producer_points if result.kind == "producer" else _draw_consumer_points
+        draw = _draw_producer_points if result.kind == PRODUCER else _draw_consumer_points
         draw(ax, tl)
-    if result.kind == "consumer":
+    if result.kind == CONSUMER:
         _draw_lost(ax, result)
     else:
         _draw_acked_but_lost(ax, result)
@@ -431,9 +433,9 @@ def group_timeline(result: Result, ax: Axes | None = None, title: str | None = N
         ax.barh(row.partition, row.end - row.start, left=row.start, height=0.6,
                 color=colors[row.member], alpha=0.55, edgecolor="none")
     ev = result.events
-    for t in ev.loc[ev["kind"].isin(["revoked", "lost"]), "t"].drop_duplicates():
+    for t in ev.loc[ev["kind"].isin([REVOKED, PARTITIONS_LOST]), "t"].drop_duplicates():
         ax.axvline(t, color="grey", linewidth=0.6, alpha=0.5)
-    for row in held[held["how"] == "crash"].itertuples():
+    for row in held[held["how"] == CRASH].itertuples():
         ax.plot(row.end, row.partition, "x", color="red", markersize=9)
     tl = result.timeline
     if len(tl) and "copy" in tl and "partition" in tl:
@@ -496,7 +498,8 @@ def check_timeline(result: Result, ax: Axes | None = None, title: str | None = N
     if ev is None or ev.empty:
         return fig
     top = ax.get_ylim()[1]
-    for t, detail in zip(ev.loc[ev["kind"] == "crash", "t"], ev.loc[ev["kind"] == "crash", "detail"]):
+    crashes = ev[ev["kind"] == CRASH]
+    for t, detail in zip(crashes["t"], crashes["detail"]):
         info = json.loads(detail) if isinstance(detail, str) and detail.startswith("{") else {}
         if info.get("point"):
             ax.annotate(f"{info.get('n', '')} {info['point']}".strip(), (float(t), top),

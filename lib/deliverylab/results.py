@@ -9,10 +9,6 @@ from typing import Any
 import pandas as pd
 
 from .checker import crash_table
-# The outcome names, re-exported: plots, widgets and notebooks read them from here.
-from .outcomes import (ACKED_BUT_LOST, ARCHIVED, CONSUMER_OUTCOMES, DEAD_LETTERED,  # noqa: F401
-                       DELIVERED_ONCE, DUPLICATED, FAILED_REPORTED, LOST, PRODUCER_OUTCOMES, SHARE_OUTCOMES,
-                       UNACKED_BUT_STORED)
 
 
 @dataclass

@@ -43,13 +43,14 @@ from .errors import LabError, require_whole
 from .ids import check_messages, key_for, msg_id, record, seq_for, value_of
 from .ledger import Ledger, read_tables
 from .runs import Progress, Run
+from .vocabulary import (CRASH, CRASH_POINTS, DEAD_LETTERED, DUPLICATED, LOST, PROCESSED, RESTART,
+                         RETRY, RETRY_BLOCKING, retry_stage)
 from .topics import unique_topic
 from .workers.retry_stage import MAX_STAGES, failing_attempts
 
 MODES = ("retry-topics", "blocking")
-PROCESSED, DEAD_LETTERED, LOST, DUPLICATED = "processed", "dead-lettered", "lost", "duplicated"
 KINDS = ("ok", "transient", "poison")
-CRASH_POINT = "before-commit"  # the main stage dies after its batch was forwarded, before its commit
+CRASH_POINT = CRASH_POINTS[RETRY][0]  # the main stage: its batch forwarded, its commit not yet made
 
 __all__ = ["RetryPipeline", "RetryResult", "run_retry_pipeline", "failure_plan", "MODES", "KINDS",
            "reordered_example", "count_places"]
@@ -224,8 +225,8 @@ class _Pipeline:
 
     def run_stages(self, deadline: float, progress: Progress | None) -> None:
         """One supervised worker per stage, all at once; stage n is told when stage n-1 is done."""
-        roles = ["retry-blocking"] if self.spec.mode == "blocking" else \
-            [f"retry-stage-{n}" for n in range(1 + len(self.retries))]
+        roles = [RETRY_BLOCKING] if self.spec.mode == "blocking" else \
+            [retry_stage(n) for n in range(1 + len(self.retries))]
 
         stop = threading.Event()
 
@@ -406,8 +407,8 @@ def _summary(spec: RetryPipeline, pipe: _Pipeline, messages: pd.DataFrame, recor
         "lost": int(final.get(LOST, 0)),
         "duplicated": int(final.get(DUPLICATED, 0)),
         "reordered_keys": len(reordered_keys(out_order)) if len(out_order) else 0,
-        "crashes": int((events["kind"] == "crash").sum()),
-        "restarts": int((events["kind"] == "restart").sum()),
+        "crashes": int((events["kind"] == CRASH).sum()),
+        "restarts": int((events["kind"] == RESTART).sum()),
         "startup_s": round(float(first_read - input_written_t), 3),
         "elapsed_s": round(elapsed, 3),
         "latency_p50_s": _percentile(messages["latency_s"], 0.5),

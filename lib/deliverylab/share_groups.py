@@ -47,6 +47,7 @@ from .ids import check_messages, index_of
 from .ledger import Store
 from .results import Result
 from .runs import Progress, Run
+from .vocabulary import INPUT, SHARE
 
 ACK_MODES = ("implicit", "explicit")
 POISON_ACKS = ("RELEASE", "REJECT")
@@ -102,7 +103,7 @@ class ShareExperiment:
                            "Use 'implicit' (a poll's records are accepted together) or 'explicit' "
                            "(acknowledge each record: ACCEPT, RELEASE or REJECT).")
         if self.crash is not None:
-            self.crash.check("share")
+            self.crash.check(SHARE)
         self.poison = tuple(self.poison)
         if any(not isinstance(i, int) or not 0 <= i < self.messages for i in self.poison):
             raise LabError(f"poison={list(self.poison)!r} must list input indices in 0…{self.messages - 1}.",
@@ -183,7 +184,7 @@ def run_share(spec: ShareExperiment, cluster: Cluster | None = None,
               progress: Progress | None = None, keep: bool = False) -> Result:
     spec.check()
     cluster = cluster or connect(min_brokers=1)
-    with Run(cluster, "share", keep) as run:
+    with Run(cluster, SHARE, keep) as run:
         topic = run.topic("lab-share", 1)
         group = run.group(topic)  # deleted with the run's topics (DeleteGroups takes share groups too)
         dlq = None  # the dead-letter topic is one of the run's topics: deleted with them
@@ -194,15 +195,15 @@ def run_share(spec: ShareExperiment, cluster: Cluster | None = None,
         run.write_spec({**asdict(spec), "topic": topic, "partitions": 1, "group_id": group,
                         "dead_letter_topic": dlq,
                         "deadline": deadline, "crash": asdict(spec.crash) if spec.crash else None})
-        run.ledger.set_meta(kind="share", model="share", topic=topic, group=group, t0=run.t0,
+        run.ledger.set_meta(kind=SHARE, model=SHARE, topic=topic, group=group, t0=run.t0,
                             group_configs=configs, **({"dead_letter_topic": dlq} if dlq else {}))
         configure_group(cluster, group, configs)
-        run.supervise("input", deadline)
+        run.supervise(INPUT, deadline)
         with closing(Store(run.dir / "store.sqlite")) as store:
             def processed() -> int:
                 return store.conn.execute("SELECT COUNT(*) FROM effects").fetchone()[0]
             tick = run.ticker(processed, spec.messages, progress)
-            report = run.supervise_members("share", deadline, spec.members, tick)
+            report = run.supervise_members(SHARE, deadline, spec.members, tick)
             tick.finish()
         if dlq:
             read_dead_letters(run, dlq, given_up(run.ledger.conn, spec.delivery_limit))
@@ -226,7 +227,7 @@ def share_result(run_dir: Path, spec: ShareExperiment, bootstrap: str,
     events = _events(tables, t0)
     deliveries = delivery_timeline(tables["deliveries"], t0)
     summary.update({
-        "model": "share", "ack": spec.ack, "members": spec.members, "topic": meta["topic"],
+        "model": SHARE, "ack": spec.ack, "members": spec.members, "topic": meta["topic"],
         "group": meta["group"], "bootstrap": bootstrap,
         **_worker_course(events, timed_out, spec.crash), "label": spec.label or f"share, {spec.ack}",
         "lock_duration_ms": spec.lock_duration_ms, "delivery_limit": spec.delivery_limit,
@@ -236,7 +237,7 @@ def share_result(run_dir: Path, spec: ShareExperiment, bootstrap: str,
     extra = {"deliveries": deliveries}
     if dead is not None:
         extra["dead_letters"] = dead
-    return Result("share", asdict(spec), messages, _copies_timeline(effects, t0), events, summary,
+    return Result(SHARE, asdict(spec), messages, _copies_timeline(effects, t0), events, summary,
                   run_dir, extra=extra)
 
 

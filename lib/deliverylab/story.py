@@ -34,8 +34,9 @@ from .errors import LabError, require_whole
 from .experiments import (ConsumerExperiment, ProducerExperiment, run_consumer, run_producer,
                           seeded_fault)
 from .payloads import load_payments
-from .results import ACKED_BUT_LOST, DUPLICATED, LOST, Result
+from .results import Result
 from .runs import Progress
+from .vocabulary import ACKED_BUT_LOST, AUTO_COMMIT, DUPLICATED, FAULT, IDEMPOTENT_CONSUMER, LOST
 
 __all__ = ["SETTINGS", "Story", "StoryResult", "StorySettings", "run_story"]
 
@@ -56,19 +57,19 @@ SETTINGS: dict[str, StorySettings] = {
     # offset stored as soon as poll() hands the record out) and a "fast" producer (acks=1,
     # idempotence off — librdkafka's default for enable.idempotence is false).
     "typical": StorySettings(
-        "typical", {"acks": "1", "enable.idempotence": False}, "auto-commit",
+        "typical", {"acks": "1", "enable.idempotence": False}, AUTO_COMMIT,
         describe="producer acks=1, enable.idempotence=false; consumer enable.auto.commit=true "
                  "(offsets stored when poll() returns a record, committed by a timer)"),
     # The course's recommendation (notebook 12): acks=all + idempotence on the producer (topic
     # min.insync.replicas=2, RF 3); the consumer writes its effect and its offset in one database
     # transaction (notebook 05), so a crash anywhere can neither lose nor repeat a charge.
     "recommended": StorySettings(
-        "recommended", {"acks": "all", "enable.idempotence": True}, "idempotent-consumer",
+        "recommended", {"acks": "all", "enable.idempotence": True}, IDEMPOTENT_CONSUMER,
         describe="producer acks=all, enable.idempotence=true (min.insync.replicas=2, RF 3); "
                  "consumer enable.auto.commit=false, charge and offset in one database transaction"),
 }
 
-FAULT = "kill-leader-lagging-followers"
+BROKER_FAULT = "kill-leader-lagging-followers"
 CRASH_POINT = "after-process"
 
 
@@ -117,7 +118,7 @@ class Story:
     def producer_spec(self) -> ProducerExperiment:
         return ProducerExperiment(
             messages=self.payments, config=dict(self.chosen.producer), rate=self.rate,
-            fault=seeded_fault(FAULT, self.payments, self.seed, heal_after_s=self.heal_after_s),
+            fault=seeded_fault(BROKER_FAULT, self.payments, self.seed, heal_after_s=self.heal_after_s),
             topic_config={"min.insync.replicas": "2"}, seed=self.seed,
             time_limit_s=self.time_limit_s, label=f"checkout → Kafka ({self.settings})")
 
@@ -225,7 +226,7 @@ def run_story(spec: Story, cluster: Cluster | None = None,
         "consumer_lost": int(c["lost"]),
         "consumer_duplicated": int(c["duplicated"]),
         "payments": int(p["sent"]), "charges": int(c["sent"]),
-        "broker_faults": int((produced.events.kind == "fault").sum()),
+        "broker_faults": int((produced.events.kind == FAULT).sum()),
         "worker_crashes": int(c["crashes"]),
         "lost_amount": _total(lost_rows),
         "double_charged_amount": _total(doubled, extra_copies=True),

@@ -27,6 +27,8 @@ import psutil
 
 from .errors import LabError
 from .ledger import Ledger
+from .vocabulary import (CRASH, EXIT, INPUT, INTERRUPTED, RESTART, START, STOP, TIMEOUT,
+                         WORKER_ERROR)
 
 
 @dataclass
@@ -44,8 +46,8 @@ def _pythonpath() -> str:
 
 
 def _recorded(ledger: Ledger, kind: str, pid: int) -> bool:
-    """Whoever kills a worker on purpose writes it first: 'crash' (a crash point, or the check's
-    kill of a program) or 'stop' (the lab ended a program that does not exit by itself)."""
+    """Whoever kills a worker on purpose writes it first: CRASH (a crash point, or the check's
+    kill of a program) or STOP (the lab ended a program that does not exit by itself)."""
     return ledger.conn.execute("SELECT 1 FROM events WHERE kind = ? AND pid = ?",
                                (kind, pid)).fetchone() is not None
 
@@ -121,7 +123,7 @@ def _go(proc: subprocess.Popen) -> None:
 def _may_crash(role: str, run_dir: Path) -> bool:
     """Whether a successor may be needed: the run has a crash schedule (the input writer never
     crashes). A standby that is not needed is stopped at the end, unused."""
-    if role == "input":
+    if role == INPUT:
         return False
     try:
         return bool(json.loads((run_dir / "spec.json").read_text()).get("crash"))
@@ -156,14 +158,14 @@ def supervise(role: str, run_dir: Path, ledger: Ledger, deadline: float,
         while True:
             if time.time() > deadline:
                 report.timed_out = True
-                ledger.event("timeout", report.starts, 0, role)
+                ledger.event(TIMEOUT, report.starts, 0, role)
                 break
             worker = first_worker + report.starts
             err_path = run_dir / f"{role}-{worker}.stderr"
             proc = successor or _spawn(role, run_dir, worker, env, False, command)
             successor = None
             _go(proc)
-            ledger.event("restart" if report.starts else "start", worker, proc.pid, role)
+            ledger.event(RESTART if report.starts else START, worker, proc.pid, role)
             report.starts += 1
             if ahead and report.starts < max_starts:
                 successor = _spawn(role, run_dir, worker + 1, env, True, command)
@@ -179,26 +181,26 @@ def supervise(role: str, run_dir: Path, ledger: Ledger, deadline: float,
                     time.sleep(0.02)
             except BaseException:  # KeyboardInterrupt (a kernel interrupt) included
                 _stop(proc)
-                ledger.event("interrupted", worker, proc.pid, role)
+                ledger.event(INTERRUPTED, worker, proc.pid, role)
                 raise
             code = proc.returncode
-            if code == 0 or _recorded(ledger, "stop", proc.pid):
-                ledger.event("exit", worker, proc.pid, role)
+            if code == 0 or _recorded(ledger, STOP, proc.pid):
+                ledger.event(EXIT, worker, proc.pid, role)
                 if again is not None and report.starts < max_starts and again():
                     continue
                 break
-            if code == -signal.SIGKILL and _recorded(ledger, "crash", proc.pid):
+            if code == -signal.SIGKILL and _recorded(ledger, CRASH, proc.pid):
                 report.crashes += 1
                 if report.starts >= max_starts:
                     break
                 continue
             if time.time() > deadline:
                 report.timed_out = True
-                ledger.event("timeout", worker, proc.pid, role)
+                ledger.event(TIMEOUT, worker, proc.pid, role)
                 break
             stderr = err_path.read_text(errors="replace").strip().splitlines()
             detail = stderr[-1] if stderr else f"exit code {code}"
-            ledger.event("error", worker, proc.pid, json.dumps({"code": code, "detail": detail}))
+            ledger.event(WORKER_ERROR, worker, proc.pid, json.dumps({"code": code, "detail": detail}))
             raise LabError(f"The {role} worker stopped with an error (exit code {code}): {detail}",
                            f"The full output is in {err_path}; check the experiment's settings and "
                            "`deliverylab cluster status`.")

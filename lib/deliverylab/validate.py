@@ -13,17 +13,18 @@ from typing import Any, Callable, Collection
 import pandas as pd
 
 from .catalog import PRODUCER_CONFIGS
-from .crash import CRASH_POINTS
+from .vocabulary import (AT_LEAST_ONCE, AT_MOST_ONCE, AUTO_COMMIT, AUTO_COMMIT_STORE, CONSUMER,
+                         CRASH_POINTS, EXACTLY_ONCE, IDEMPOTENT_CONSUMER, PRODUCER)
 from .errors import FaultUnavailable, LabError
 from .experiments import (ConsumerExperiment, CrashSpec, ProducerExperiment, run_consumer,
                           run_producer, seeded_fault)
-from .faults import NETWORK_FAULTS
+from .nemesis import NETWORK_FAULTS
 
 NETWORK_RUN_S = 12.0  # a partitioned run's length: strike 3–6 s in, heal 8 s later, inside the run
 Invariant = Callable[[dict[str, Any]], bool]
 NO_LOSS: Invariant = lambda s: s["lost"] == 0
 NO_DUPLICATES: Invariant = lambda s: s["duplicated"] == 0
-EXACTLY_ONCE: Invariant = lambda s: s["lost"] == 0 and s["duplicated"] == 0
+NEITHER_LOST_NOR_DUPLICATED: Invariant = lambda s: s["lost"] == 0 and s["duplicated"] == 0
 IDEMPOTENT_PRODUCER: Invariant = lambda s: (s["duplicated"], s["reordered_keys"], s["acked_but_lost"]) == (0, 0, 0)
 NO_ACKED_LOSS: Invariant = lambda s: s["acked_but_lost"] == 0
 # Scenario 2 made deterministic (coordinator paused under the in-flight commit): the restarted
@@ -43,47 +44,47 @@ class Scenario:
 
 def scenarios() -> list[Scenario]:
     out = []
-    rules = {"at-least-once": (NO_LOSS, "never loses"),
-             "at-most-once": (NO_DUPLICATES, "never duplicates"),
-             "exactly-once": (EXACTLY_ONCE, "neither loses nor duplicates (read_committed)"),
-             "idempotent-consumer": (EXACTLY_ONCE, "neither loses nor duplicates (in the store)"),
-             "auto-commit": (None, "timing-dependent"),
-             "auto-commit-store": (NO_LOSS, "never loses (offset stored after processing)")}
+    rules = {AT_LEAST_ONCE: (NO_LOSS, "never loses"),
+             AT_MOST_ONCE: (NO_DUPLICATES, "never duplicates"),
+             EXACTLY_ONCE: (NEITHER_LOST_NOR_DUPLICATED, "neither loses nor duplicates (read_committed)"),
+             IDEMPOTENT_CONSUMER: (NEITHER_LOST_NOR_DUPLICATED, "neither loses nor duplicates (in the store)"),
+             AUTO_COMMIT: (None, "timing-dependent"),
+             AUTO_COMMIT_STORE: (NO_LOSS, "never loses (offset stored after processing)")}
     for model, (inv, text) in rules.items():
         for point in CRASH_POINTS[model]:
-            out.append(Scenario(f"{model} / {point}", "consumer", {"model": model, "point": point},
+            out.append(Scenario(f"{model} / {point}", CONSUMER, {"model": model, "point": point},
                                 inv, text))
-    out.append(Scenario("at-least-once / scenario-2-applied", "consumer",
-                        {"model": "at-least-once", "scenario": "scenario-2-applied"}, S2_APPLIED,
+    out.append(Scenario("at-least-once / scenario-2-applied", CONSUMER,
+                        {"model": AT_LEAST_ONCE, "scenario": "scenario-2-applied"}, S2_APPLIED,
                         "the in-flight commit counts: nothing repeats"))
-    out.append(Scenario("at-least-once / scenario-2-lost", "consumer",
-                        {"model": "at-least-once", "scenario": "scenario-2-lost"}, S2_LOST,
+    out.append(Scenario("at-least-once / scenario-2-lost", CONSUMER,
+                        {"model": AT_LEAST_ONCE, "scenario": "scenario-2-lost"}, S2_LOST,
                         "the in-flight commit is lost: the batch repeats, nothing lost"))
     idem = PRODUCER_CONFIGS["idempotent"]
     for fault in ("kill-leader", "pause-leader", "pause-followers"):
-        out.append(Scenario(f"idempotent producer / {fault}", "producer",
+        out.append(Scenario(f"idempotent producer / {fault}", PRODUCER,
                             {"config": idem, "fault": fault}, IDEMPOTENT_PRODUCER,
                             "no duplicates, no reordering, no acked loss"))
     for fault in ("kill-leader", "kill-leader-lagging-followers", "pause-controller-kill-leader"):
-        out.append(Scenario(f"acks=all, min ISR 2 / {fault}", "producer",
+        out.append(Scenario(f"acks=all, min ISR 2 / {fault}", PRODUCER,
                             {"config": {"acks": "all"}, "fault": fault,
                              "topic_config": {"min.insync.replicas": "2"}},
                             NO_ACKED_LOSS, "never loses an acked message"))
-    out.append(Scenario("no idempotence, 5 in flight / pause-followers", "producer",
+    out.append(Scenario("no idempotence, 5 in flight / pause-followers", PRODUCER,
                         {"config": PRODUCER_CONFIGS["acks=all, retries, 5 in flight, no idempotence"],
                          "fault": "pause-followers"},
                         None, "timing-dependent"))
-    out.append(Scenario("acks=1 / kill-leader-lagging-followers", "producer",
+    out.append(Scenario("acks=1 / kill-leader-lagging-followers", PRODUCER,
                         {"config": PRODUCER_CONFIGS["acks=1"], "fault": "kill-leader-lagging-followers"},
                         None, "timing-dependent"))
     # Network partitions (nftables; root only): the run lasts NETWORK_RUN_S, so the partition
     # (NETWORK_HEAL_AFTER_S) ends inside it, after the controller has fenced the cut broker.
     for fault in NETWORK_FAULTS:
-        out.append(Scenario(f"acks=all, min ISR 2 / {fault}", "producer",
+        out.append(Scenario(f"acks=all, min ISR 2 / {fault}", PRODUCER,
                             {"config": {"acks": "all"}, "fault": fault, "run_s": NETWORK_RUN_S,
                              "topic_config": {"min.insync.replicas": "2"}},
                             NO_ACKED_LOSS, "never loses an acked message"))
-    out.append(Scenario("acks=1 / partition-leader", "producer",
+    out.append(Scenario("acks=1 / partition-leader", PRODUCER,
                         {"config": PRODUCER_CONFIGS["acks=1"], "fault": "partition-leader",
                          "run_s": NETWORK_RUN_S},
                         None, "timing-dependent (acks the cut leader gave are lost)"))
@@ -92,11 +93,11 @@ def scenarios() -> list[Scenario]:
 
 def run_scenario(sc: Scenario, seed: int, messages: int, producer_messages: int,
                  crash_prob: float) -> dict[str, Any]:
-    if sc.kind == "consumer" and sc.params.get("scenario"):
+    if sc.kind == CONSUMER and sc.params.get("scenario"):
         spec = ConsumerExperiment(model=sc.params["model"], messages=max(messages, 40), seed=seed,
                                   scenario=sc.params["scenario"])
         s = run_consumer(spec).summary
-    elif sc.kind == "consumer":
+    elif sc.kind == CONSUMER:
         spec = ConsumerExperiment(model=sc.params["model"], messages=messages, seed=seed,
                                   crash=CrashSpec(sc.params["point"], prob=crash_prob, seed=seed))
         s = run_consumer(spec).summary

@@ -22,12 +22,13 @@ from matplotlib.figure import Figure
 from . import plots
 from .catalog import SETTINGS, settings_table  # re-exported: notebooks import settings_table from here
 from .cluster import Cluster
-from .crash import CRASH_POINTS, CrashSpec
+from .crash import CrashSpec
 from .errors import LabError
-from .experiments import (MODELS, ConsumerExperiment, ProducerExperiment, run_consumer,
+from .experiments import (ConsumerExperiment, ProducerExperiment, run_consumer,
                           run_producer, seeded_fault)
-from .faults import FAULTS
+from .nemesis import FAULTS
 from .results import Result
+from .vocabulary import AT_LEAST_ONCE, AT_MOST_ONCE, CRASH_POINTS, INPUT, MODELS, SHARE
 from .retry_topics import MODES as RETRY_MODES
 from .retry_topics import RetryPipeline, run_retry_pipeline
 from .share_groups import ACK_MODES, ShareExperiment, run_share
@@ -88,7 +89,7 @@ def show_worker(model: str) -> Any:
     from IPython.display import Markdown
 
     from .workers.__main__ import ROLES
-    if model not in ROLES or model == "input":
+    if model not in ROLES or model == INPUT:
         raise LabError(f"There is no worker for {model!r}.",
                        f"Use one of {', '.join(MODELS)} or 'producer'.")
     func = ROLES[model]
@@ -253,7 +254,7 @@ class ConsumerPanel(_Panel):
                                   **self.spec_kwargs)
 
 
-def consumer_panel(model: str = "at-least-once", crash_point: str | None = "after-process",
+def consumer_panel(model: str = AT_LEAST_ONCE, crash_point: str | None = "after-process",
                    crash_every: int = 50, messages: int = 200, commit_every: int | None = 10,
                    show: Sequence[str] = CONSUMER_FIELDS, cluster: Cluster | None = None,
                    **spec_kwargs: Any) -> ConsumerPanel:
@@ -418,7 +419,7 @@ class GroupPanel(_Panel):
         fields: dict[str, w.Widget] = {
             "scenario": w.Dropdown(options=GROUP_SCENARIOS, value=GROUP_SCENARIOS[0],
                                    description="scenario", style=_LAYOUT),
-            "model": w.Dropdown(options=("at-least-once", "at-most-once"), value="at-least-once",
+            "model": w.Dropdown(options=(AT_LEAST_ONCE, AT_MOST_ONCE), value=AT_LEAST_ONCE,
                                 description="delivery model", style=_LAYOUT),
             "protocol": w.Dropdown(options=("classic / range", "classic / cooperative-sticky",
                                             "consumer (KIP-848)"), value="classic / range",
@@ -443,7 +444,7 @@ class GroupPanel(_Panel):
             group.update(assignor=protocol.split(" / ")[1], session_timeout_ms=6000)
         scenario = f["scenario"].value
         if scenario == "a member leaves mid-run":
-            group.update(leaving_member=2, leave_after=n // 3, model="at-least-once")
+            group.update(leaving_member=2, leave_after=n // 3, model=AT_LEAST_ONCE)
         elif scenario == "a member joins mid-run":
             group.update(joining_member=2, join_after=n // 3)
         elif scenario == "a member crashes":
@@ -488,7 +489,7 @@ class SharePanel(_Panel):
         fields: dict[str, w.Widget] = {
             "ack": w.Dropdown(options=ACK_MODES, value="explicit",
                               description="acknowledgement mode", style=_LAYOUT),
-            "crash": w.Dropdown(options=(NO_CRASH,) + CRASH_POINTS["share"], value="after-process",
+            "crash": w.Dropdown(options=(NO_CRASH,) + CRASH_POINTS[SHARE], value="after-process",
                                 description="crash point", style=_LAYOUT),
             "poison": w.Checkbox(value=True, description="a poison message (released each time; explicit only)",
                                  style=_LAYOUT),

@@ -18,8 +18,7 @@ from .. import checker
 from ..cluster import Cluster, connect
 from ..config_check import check_consumer_config, check_producer_config
 from ..errors import LabError, require_whole
-from ..experiments import seeded_fault
-from ..faults import FaultSpec, Nemesis
+from ..nemesis import BrokerNemesis, FaultSpec, seeded_fault
 from ..ids import check_messages, index_of
 from ..ledger import Ledger, read_tables
 from ..results import Result
@@ -33,6 +32,7 @@ from .watcher import Watcher
 from .schedule import CrashPlan
 from .report import Report
 from .verdict import judge
+from ..vocabulary import CRASH, FAULT, INPUT, RESTART, START, WORKER_ERROR
 
 @dataclass
 class Plan:
@@ -113,7 +113,7 @@ def _run(plan: Plan, cluster: Cluster, run_: Run, fault: FaultSpec | None) -> Re
     run_.ledger.set_meta(kind="check", mode=plan.mode, topic=topic, t0=run_.t0)
     if not producer:
         run_.write_spec(spec)
-        run_.supervise("input", deadline)
+        run_.supervise(INPUT, deadline)
         spec["ends"] = dict(run_.ledger.conn.execute(
             'SELECT partition, MAX("offset") + 1 FROM acks WHERE "offset" >= 0 GROUP BY partition'))
     run_.write_spec(spec)
@@ -185,7 +185,7 @@ def _supervise(plan: Plan, run_: Run, spec: dict[str, Any], deadline: float,
             return [sys.executable, "-m", "deliverylab.check.worker", str(run_.dir), str(worker)]
         standby = bool(plan.crashes)
     nemeses = [] if fault is None else [
-        Nemesis(run_.cluster, fault, fault_topic, run_.ledger.path,
+        BrokerNemesis(run_.cluster, fault, fault_topic, run_.ledger.path,
                 _progress_clock(plan, run_, watcher))]
     stop = watcher.abort if watcher is not None else None
 
@@ -241,8 +241,8 @@ def _progress_clock(plan: Plan, run_: Run, watcher: Watcher | None) -> Callable[
 
 
 def _started_by(ledger: Ledger) -> int:
-    row = ledger.conn.execute("SELECT worker FROM events WHERE kind IN ('start', 'restart') "
-                              "ORDER BY rowid DESC LIMIT 1").fetchone()
+    row = ledger.conn.execute("SELECT worker FROM events WHERE kind IN (?, ?) "
+                              "ORDER BY rowid DESC LIMIT 1", (START, RESTART)).fetchone()
     return int(row[0]) if row else 0
 
 
@@ -297,8 +297,8 @@ def _worker_error(plan: Plan, run_: Run) -> LabError | None:
     worker = _started_by(run_.ledger)
     log = run_.dir / f"{plan.role}-{worker}.stderr"
     found = mistakes.read(log)
-    row = run_.ledger.conn.execute("SELECT detail FROM events WHERE kind = 'error' "
-                                   "ORDER BY rowid DESC LIMIT 1").fetchone()
+    row = run_.ledger.conn.execute("SELECT detail FROM events WHERE kind = ? "
+                                   "ORDER BY rowid DESC LIMIT 1", (WORKER_ERROR,)).fetchone()
     if found is not None or plan.mode != "program" or row is None:
         return found  # None: the error was not the worker's (it is raised as it came)
     code = json.loads(row[0]).get("code")
@@ -372,11 +372,11 @@ def _report(plan: Plan, run_: Run, watcher: Watcher | None, notes: list[str]) ->
         timeline = _copies(seen, t0)
         kind = "consumer"
     summary.update({
-        "crashes": int((events.kind == "crash").sum()),
-        "restarts": int((events.kind == "restart").sum()),
+        "crashes": int((events.kind == CRASH).sum()),
+        "restarts": int((events.kind == RESTART).sum()),
         "elapsed_s": round(float(events.t.max()) if len(events) else 0.0, 3),
         "label": plan.subject})
-    faults = int((events.kind == "fault").sum())
+    faults = int((events.kind == FAULT).sum())
     verdict = judge(plan.guarantee, outcomes, events, plan.mode, plan.crashes, faults, notes)
     settings = {"claim": plan.guarantee.name, "messages": plan.messages,
                 "partitions": plan.partitions, "crashes": plan.crashes, "seed": plan.seed,

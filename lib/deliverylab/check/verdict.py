@@ -22,7 +22,8 @@ from typing import Any, Iterable
 import pandas as pd
 
 from ..ids import index_of
-from ..outcomes import ACKED_BUT_LOST, DUPLICATED, FAILED_REPORTED, LOST
+from ..vocabulary import (ACKED_BUT_LOST, AFTERMATH, CRASH, DUPLICATED, FAILED_REPORTED, FAULT,
+                          LOST)
 from .guarantees import Guarantee, broken_by
 from .schedule import describe
 
@@ -123,10 +124,10 @@ def crashes_from(events: pd.DataFrame) -> list[dict[str, Any]]:
     if events is None or events.empty:
         return []
     late: dict[int, dict[str, Any]] = {}
-    for d in events.loc[events["kind"] == "aftermath", "detail"]:
+    for d in events.loc[events["kind"] == AFTERMATH, "detail"]:
         info = _detail(d)
         late[int(info.get("n", 0))] = info
-    rows = events[events["kind"] == "crash"].sort_values("t")
+    rows = events[events["kind"] == CRASH].sort_values("t")
     out = []
     for t, detail in zip(rows["t"], rows["detail"]):
         info = {**_detail(detail), "t": float(t)}
@@ -141,7 +142,7 @@ def faults_from(events: pd.DataFrame) -> list[dict[str, Any]]:
     """The broker faults of a run (t relative to the run) with their JSON detail."""
     if events is None or events.empty:
         return []
-    rows = events[events["kind"] == "fault"].sort_values("t")
+    rows = events[events["kind"] == FAULT].sort_values("t")
     return [{**_detail(d), "t": float(t)} for t, d in zip(rows["t"], rows["detail"])]
 
 

@@ -30,6 +30,7 @@ from .contract import last_line
 from .lag import GroupLag
 from .records import lab_id
 from .schedule import CrashPlan, Window, point_name
+from ..vocabulary import AFTERMATH, CRASH, RESTART, START, STOP
 
 OBSERVE_S = 0.01  # how long one look at the output waits for records
 QUIET_S = 1.0  # no new output this long, with no lag: the program is done and may be stopped
@@ -106,8 +107,8 @@ class Watcher(threading.Thread):
     # --- acting ----------------------------------------------------------------------------------
     def _current(self, ledger: Ledger) -> tuple[int, int, float] | None:
         """The running program: its pid, its start's number and when it began (monotonic)."""
-        row = ledger.conn.execute("SELECT pid, worker, t FROM events WHERE kind IN ('start', "
-                                  "'restart') ORDER BY rowid DESC LIMIT 1").fetchone()
+        row = ledger.conn.execute("SELECT pid, worker, t FROM events WHERE kind IN (?, ?) "
+                                  "ORDER BY rowid DESC LIMIT 1", (START, RESTART)).fetchone()
         if row is None:
             return None
         try:
@@ -121,7 +122,7 @@ class Watcher(threading.Thread):
                       target: Window | None, committed: dict[int, int],
                       stakes: dict[str, list[str]]) -> None:
         self.fired += 1
-        ledger.event("crash", -1, pid, json.dumps({
+        ledger.event(CRASH, -1, pid, json.dumps({
             "n": self.fired, "point": point_name(window) if window else "in-flight",
             "after": None, "before": None, "where": WHERE[window] if window else WORKING,
             "planned": list(target) if target else None, "handed_out": len(self.seen),
@@ -138,10 +139,10 @@ class Watcher(threading.Thread):
         late["processed_uncommitted"] = sorted(set(self.stakes(committed)["processed_uncommitted"])
                                                - set(stakes["processed_uncommitted"]))
         if any(late.values()):
-            ledger.event("aftermath", -1, pid, json.dumps({"n": self.fired, **late}))
+            ledger.event(AFTERMATH, -1, pid, json.dumps({"n": self.fired, **late}))
 
     def _end_program(self, ledger: Ledger, pid: int) -> None:
-        ledger.event("stop", -1, pid, json.dumps({"reason": "no lag, output quiet"}))
+        ledger.event(STOP, -1, pid, json.dumps({"reason": "no lag, output quiet"}))
         kill_tree(pid, signal.SIGTERM)
         deadline = time.monotonic() + STOP_GRACE_S
         while time.monotonic() < deadline and psutil.pid_exists(pid):

@@ -33,6 +33,7 @@ from .records import lab_id
 from .schedule import CrashPlan
 from .shipping import unpack
 from .witness import Witness
+from ..vocabulary import ASSIGNED, CRASH, REVOKED
 
 # A loop at the end of the input with offsets still uncommitted gets this long to commit them
 # (a timer, an asynchronous commit on its way) before the lab ends it anyway.
@@ -56,7 +57,8 @@ class Session:
         before = [m for (m,) in ledger.conn.execute("SELECT DISTINCT msg_id FROM sends WHERE topic = ?",
                                                     (self.topic,))] \
             if self.mode == "producer" else list(self.handed_count)
-        fired = ledger.conn.execute("SELECT COUNT(*) FROM events WHERE kind = 'crash'").fetchone()[0]
+        fired = ledger.conn.execute("SELECT COUNT(*) FROM events WHERE kind = ?",
+                                    (CRASH,)).fetchone()[0]
         self.witness = Witness(CrashPlan(spec["crashes"], spec["messages"], spec["seed"]), fired,
                                before, self._record_crash)
         self.witness.committing_known = not _truthy(conf.get("enable.auto.commit", False))
@@ -255,10 +257,10 @@ class Session:
     # --- lifecycle --------------------------------------------------------------------------------
     def _record_crash(self, info: dict[str, Any]) -> None:
         self.book.write(force=True)
-        self.ledger.event("crash", self.worker, os.getpid(), json.dumps(info))
+        self.ledger.event(CRASH, self.worker, os.getpid(), json.dumps(info))
 
     def _assigned(self, consumer: Any, parts: list[TopicPartition]) -> None:
-        self.ledger.event("assigned", self.worker, os.getpid(),
+        self.ledger.event(ASSIGNED, self.worker, os.getpid(),
                           json.dumps({"partitions": sorted(p.partition for p in parts)}))
         try:
             committed = consumer.committed(parts, timeout=5)
@@ -267,7 +269,7 @@ class Session:
         self.witness.committed_to({tp.partition: tp.offset for tp in committed if tp.offset >= 0})
 
     def _revoked(self, consumer: Any, parts: list[TopicPartition]) -> None:
-        self.ledger.event("revoked", self.worker, os.getpid(),
+        self.ledger.event(REVOKED, self.worker, os.getpid(),
                           json.dumps({"partitions": sorted(p.partition for p in parts)}))
 
     def new_consumer(self, **overrides: Any) -> CheckedConsumer:

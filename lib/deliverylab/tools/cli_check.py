@@ -42,7 +42,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def add_command(sub: argparse._SubParsersAction) -> None:
     from ..check import CLAIMS
-    from ..faults import FAULTS
+    from ..nemesis import FAULTS
 
     c = sub.add_parser("check", help="check any program (a command line) against the guarantee "
                                      "it claims, under crashes and faults (docs/CHECK.md)",

@@ -174,9 +174,8 @@ def _run_options(parser: argparse.ArgumentParser, faults: tuple[str, ...]) -> No
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    from ..crash import ALL_POINTS
-    from ..experiments import MODELS
-    from ..faults import FAULTS
+    from ..vocabulary import ALL_POINTS, MODELS
+    from ..nemesis import FAULTS
 
     r = sub.add_parser("run", help="a consumer experiment: one delivery model under crashes")
     r.add_argument("model", help=" | ".join(MODELS) + " | share (a share group, KIP-932)")

@@ -5,23 +5,24 @@ import sys
 from functools import partial
 from pathlib import Path
 
+from .. import vocabulary as v
 from ..cluster.processes import die_with_parent
 from . import (at_least_once, at_most_once, auto_commit, exactly_once, idempotent_consumer,
                input_producer, producer, retry_stage, share_consumer)
 from .common import WorkerContext
 
 ROLES = {
-    "input": input_producer.run,
-    "producer": producer.run,
-    "at-most-once": at_most_once.run,
-    "at-least-once": at_least_once.run,
-    "auto-commit": auto_commit.run,
-    "auto-commit-store": auto_commit.run_store,
-    "exactly-once": exactly_once.run,
-    "idempotent-consumer": idempotent_consumer.run,
-    "share": share_consumer.run,
-    "retry-blocking": retry_stage.run_blocking,
-    **{f"retry-stage-{n}": partial(retry_stage.run_stage, n) for n in range(retry_stage.MAX_STAGES)},
+    v.INPUT: input_producer.run,
+    v.PRODUCER: producer.run,
+    v.AT_MOST_ONCE: at_most_once.run,
+    v.AT_LEAST_ONCE: at_least_once.run,
+    v.AUTO_COMMIT: auto_commit.run,
+    v.AUTO_COMMIT_STORE: auto_commit.run_store,
+    v.EXACTLY_ONCE: exactly_once.run,
+    v.IDEMPOTENT_CONSUMER: idempotent_consumer.run,
+    v.SHARE: share_consumer.run,
+    v.RETRY_BLOCKING: retry_stage.run_blocking,
+    **{v.retry_stage(n): partial(retry_stage.run_stage, n) for n in range(retry_stage.MAX_STAGES)},
 }
 
 

@@ -14,10 +14,11 @@ from confluent_kafka import (OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcept
 
 from ..clients import client_from_env, fetch_committed
 from ..crash import CrashPoints, CrashSpec
-from ..ids import record_of
+from ..ids import member_of, record_of
 from ..ledger import Ledger, Store
+from ..vocabulary import CRASH
 from . import scenario2
-from .membership import GROUP_ENDS, group_settings, join, member_of, stall_if_due
+from .membership import GROUP_ENDS, group_settings, join, stall_if_due
 
 
 def wait_for_turn() -> None:
@@ -42,7 +43,7 @@ class WorkerContext:
         spec = json.loads((run_dir / "spec.json").read_text())
         ledger = Ledger(run_dir / "ledger.sqlite")
         crashed = [json.loads(d)["index"] for (d,) in ledger.conn.execute(
-            "SELECT detail FROM events WHERE kind = 'crash'")]
+            "SELECT detail FROM events WHERE kind = ?", (CRASH,))]
         crash_spec = CrashSpec(**{**spec["crash"], "at": tuple(spec["crash"].get("at") or ())}) \
             if spec.get("crash") else None
         ctx = cls(run_dir, worker, spec, ledger, None)  # type: ignore[arg-type]
@@ -51,11 +52,11 @@ class WorkerContext:
 
     def _record_crash(self, point: str, index: int) -> None:
         self.before_crash()
-        self.ledger.event("crash", self.worker, os.getpid(), json.dumps({"point": point, "index": index}))
+        self.ledger.event(CRASH, self.worker, os.getpid(), json.dumps({"point": point, "index": index}))
 
     def _crashed_at(self, index: int) -> bool:
         return any(json.loads(d).get("index") == index for (d,) in self.ledger.conn.execute(
-            "SELECT detail FROM events WHERE kind = 'crash'"))
+            "SELECT detail FROM events WHERE kind = ?", (CRASH,)))
 
     def before_crash(self) -> None:
         """Workers that buffer ledger rows override this to write them out first."""

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 from confluent_kafka import Producer, TopicPartition
 
-from ..ids import value_of
+from ..ids import member_of, value_of
 from ..topics import transactional_id
 from .common import (EndOfInput, WorkerContext, check_message, decode, new_consumer,
                      prime_metadata, process)
-from .membership import member_of
 
 
 def transform(record: dict) -> bytes:

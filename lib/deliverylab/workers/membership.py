@@ -17,18 +17,15 @@ from typing import Any, Callable
 
 from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
-# A member's workers are numbered member * MEMBER_STRIDE + start: member 1's third start is 1002.
-MEMBER_STRIDE = 1000
+from ..ids import member_of
+from ..vocabulary import (ASSIGNED, EXACTLY_ONCE, IDEMPOTENT_CONSUMER, PARTITIONS_LOST, REVOKED,
+                          STALL)
 
 # librdkafka refuses these with group.protocol=consumer (KIP-848): the broker assigns partitions
 # and times out members, governed by the group's own config (CONFIGURATION.md, "group.protocol").
 REFUSED_BY_CONSUMER_PROTOCOL = ("session.timeout.ms", "heartbeat.interval.ms",
                                 "partition.assignment.strategy")
 ASSIGNORS = ("range", "roundrobin", "cooperative-sticky")
-
-
-def member_of(worker: int) -> int:
-    return worker // MEMBER_STRIDE
 
 
 def instance_id(topic: str, member: int) -> str:
@@ -87,7 +84,7 @@ class Membership:
 
     def _assigned(self, consumer: Consumer, parts: list[TopicPartition]) -> None:
         self.owned |= {p.partition for p in parts}
-        self._record("assigned", parts)
+        self._record(ASSIGNED, parts)
         if self.start_offsets is not None:
             stored = self.start_offsets()
             for tp in parts:
@@ -102,12 +99,12 @@ class Membership:
         # Otherwise the client assigns `parts` from the committed offsets when this returns.
 
     def _revoked(self, consumer: Consumer, parts: list[TopicPartition]) -> None:
-        self._give_up("revoked", parts, self.on_revoke)
+        self._give_up(REVOKED, parts, self.on_revoke)
 
     def _lost(self, consumer: Consumer, parts: list[TopicPartition]) -> None:
         # Lost, not revoked: the group already gave them to someone else (session timeout,
         # max.poll.interval.ms exceeded). A commit for them now would be refused or stale.
-        self._give_up("lost", parts, self.on_lost)
+        self._give_up(PARTITIONS_LOST, parts, self.on_lost)
 
     def _give_up(self, kind: str, parts: list[TopicPartition], callback) -> None:
         going = [p.partition for p in parts]
@@ -126,7 +123,7 @@ class GroupEnd:
     def __init__(self, ctx: Any, consumer: Consumer, ends: dict[int, int | None]) -> None:
         self.ctx, self.consumer, self.ends = ctx, consumer, ends
         self.messages = int(ctx.spec["messages"])
-        self.by_effects = ctx.spec["model"] != "exactly-once"
+        self.by_effects = ctx.spec["model"] != EXACTLY_ONCE
         self._store = None
         self._next_count = self._next_committed = 0.0
         self._done = False
@@ -146,7 +143,7 @@ class GroupEnd:
 
     def _committed_at_end(self) -> bool:
         topic = self.ctx.spec["topic"]
-        if self.ctx.spec["model"] == "idempotent-consumer":
+        if self.ctx.spec["model"] == IDEMPOTENT_CONSUMER:
             if self._store is None:
                 self._store = self.ctx.store()
             offsets = dict(self._store.conn.execute(
@@ -224,8 +221,8 @@ def stall_if_due(ctx: Any, index: int | list[int]) -> None:
     if ctx.spec.get("stall_at") not in indices or not ctx.spec.get("stall_ms"):
         return
     index = ctx.spec["stall_at"]
-    if ctx.ledger.conn.execute("SELECT 1 FROM events WHERE kind = 'stall'").fetchone():
+    if ctx.ledger.conn.execute("SELECT 1 FROM events WHERE kind = ?", (STALL,)).fetchone():
         return
-    ctx.ledger.event("stall", ctx.worker, os.getpid(), json.dumps(
+    ctx.ledger.event(STALL, ctx.worker, os.getpid(), json.dumps(
         {"member": member_of(ctx.worker), "index": index, "ms": ctx.spec["stall_ms"]}))
     time.sleep(ctx.spec["stall_ms"] / 1000)

@@ -18,6 +18,7 @@ from typing import Any
 from confluent_kafka import Consumer, TopicPartition
 
 from ..errors import LabError
+from ..vocabulary import CRASH, S2_PAUSED, S2_READY, S2_RESUMED, S2_SETTLED
 
 SEND_WAIT_S = 0.3  # the request is written to the coordinator's socket by librdkafka's broker thread
 
@@ -40,8 +41,8 @@ def wait_for(ctx: Any, kind: str, timeout_s: float = 60.0) -> dict[str, Any]:
 
 def send_and_die(consumer: Consumer, ctx: Any, offsets: dict[int, int], indices: list[int]) -> None:
     """The commit leaves for a paused coordinator; the worker dies before any answer."""
-    ctx.ledger.event("s2-ready", ctx.worker, os.getpid(), json.dumps({"offsets": offsets}))
-    wait_for(ctx, "s2-paused")
+    ctx.ledger.event(S2_READY, ctx.worker, os.getpid(), json.dumps({"offsets": offsets}))
+    wait_for(ctx, S2_PAUSED)
     tps = [TopicPartition(ctx.spec["topic"], p, o) for p, o in offsets.items()]
     consumer.commit(offsets=tps, asynchronous=True)
     time.sleep(SEND_WAIT_S)
@@ -51,16 +52,15 @@ def send_and_die(consumer: Consumer, ctx: Any, offsets: dict[int, int], indices:
 def settled_then_resume(ctx: Any) -> None:
     """A restart after the Scenario-2 crash waits until the coordinator's answer is settled, so
     its committed() shows the outcome and not a race with the paused coordinator."""
-    crashed = ctx.ledger.conn.execute(
-        "SELECT 1 FROM events WHERE kind = 'crash'").fetchone()
+    crashed = ctx.ledger.conn.execute("SELECT 1 FROM events WHERE kind = ?", (CRASH,)).fetchone()
     if crashed:
-        wait_for(ctx, "s2-settled")
+        wait_for(ctx, S2_SETTLED)
 
 
 def record_resume(ctx: Any, committed: list[TopicPartition]) -> None:
-    if not ctx.ledger.conn.execute("SELECT 1 FROM events WHERE kind = 'crash'").fetchone():
+    if not ctx.ledger.conn.execute("SELECT 1 FROM events WHERE kind = ?", (CRASH,)).fetchone():
         return
-    if ctx.ledger.conn.execute("SELECT 1 FROM events WHERE kind = 's2-resumed'").fetchone():
+    if ctx.ledger.conn.execute("SELECT 1 FROM events WHERE kind = ?", (S2_RESUMED,)).fetchone():
         return
-    ctx.ledger.event("s2-resumed", ctx.worker, os.getpid(), json.dumps(
+    ctx.ledger.event(S2_RESUMED, ctx.worker, os.getpid(), json.dumps(
         {"committed": {t.partition: t.offset for t in committed}}))

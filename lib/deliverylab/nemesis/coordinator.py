@@ -12,18 +12,21 @@ group's committed offsets back (`s2-settled`) before the worker may restart, and
 from __future__ import annotations
 
 import json
-import threading
 import time
 from pathlib import Path
+from typing import Any, Callable
 
 from confluent_kafka import Consumer, TopicPartition
 
-from .clients import fetch_committed, quiet
-from .cluster.base import Cluster
-from .errors import LabError
-from .ledger import Ledger
+from ..clients import fetch_committed, quiet
+from ..cluster.base import Cluster
+from ..errors import LabError
+from ..ledger import Ledger
+from ..vocabulary import CRASH, HEAL, S2_PAUSED, S2_READY, S2_SETTLED
+from .thread import NemesisThread
 
-def _java_hash(text: str) -> int:
+
+def java_string_hash(text: str) -> int:
     """Java's String.hashCode(), which Kafka uses to place a group on a partition."""
     h, units = 0, text.encode("utf-16-be")  # Java strings are UTF-16 code units
     for i in range(0, len(units), 2):
@@ -33,7 +36,7 @@ def _java_hash(text: str) -> int:
 
 def offsets_partition(group: str, partitions: int) -> int:
     """The __consumer_offsets partition that holds the group: Utils.abs(hashCode) % partitions."""
-    h = _java_hash(group)
+    h = java_string_hash(group)
     return (0 if h == -(1 << 31) else abs(h)) % partitions
 
 
@@ -88,70 +91,48 @@ def committed_offsets(cluster: Cluster, group: str, topic: str, partitions: int,
     return {t.partition: t.offset for t in got}
 
 
-class Scenario2(threading.Thread):
-    """Pauses the coordinator under the worker's in-flight commit, then resumes or kills it."""
+class Scenario2(NemesisThread):
+    """Pauses the coordinator under the worker's in-flight commit, then resumes or kills it.
+    It strikes on the worker's handshake through the ledger (s2-ready), not on a message count,
+    and its outcome (resume or kill) is the experiment's variant."""
 
     def __init__(self, cluster: Cluster, scenario: str, group: str, topic: str, partitions: int,
                  ledger_path: Path) -> None:
-        super().__init__(daemon=True, name="scenario-2")
+        super().__init__(ledger_path, "scenario-2")
         self.cluster, self.scenario, self.group = cluster, scenario, group
-        self.topic, self.partitions, self.ledger_path = topic, partitions, ledger_path
-        self.halt = threading.Event()
-        self.error: Exception | None = None
-        self._heal: list = []
+        self.topic, self.partitions = topic, partitions
 
-    def _wait(self, ledger: Ledger, kind: str) -> bool:
-        while not self.halt.is_set():
-            if ledger.conn.execute("SELECT 1 FROM events WHERE kind = ?", (kind,)).fetchone():
-                return True
-            time.sleep(0.005)
-        return False
+    def _seen(self, ledger: Ledger, kind: str) -> bool:
+        return self.wait_until(lambda: ledger.conn.execute(
+            "SELECT 1 FROM events WHERE kind = ?", (kind,)).fetchone() is not None, every_s=0.005)
 
-    # The same lifecycle as faults.Nemesis.run (strike, record, always heal in `finally`), kept
-    # apart on purpose: this one strikes on the worker's handshake, not on a message count, and
-    # its outcome (resume or kill) is the experiment's variant.
-    def run(self) -> None:
-        ledger = Ledger(self.ledger_path)
+    def act(self, ledger: Ledger) -> None:
         c = self.cluster
-        try:
-            find_coordinator(c, self.group, in_sync=True)  # while the worker works its batch
-            if not self._wait(ledger, "s2-ready"):
-                return
-            coord = find_coordinator(c, self.group)
-            c.pause(coord)
-            self._heal.append(lambda: c.resume(coord))
-            ledger.event("s2-paused", -1, 0, json.dumps({"coordinator": coord}))
-            ledger.event("fault", -1, 0, json.dumps({"kind": "pause-coordinator", "brokers": [coord]}))
-            if not self._wait(ledger, "crash"):
-                return
-            if self.scenario == "scenario-2-applied":
-                c.resume(coord)
-                self._heal.clear()
-                ledger.event("heal", -1, 0, json.dumps({"kind": "resume-coordinator", "brokers": [coord]}))
-            else:
-                c.kill(coord)  # the request dies unread in the paused broker's socket
-                self._heal[:] = [lambda: c.restart(coord)]
-                ledger.event("fault", -1, 0, json.dumps({"kind": "kill-coordinator", "brokers": [coord]}))
-            offsets = committed_offsets(c, self.group, self.topic, self.partitions)
-            ledger.event("s2-settled", -1, 0, json.dumps({
-                "committed": offsets, "coordinator": find_coordinator(c, self.group),
-                "old_coordinator": coord}))
-        except Exception as exc:  # surfaced by the experiment after the run
-            self.error = exc
-        finally:
-            self._do_heal(ledger)
-            ledger.close()
+        find_coordinator(c, self.group, in_sync=True)  # while the worker works its batch
+        if not self._seen(ledger, S2_READY):
+            return
+        coord = find_coordinator(c, self.group)
+        c.pause(coord)
+        self.heals.append(lambda: c.resume(coord))
+        ledger.event(S2_PAUSED, -1, 0, json.dumps({"coordinator": coord}))
+        self.record_fault(ledger, {"kind": "pause-coordinator", "brokers": [coord]})
+        if not self._seen(ledger, CRASH):
+            return
+        if self.scenario == "scenario-2-applied":
+            c.resume(coord)
+            self.heals.clear()
+            ledger.event(HEAL, -1, 0, json.dumps({"kind": "resume-coordinator", "brokers": [coord]}))
+        else:
+            c.kill(coord)  # the request dies unread in the paused broker's socket
+            self.heals[:] = [lambda: c.restart(coord)]
+            self.record_fault(ledger, {"kind": "kill-coordinator", "brokers": [coord]})
+        offsets = committed_offsets(c, self.group, self.topic, self.partitions)
+        ledger.event(S2_SETTLED, -1, 0, json.dumps({
+            "committed": offsets, "coordinator": find_coordinator(c, self.group),
+            "old_coordinator": coord}))
 
-    def _do_heal(self, ledger: Ledger) -> None:
-        actions, self._heal = self._heal, []
-        for action in actions:
-            action()
-        if actions:
-            ledger.event("heal", -1, 0, json.dumps({"kind": self.scenario}))
-
-    def stop(self) -> None:
-        self.halt.set()
-        self.join(120)
+    def heal_detail(self) -> dict[str, Any]:
+        return {"kind": self.scenario}
 
     def failure(self) -> LabError:
         return _failure(self.scenario, self.error)
@@ -165,54 +146,37 @@ def _failure(name: str, error: Exception | None) -> LabError:
 COORDINATOR_FAULTS = ("kill-coordinator", "pause-coordinator", "restart-coordinator")
 
 
-class CoordinatorFault(threading.Thread):
+class CoordinatorFault(NemesisThread):
     """The group coordinator dies, stalls or restarts mid-run (once the run has processed
     `at_index` records), and heals `heal_after_s` later: commits meet errors and retries, and
     the group moves to a new coordinator (recorded in the fault and heal events)."""
 
     def __init__(self, cluster: Cluster, kind: str, group: str, ledger_path: Path,
-                 progress, at_index: int, heal_after_s: float) -> None:
-        super().__init__(daemon=True, name="coordinator-fault")
-        self.cluster, self.kind, self.group, self.ledger_path = cluster, kind, group, ledger_path
+                 progress: Callable[[], int], at_index: int, heal_after_s: float) -> None:
+        super().__init__(ledger_path, "coordinator-fault")
+        self.cluster, self.kind, self.group = cluster, kind, group
         self.progress, self.at_index, self.heal_after_s = progress, at_index, heal_after_s
-        self.halt = threading.Event()
-        self.error: Exception | None = None
-        self._heal: list = []
 
-    def run(self) -> None:
-        ledger = Ledger(self.ledger_path)
+    def act(self, ledger: Ledger) -> None:
         c = self.cluster
-        try:
-            while not self.halt.is_set() and self.progress() < self.at_index:
-                time.sleep(0.01)
-            if self.halt.is_set():
-                return
-            coord = find_coordinator(c, self.group, in_sync=self.kind == "kill-coordinator")
-            started = time.time()
-            if self.kind == "kill-coordinator":
-                c.kill(coord)
-                self._heal.append(lambda: c.restart(coord))
-            elif self.kind == "pause-coordinator":
-                c.pause(coord)
-                self._heal.append(lambda: c.resume(coord))
-            else:
-                c.restart(coord)  # a clean stop and start: the coordinator moves and comes back
-            ledger.event("fault", -1, 0, json.dumps({"kind": self.kind, "brokers": [coord],
-                                                      "coordinator": coord}), t=started)
-            self.halt.wait(self.heal_after_s)
-        except Exception as exc:  # surfaced by the experiment after the run
-            self.error = exc
-        finally:
-            actions, self._heal = self._heal, []
-            for action in actions:
-                action()
-            if actions:
-                ledger.event("heal", -1, 0, json.dumps({"kind": self.kind}))
-            ledger.close()
+        if not self.wait_until(lambda: self.progress() >= self.at_index):
+            return
+        coord = find_coordinator(c, self.group, in_sync=self.kind == "kill-coordinator")
+        started = time.time()
+        if self.kind == "kill-coordinator":
+            c.kill(coord)
+            self.heals.append(lambda: c.restart(coord))
+        elif self.kind == "pause-coordinator":
+            c.pause(coord)
+            self.heals.append(lambda: c.resume(coord))
+        else:
+            c.restart(coord)  # a clean stop and start: the coordinator moves and comes back
+        self.record_fault(ledger, {"kind": self.kind, "brokers": [coord], "coordinator": coord},
+                          t=started)
+        self.hold(self.heal_after_s)
 
-    def stop(self) -> None:
-        self.halt.set()
-        self.join(120)
+    def heal_detail(self) -> dict[str, Any]:
+        return {"kind": self.kind}
 
     def failure(self) -> LabError:
         return _failure(self.kind, self.error)

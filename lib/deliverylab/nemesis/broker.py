@@ -1,0 +1,115 @@
+"""Broker-side faults during a run: kill, pause or restart the leader or the followers of the
+run's partition, or the KRaft controller, or cut one of them off the network (network.py), at a
+message index or a time, then heal after a delay.
+
+When the run ends before the planned heal, the heal happens then, and the ledger's heal event
+says so (cut_short), so a Result can warn that the fault was shorter than planned.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from ..cluster.base import Cluster, PartitionState
+from ..errors import LabError
+from ..ledger import Ledger
+from . import network
+from .faults import NETWORK_FAULTS, FaultSpec
+from .thread import NemesisThread
+
+LAG_BEFORE_KILL_S = 1.0  # followers fall this far behind (still in the ISR) before the leader dies
+
+
+class BrokerNemesis(NemesisThread):
+    """Watches the run's progress and strikes once, then heals."""
+
+    def __init__(self, cluster: Cluster, spec: FaultSpec, topic: str, ledger_path: Path,
+                 progress: Callable[[], int]) -> None:
+        super().__init__(ledger_path, "nemesis")
+        self.cluster, self.spec, self.topic, self.progress = cluster, spec, topic, progress
+        self.t0 = time.monotonic()
+        self.struck: list = []
+        self.struck_at: float | None = None
+
+    def _due(self) -> bool:
+        if self.spec.at_s is not None and time.monotonic() - self.t0 >= self.spec.at_s:
+            return True
+        return self.spec.at_index is not None and self.progress() >= self.spec.at_index
+
+    def act(self, ledger: Ledger) -> None:
+        if not self.wait_until(self._due):
+            return
+        kind = self.spec.kind
+        started = time.time()  # the fault event's time: when the first action began
+        state = self.cluster.partition_state(self.topic, 0)
+        if kind in NETWORK_FAULTS:
+            self.struck, extra = network.strike(self.cluster, self.spec, state)
+            self.heals.append(self.cluster.heal_network)  # the fault's one table goes
+        else:
+            self.struck, extra = self._strike(kind, state), {}
+        self.record_fault(ledger, {"kind": kind, "brokers": self.struck, "leader": state.leader,
+                                   "isr": list(state.isr),
+                                   "took_s": round(time.time() - started, 3), **extra}, t=started)
+        self.struck_at = time.monotonic()
+        self.hold(self.spec.heal_after_s)
+
+    def _strike(self, kind: str, state: PartitionState) -> list:
+        """A broker or controller fault; each struck process's heal is registered as it goes."""
+        c = self.cluster
+        if kind == "kill-leader":
+            return self._each([state.leader], c.kill, c.restart)
+        if kind == "pause-leader":
+            return self._each([state.leader], c.pause, c.resume)
+        if kind == "pause-followers":
+            return self._each(list(state.followers()), c.pause, c.resume)
+        if kind == "kill-follower":
+            return self._each(list(state.followers()[:1]), c.kill, c.restart)
+        if kind == "kill-leader-lagging-followers":
+            # Followers stop fetching but stay in the ISR (replica.lag.time.max.ms has not passed);
+            # the leader keeps acking acks=1 writes; then it dies and a stale follower takes over.
+            followers = list(state.followers())
+            for b in followers:
+                c.pause(b)
+            self.halt.wait(LAG_BEFORE_KILL_S)
+            c.kill(state.leader)
+            for b in followers:
+                c.resume(b)
+            return self._each([state.leader], None, c.restart)
+        if kind == "restart-leader":
+            return self._each([state.leader], c.restart, None)
+        if kind == "pause-controller":
+            return self._each(["controller"], lambda _: c.pause_controller(),
+                              lambda _: c.resume_controller())
+        if kind == "kill-controller":
+            return self._each(["controller"], lambda _: c.kill_controller(),
+                              lambda _: c.restart_controller())
+        if kind == "pause-controller-kill-leader":
+            # The leader dies while no controller can elect another: the partition keeps a dead
+            # leader until the controller is back. Heal order: the controller first (it elects
+            # a new leader from the ISR), then the old leader rejoins as a follower.
+            c.pause_controller()
+            c.kill(state.leader)
+            self.heals.append(c.resume_controller)
+            return self._each([state.leader], None, c.restart)
+        raise ValueError(f"{kind!r} is not a broker fault")
+
+    def _each(self, targets: list, act: Callable[[Any], None] | None,
+              heal: Callable[[Any], None] | None) -> list:
+        for b in targets:
+            if act:
+                act(b)
+            self.heals.append(lambda b=b: heal(b) if heal else None)
+        return targets
+
+    def heal_detail(self) -> dict[str, Any]:
+        lasted = time.monotonic() - self.struck_at if self.struck_at else 0.0
+        # cut_short: the run ended before the planned heal, so the fault lasted less than asked
+        # and a Result warns about it.
+        return {"kind": self.spec.kind, "brokers": self.struck, "planned_s": self.spec.heal_after_s,
+                "lasted_s": round(lasted, 3),
+                "cut_short": bool(self.struck_at and lasted < self.spec.heal_after_s - 0.05)}
+
+    def failure(self) -> LabError:
+        return LabError(f"The broker fault {self.spec.kind!r} could not be applied: {self.error}",
+                        "Check `deliverylab cluster status`.")
