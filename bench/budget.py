@@ -36,8 +36,8 @@ from typing import Any, Callable
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 import deliverylab
-from deliverylab import experiments as E
 from deliverylab import runs
+from deliverylab.experiments import consumer as consumer_kind, producer as producer_kind
 from deliverylab.clients import poll_until
 from deliverylab.cluster import quiet
 from deliverylab.experiments import (ConsumerExperiment, CrashSpec, ProducerExperiment,
@@ -77,8 +77,8 @@ def _timed_run(run: Callable[[], Any]) -> tuple[Any, dict[str, float], float]:
     wrap(runs.Run, "topic", lambda: "setup")
     wrap(runs, "supervise", supervise_phase)
     wrap(runs, "read_topic", lambda: "read-back")
-    wrap(E, "consumer_result", lambda: "counting")
-    wrap(E, "producer_result", lambda: "counting")
+    wrap(consumer_kind, "consumer_result", lambda: "counting")
+    wrap(producer_kind, "producer_result", lambda: "counting")
     wrap(runs.Run, "close", lambda: "cleanup")
     t0 = time.monotonic()
     try:

@@ -41,7 +41,7 @@ import sys
 
 import deliverylab
 from deliverylab.crash import CrashSpec
-from deliverylab.share_groups import ShareExperiment, run_share
+from deliverylab.experiments import ShareExperiment, run_share
 
 LOCKS_MS = (1000, 2000, 5000, 10000)
 MEMBERS = (1, 2, 4)

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from deliverylab.fencing import fencing_demo
+from deliverylab.experiments import fencing_demo
 
 
 @pytest.mark.kafka

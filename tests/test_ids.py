@@ -12,7 +12,7 @@ from deliverylab.errors import LabError
 from deliverylab.experiments import ConsumerExperiment, ProducerExperiment
 from deliverylab.ids import (MAX_MESSAGES, check_messages, id_of_value, index_of, key_for, msg_id,
                              record, record_of, seq_for, value_for, value_of)
-from deliverylab.retry_topics import RetryPipeline
+from deliverylab.experiments import RetryPipeline
 
 
 @pytest.mark.parametrize("i", [0, 7, 999_999, 1_000_000, 1_234_567, 10**9])

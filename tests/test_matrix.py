@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from deliverylab.errors import LabError
-from deliverylab.matrix import (AUTO_COMMIT_INTERVAL_MS, consumer_scenarios, consumer_spec,
+from deliverylab.experiments.matrix import (AUTO_COMMIT_INTERVAL_MS, consumer_scenarios, consumer_spec,
                                 producer_scenarios, producer_spec, read_matrix)
 
 RECORDING = Path(__file__).resolve().parents[1] / "data" / "matrix.csv"

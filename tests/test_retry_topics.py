@@ -11,11 +11,10 @@ import pytest
 from confluent_kafka import Consumer
 
 import deliverylab.readback
-import deliverylab.retry_topics
 from deliverylab.errors import LabError
-from deliverylab.plots import plot_latency, plot_places
-from deliverylab.retry_topics import (RetryPipeline, count_places, failure_plan, reordered_example,
-                                      run_retry_pipeline)
+from deliverylab.experiments import RetryPipeline, failure_plan, run_retry_pipeline
+from deliverylab.plots import latency_points, place_bars
+from deliverylab.retry_counts import count_places, reordered_example
 from lab_asserts import left_behind
 
 SPEC = dict(messages=60, transient_rate=0.15, poison_rate=0.05, delays_ms=(100, 200), seed=3)
@@ -90,7 +89,7 @@ def test_retry_topics_lose_nothing(cluster):
     assert topics["dlt"] == result.summary["dead_lettered"]
     # the example of reordering exists exactly when some key was reordered
     assert (len(reordered_example(result)) > 0) == (result.summary["reordered_keys"] > 0)
-    assert plot_places(result).axes and plot_latency([result]).axes
+    assert place_bars(result).axes and latency_points([result]).axes
     prefix = os.path.commonprefix(list(result.topics["topic"]))  # lab-retry-<run>-
     assert len(prefix) > len("lab-retry-") and left_behind(cluster, prefix) == (set(), set())
 
@@ -144,9 +143,7 @@ class _StallingReadBack(Consumer):
 def test_a_half_read_topic_is_an_error_not_lost_messages(cluster, monkeypatch):
     """The retry pipeline's read-back that stops early must raise, not count unread records as
     lost (the bug of the retry pipeline's own read-back copy, fixed by using readback.read_topic)."""
-    for module in (deliverylab.readback, deliverylab.retry_topics):
-        if hasattr(module, "Consumer"):
-            monkeypatch.setattr(module, "Consumer", _StallingReadBack)
+    monkeypatch.setattr(deliverylab.readback, "Consumer", _StallingReadBack)
     monkeypatch.setattr(deliverylab.readback, "TIMEOUT_S", 3.0)
     spec = RetryPipeline(**{**SPEC, "messages": 30})
     with pytest.raises(LabError, match="did not reach the end"):

@@ -7,13 +7,11 @@ import pytest
 from confluent_kafka.admin import ConfigResource
 
 from deliverylab.crash import CrashSpec
-from deliverylab.kafka_tool import run_tool
-from deliverylab.vocabulary import ARCHIVED, DEAD_LETTERED, DELIVERED_ONCE
-from deliverylab.share_groups import ShareExperiment, group_configs, run_share
+from deliverylab.experiments import ShareExperiment, group_configs, run_share
 from deliverylab.ids import member_of
+from deliverylab.kafka_tool import SHARE_GROUP_COMMAND, run_tool
+from deliverylab.vocabulary import ARCHIVED, DEAD_LETTERED, DELIVERED_ONCE
 from lab_asserts import fails_clearly, left_behind
-
-SHARE_GROUP_COMMAND = "org.apache.kafka.tools.consumer.group.ShareGroupCommand"
 
 
 def _consecutive_counts(result) -> None:
@@ -148,12 +146,12 @@ def test_a_topic_not_enabled_as_dead_letter_topic_gets_nothing_and_the_record_co
     """Without the topic config errors.deadletterqueue.group.enable=true the broker accepts the
     group's errors.deadletterqueue.topic.name all the same, and writes nothing there: the lab
     waits for the dead letter, finds none, and counts the record archived — not missing."""
-    from deliverylab import share_groups
+    from deliverylab.experiments import share
 
-    monkeypatch.setattr(share_groups, "DLQ_TOPIC_CONFIG", {})
+    monkeypatch.setattr(share, "DLQ_TOPIC_CONFIG", {})
     # How long the lab watches for the dead letter that never comes (20 s for a learner's run).
     # An enabled topic has it within a second: 5 s of nothing is the same finding, 15 s sooner.
-    monkeypatch.setattr(share_groups, "DLQ_WAIT_S", 5.0)
+    monkeypatch.setattr(share, "DLQ_WAIT_S", 5.0)
     r = run_share(ShareExperiment(messages=20, ack="explicit", poison=(4,), poison_ack="REJECT",
                                   dead_letter=True), cluster=cluster)
     s = r.summary

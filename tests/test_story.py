@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from deliverylab.errors import LabError
-from deliverylab.story import Story, run_story
+from deliverylab.experiments import Story, run_story
 
 pytestmark = pytest.mark.kafka
 

@@ -11,10 +11,12 @@ import pytest  # noqa: E402
 
 from deliverylab.diagnose import benchmark_comparison_warnings, benchmark_warnings  # noqa: E402
 from deliverylab.errors import LabError  # noqa: E402
-from deliverylab.plots import plot_benchmarks  # noqa: E402
-from deliverylab.throughput import (CONTROL, Benchmark, compare, read_recording,  # noqa: E402
-                                    recorded_experiments, run_benchmark, run_benchmarks,
-                                    summarize, with_control)
+from deliverylab.plots import benchmark_bars  # noqa: E402
+from deliverylab.benchmark_stats import verdict, summarise  # noqa: E402
+from deliverylab.experiments import Benchmark, run_benchmark, run_benchmarks, with_control  # noqa: E402
+from deliverylab.experiments.throughput import recorded_experiments  # noqa: E402
+from deliverylab.recording import read_recording  # noqa: E402
+from deliverylab.vocabulary import CONTROL  # noqa: E402
 
 
 def _check(summary: dict, n: int) -> None:
@@ -83,24 +85,24 @@ def _frame(rows):
                          for l, vs in rows.items() for v in vs])
 
 
-def test_summarize_gives_median_and_spread():
-    t = summarize(_frame({"a": [10, 30, 20], "b": [100, 90, 110]}))
+def test_summarise_gives_median_and_spread():
+    t = summarise(_frame({"a": [10, 30, 20], "b": [100, 90, 110]}))
     assert t.loc["a", "msgs_per_s_median"] == 20 and t.loc["a", "msgs_per_s_min"] == 10
     assert t.loc["a", "msgs_per_s_spread"] == 1.0 and t.loc["b", "runs"] == 3
 
 
-def test_compare_needs_more_than_the_control_noise():
+def test_a_verdict_needs_more_than_the_control_noise():
     noisy = _frame({"x": [100, 104, 102], "y": [110, 112, 111],
                     "x" + CONTROL: [80, 82, 81]})  # the same setting measured 20 % lower
-    v = compare(noisy, "x", "y")
+    v = verdict(noisy, "x", "y")
     assert v["noise"] > v["difference"] and not v["clear"]  # ranges apart, but within the noise
     quiet = _frame({"x": [100, 104, 102], "y": [150, 160, 155], "x" + CONTROL: [101, 103, 99]})
-    v = compare(quiet, "x", "y")
+    v = verdict(quiet, "x", "y")
     assert v["clear"] and v["ratio"] == pytest.approx(155 / 102)
     overlap = _frame({"x": [100, 104, 160], "y": [150, 160, 155], "x" + CONTROL: [101, 103, 99]})
-    assert not compare(overlap, "x", "y")["clear"]  # a single run of x overlaps y's range
+    assert not verdict(overlap, "x", "y")["clear"]  # a single run of x overlaps y's range
     with pytest.raises(LabError, match="No runs of 'z'"):
-        compare(quiet, "x", "z")
+        verdict(quiet, "x", "z")
 
 
 def test_benchmark_warnings():
@@ -116,14 +118,14 @@ def test_benchmark_warnings():
     assert len(warned) == 2 and "3 repeats" in warned[0] and "control" in warned[1]
 
 
-def test_plot_benchmarks_explains_its_whiskers():
+def test_benchmark_bars_explain_their_whiskers():
     frame = _frame({"a": [10, 30, 20], "a" + CONTROL: [12, 25, 19]})
-    fig = plot_benchmarks(frame, title="t")
+    fig = benchmark_bars(frame, title="t")
     assert len(fig.axes) == 2
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert "throughput: median of 3 runs, whisker min–max" in labels
     assert "messages/s" in fig.axes[0].get_xlabel() and "ms" in fig.axes[1].get_xlabel()
-    assert len(plot_benchmarks(frame, throughput=False).axes) == 1
+    assert len(benchmark_bars(frame, throughput=False).axes) == 1
 
 
 def test_the_recording_has_controls_and_enough_transactions():
@@ -138,7 +140,8 @@ def test_the_recording_has_controls_and_enough_transactions():
 def test_the_committed_recording_is_sound():
     from pathlib import Path
     frame, made_by = read_recording(Path(__file__).resolve().parents[1] / "data" / "benchmark.csv")
-    assert made_by.startswith("made by: python -m deliverylab.throughput")
+    # recorded before `deliverylab benchmark` took over the module's own command line
+    assert made_by.startswith(("made by: deliverylab benchmark", "made by: python -m deliverylab.throughput"))
     for name, part in frame.groupby("experiment"):
         assert benchmark_comparison_warnings(part) == [], name
         assert (part["failed"] == 0).all() and (part["stored"] == part["delivered"]).all(), name

@@ -5,7 +5,7 @@ import pytest
 
 from deliverylab import plots
 from deliverylab.nemesis import NETWORK_FAULTS
-from deliverylab.validate import report, scenarios, validate, violations
+from deliverylab.experiments.validate import report, scenarios, validate, violations
 
 pytestmark = pytest.mark.kafka
 

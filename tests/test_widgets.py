@@ -153,7 +153,9 @@ def test_run_button_runs_an_experiment(cluster):
 
 
 def test_retry_panel_builds_its_spec_and_shows_stage_errors():
-    from deliverylab.retry_topics import RetryResult, RetryPipeline, count_places, failure_plan
+    from deliverylab.experiments import RetryPipeline, failure_plan
+    from deliverylab.results import RetryResult
+    from deliverylab.retry_counts import count_places
     from deliverylab.widgets import retry_panel
 
     panel = retry_panel(messages=40, delays_ms=(50, 150), seed=5)

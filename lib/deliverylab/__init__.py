@@ -31,19 +31,18 @@ Running a run
                   coordinator (Scenario 2), with one thread skeleton that always heals
     runs          the one run scaffold: its folder, ledger, client settings, topics and groups,
                   supervised processes, nemeses, read-back, cleanup and `keep`
-Counting (pure, no Kafka)
+Counting (pure, no Kafka: a run folder or frames in, counts out)
     checker       every message classified from the ledger and the read-back
+    results       what a run returns: Result, RetryResult, BenchmarkResult, StoryResult
+    history       a finished run's ledger as frames: what was sent, events, timelines
     group_result  a consumer-group run counted: assignments, rebalances, refused commits
     diagnose      warnings for degenerate runs
-    results       the Result a run returns (DataFrames)
+    counts        a consumer, producer or share run counted into its Result
+    retry_counts  a retry pipeline's final place of every message, from its topics
+    benchmark_stats   benchmark runs counted and compared: medians, spreads, the control pair
 Experiments (Spec → run → Result)
-    experiments   consumer and producer experiments: the one API a notebook needs
-    retry_topics  retrying failed processing: retry topics + DLT vs blocking retries
-    share_groups  share groups (KIP-932): members on one partition, per-record acks, archived
-    fencing       zombie fencing of a transactional producer
-    throughput    the cost of reliability, benchmarked
-    story         the whole game in one run (notebook 00)
-    matrix, validate   every scenario headless; repeated runs checked against invariants
+    experiments/  one module per kind: consumer, producer, share, retry, throughput, fencing,
+                  story, matrix, validate
 Showing
     plots         Matplotlib figures of results (no Kafka)
     widgets       ipywidgets panels (Run buttons) and the real worker loop, shown

@@ -14,7 +14,7 @@ from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
-from .vocabulary import AUTO_COMMIT, AUTO_COMMIT_MODELS, CRASH, FAULT, HEAL
+from .vocabulary import AUTO_COMMIT, AUTO_COMMIT_MODELS, CONTROL, CRASH, FAULT, HEAL
 
 
 # --- consumer runs -----------------------------------------------------------------------------
@@ -177,7 +177,7 @@ MIN_THROUGHPUT_RUN_S = 1.0  # shorter, and a throughput run measures start-up an
 
 
 def benchmark_warnings(spec: Mapping[str, Any], summary: Mapping[str, Any]) -> list[str]:
-    """One benchmark run (deliverylab.throughput): too few samples for its percentiles, too
+    """One benchmark run (experiments.throughput): too few samples for its percentiles, too
     short to measure a throughput."""
     out = []
     delivered = int(summary.get("delivered") or 0)
@@ -207,7 +207,7 @@ def benchmark_comparison_warnings(frame: pd.DataFrame, by: str = "label") -> lis
     if runs.min() < 3:
         out.append(f"Some settings ran only {runs.min()} time(s): a median and a spread need 3 "
                    f"repeats or more.")
-    if not frame[by].astype(str).str.endswith(" (control)").any():
+    if not frame[by].astype(str).str.endswith(CONTROL).any():
         out.append("No control pair (the same setting run twice): nothing shows how far noise "
                    "alone moves the numbers, so no difference can be told from it.")
     return out

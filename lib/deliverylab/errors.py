@@ -31,6 +31,13 @@ def require_whole(name: str, value: object, fix: str, most: int | None = None) -
                        f"Use a number from 1 to {most:,}. {fix}")
 
 
+def require_seconds(name: str, value: object, fix: str) -> None:
+    """The one check for a duration the learner gives (time_limit_s, …): a number of seconds
+    above 0 (not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise LabError(f"{name}={value!r} must be a positive number of seconds.", fix)
+
+
 class FaultUnavailable(LabError):
     """A broker fault was asked of a cluster whose processes the lab does not control."""
 

@@ -21,7 +21,7 @@ from .vocabulary import (ACKED_BUT_LOST, ARCHIVED, CONSUMER, CONSUMER_OUTCOMES, 
                          SHARE_OUTCOMES, UNACKED_BUT_STORED)
 
 __all__ = ["outcome_colors", "event_styles", "outcome_bars", "timeline", "compare", "heatmap",
-           "story_bars", "plot_benchmarks", "group_timeline", "share_deliveries",
+           "story_bars", "benchmark_bars", "group_timeline", "share_deliveries",
            "check_timeline"]
 
 # One colour per outcome for the whole course, so a learner reads a colour the same way in
@@ -288,7 +288,7 @@ def heatmap(frame: pd.DataFrame, index: str, columns: str, value: str,
 
 
 def story_bars(stories: Any, ax: Axes | None = None) -> Figure:
-    """Lost payments and double charges of one or more story runs (deliverylab.story), side by
+    """Lost payments and double charges of one or more story runs (experiments.story), side by
     side per settings, with the faults that struck in the title. A 0 bar is drawn and labelled:
     for the recommended settings, 0 is the lesson."""
     stories = stories if isinstance(stories, (list, tuple)) else [stories]
@@ -314,10 +314,10 @@ def story_bars(stories: Any, ax: Axes | None = None) -> Figure:
     return fig
 
 
-def plot_benchmarks(frame: pd.DataFrame, by: str = "label", title: str | None = None,
+def benchmark_bars(frame: pd.DataFrame, by: str = "label", title: str | None = None,
                     throughput: bool = True, latency: bool = True, visible: bool = False) -> Figure:
     """Throughput (messages/s) and p50/p99 delivery latency (ms) per setting, from the runs of
-    ``deliverylab.throughput.run_benchmarks``: each bar is the **median** over a setting's runs,
+    ``experiments.run_benchmarks``: each bar is the **median** over a setting's runs,
     its whisker the **min–max** over those runs (said in the legend). A setting labelled
     '… (control)' is the same setting run again: its gap to its twin is the noise.
 
@@ -378,7 +378,7 @@ def plot_benchmarks(frame: pd.DataFrame, by: str = "label", title: str | None = 
 retry_kind_colors: dict[str, str] = {"ok": "#2ca02c", "transient": "#ff7f0e", "poison": "#8b0000"}
 
 
-def plot_places(result: Any, ax: Axes | None = None) -> Figure:
+def place_bars(result: Any, ax: Axes | None = None) -> Figure:
     """Bars: how many messages ended in each place (in the result's pipeline order), stacked by
     kind of message (ok / transient / poison)."""
     fig, ax = _axes(ax, (8, 3.8))
@@ -400,7 +400,7 @@ def plot_places(result: Any, ax: Axes | None = None) -> Figure:
     return _root_figure(ax)
 
 
-def plot_latency(results: Sequence[Any], ax: Axes | None = None, title: str | None = None) -> Figure:
+def latency_points(results: Sequence[Any], ax: Axes | None = None, title: str | None = None) -> Figure:
     """Per message: time from the pipeline's first read to the message's final topic (processed
     or DLT), by input index, one colour per run. Worker start-up is not part of it."""
     fig, ax = _axes(ax, (8, 3.6))
@@ -414,7 +414,7 @@ def plot_latency(results: Sequence[Any], ax: Axes | None = None, title: str | No
     return _root_figure(ax)
 
 
-__all__ += ["retry_kind_colors", "plot_places", "plot_latency"]
+__all__ += ["retry_kind_colors", "place_bars", "latency_points"]
 
 
 def group_timeline(result: Result, ax: Axes | None = None, title: str | None = None) -> Figure:

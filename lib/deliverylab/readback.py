@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from confluent_kafka import (OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message,
                              TopicPartition)
@@ -129,3 +129,35 @@ def read_topic(client: dict[str, Any], topic: str, partitions: int,
                        "Check `deliverylab cluster status` (a partition without a leader cannot be "
                        "read) and run the experiment again.")
     return rows
+
+
+class Watermarks:
+    """How many records some partitions hold, from their leaders' high watermarks, asked by a
+    consumer that never joins its group (so no group is made)."""
+
+    def __init__(self, client: dict[str, Any], topics: Sequence[str], partitions: int) -> None:
+        self.consumer = Consumer(quiet({**client, "group.id": f"deliverylab-probe-{uuid.uuid4().hex[:8]}"}))
+        self.parts = [TopicPartition(t, p) for t in topics for p in range(partitions)]
+
+    def __enter__(self) -> "Watermarks":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def total(self, timeout: float = 5.0) -> int:
+        """The records they hold now (a KafkaException when a leader does not answer)."""
+        return sum(self.consumer.get_watermark_offsets(tp, timeout=timeout, cached=False)[1]
+                   for tp in self.parts)
+
+    def wait_for(self, records: int, within_s: float, every_s: float = 0.05) -> bool:
+        """Until they hold `records` (True) or `within_s` passed (False)."""
+        deadline = time.monotonic() + within_s
+        while time.monotonic() < deadline:
+            if self.total() >= records:
+                return True
+            time.sleep(every_s)
+        return False
+
+    def close(self) -> None:
+        self.consumer.close()

@@ -1,4 +1,5 @@
-"""What an experiment returns: DataFrames a notebook can show and plots can draw."""
+"""What an experiment returns: DataFrames a notebook can show and plots can draw — a Result
+for a consumer, producer or share run, a RetryResult, a BenchmarkResult and a StoryResult."""
 from __future__ import annotations
 
 import html
@@ -9,6 +10,7 @@ from typing import Any
 import pandas as pd
 
 from .checker import crash_table
+from .vocabulary import DEAD_LETTERED, DUPLICATED, LOST, PROCESSED
 
 
 @dataclass
@@ -51,6 +53,105 @@ class Result:
         return crash_table(self.messages, self.timeline, self.events)
 
     def _repr_html_(self) -> str:
-        table = self.summary_frame().to_html(index=False)
-        notes = "".join(f"<li>⚠ {html.escape(w)}</li>" for w in self.warnings)
-        return table + (f"<ul>{notes}</ul>" if notes else "")
+        return self.summary_frame().to_html(index=False) + _warnings_html(self.warnings)
+
+
+@dataclass
+class RetryResult:
+    """One pipeline run, counted from a read-back of every topic.
+
+    messages: one row per input message — msg_id, index, key, seq, kind (ok/transient/poison),
+              final (processed/dead-lettered/lost/duplicated), attempts (of the processed copy),
+              place ('processed (attempt n)' / 'dead-lettered' / 'lost' / 'duplicated'),
+              retry_hops (records of it in retry topics), latency_s (the pipeline's first read →
+              the message's first record in processed or the DLT; worker start-up not included).
+    records:  every record read back — stage (input/retry-n/processed/dlt), partition, offset,
+              msg_id, key, seq, attempt, t (s since the run started).
+    topics:   records per topic, in pipeline order.
+    events:   the workers' starts, crashes, restarts and exits (t in s since the run started).
+    summary:  sent, processed, processed_attempt_n, dead_lettered, lost, duplicated,
+              reordered_keys, crashes, restarts, startup_s (input written → main stage's first
+              read), elapsed_s, latency p50/p99/max, errors.
+    extra:    {"errors": the stages' error texts}.
+    """
+
+    spec: dict[str, Any]
+    messages: pd.DataFrame
+    records: pd.DataFrame
+    topics: pd.DataFrame
+    summary: dict[str, Any]
+    extra: dict[str, Any] = field(default_factory=dict)
+    events: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    @property
+    def label(self) -> str:
+        return str(self.spec.get("label") or self.spec.get("mode"))
+
+    @property
+    def errors(self) -> list[str]:
+        """What went wrong in the stages (a worker that stopped with an error), if anything."""
+        return list(self.extra.get("errors", []))
+
+    @property
+    def places(self) -> list[str]:
+        """The places messages ended in, in pipeline order (plots label their bars with these)."""
+        found = set(self.messages["place"])
+        attempts = sorted((p for p in found if p.startswith(PROCESSED)),
+                          key=lambda p: int(p.rsplit(" ", 1)[1].rstrip(")")))
+        return attempts + [p for p in (DEAD_LETTERED, LOST, DUPLICATED) if p in found]
+
+    def place_counts(self) -> pd.DataFrame:
+        """How many messages ended where, by kind of message (rows) and place (columns)."""
+        return pd.crosstab(self.messages["kind"], self.messages["place"], margins=True,
+                           margins_name="total")
+
+    def summary_frame(self) -> pd.DataFrame:
+        return pd.DataFrame([self.summary])
+
+    def _repr_html_(self) -> str:
+        return self.summary_frame().to_html(index=False)
+
+
+@dataclass
+class BenchmarkResult:
+    """summary: msgs_per_s, MB_per_s, p50_ms / p99_ms / max_ms (produce → delivery report),
+    for transactions also visible_p50_ms / visible_p99_ms (produce → commit) and commit_p50_ms;
+    delivered, failed, stored. latencies: one row per message — index, latency_ms, error (and
+    visible_ms). warnings: why this run cannot support what it was meant to (diagnose.py)."""
+
+    spec: dict[str, Any]
+    summary: dict[str, Any]
+    latencies: pd.DataFrame
+    extra: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def summary_frame(self) -> pd.DataFrame:
+        return pd.DataFrame([self.summary])
+
+    def _repr_html_(self) -> str:
+        return self.summary_frame().to_html(index=False) + _warnings_html(self.warnings)
+
+
+@dataclass
+class StoryResult:
+    """summary: lost_payments, double_charges and their parts; causes: one row per kind of
+    damage (stage, what, payments, why, notebook); lost / doubled: the payments themselves."""
+
+    spec: dict[str, Any]
+    producer: Result
+    consumer: Result
+    summary: dict[str, Any]
+    causes: pd.DataFrame
+    lost: pd.DataFrame
+    doubled: pd.DataFrame
+    warnings: list[str] = field(default_factory=list)
+
+    def _repr_html_(self) -> str:
+        head = (f"<p><b>{self.summary['settings']}</b>: {self.summary['lost_payments']} lost "
+                f"payments, {self.summary['double_charges']} double charges</p>")
+        return head + self.causes.to_html(index=False) + _warnings_html(self.warnings)
+
+
+def _warnings_html(warnings: list[str]) -> str:
+    notes = "".join(f"<li>⚠ {html.escape(w)}</li>" for w in warnings)
+    return f"<ul>{notes}</ul>" if notes else ""

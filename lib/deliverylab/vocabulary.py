@@ -90,3 +90,6 @@ SHARE_OUTCOMES = (DELIVERED_ONCE, DUPLICATED, ARCHIVED, DEAD_LETTERED, LOST)
 PRODUCER_OUTCOMES = (DELIVERED_ONCE, DUPLICATED, ACKED_BUT_LOST, FAILED_REPORTED,
                      UNACKED_BUT_STORED, LOST)
 RETRY_OUTCOMES = (PROCESSED, DEAD_LETTERED, LOST, DUPLICATED)
+
+# --- benchmarks: the control pair, one setting run twice, the second copy's label ending so ---
+CONTROL = " (control)"

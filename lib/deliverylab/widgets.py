@@ -24,14 +24,13 @@ from .catalog import SETTINGS, settings_table  # re-exported: notebooks import s
 from .cluster import Cluster
 from .crash import CrashSpec
 from .errors import LabError
-from .experiments import (ConsumerExperiment, ProducerExperiment, run_consumer,
-                          run_producer, seeded_fault)
-from .nemesis import FAULTS
+from .experiments import (ConsumerExperiment, ProducerExperiment, RetryPipeline, ShareExperiment,
+                          run_consumer, run_producer, run_retry_pipeline, run_share)
+from .experiments.retry import MODES as RETRY_MODES
+from .experiments.share import ACK_MODES
+from .nemesis import FAULTS, seeded_fault
 from .results import Result
 from .vocabulary import AT_LEAST_ONCE, AT_MOST_ONCE, CRASH_POINTS, INPUT, MODELS, SHARE
-from .retry_topics import MODES as RETRY_MODES
-from .retry_topics import RetryPipeline, run_retry_pipeline
-from .share_groups import ACK_MODES, ShareExperiment, run_share
 
 __all__ = ["ConsumerPanel", "ProducerPanel", "SETTINGS", "consumer_panel", "producer_panel",
            "result_figure", "settings_table", "show_worker"]
@@ -381,7 +380,7 @@ class RetryPanel(_Panel):
                              **self.spec_kwargs)
 
     def _figure(self, result: Any) -> Figure:
-        return plots.plot_places(result)
+        return plots.place_bars(result)
 
     def _show_result(self, result: Any) -> None:
         super()._show_result(result)

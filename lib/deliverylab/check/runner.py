@@ -14,13 +14,13 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from .. import checker
+from .. import checker, history
 from ..cluster import Cluster, connect
 from ..config_check import check_consumer_config, check_producer_config
-from ..errors import LabError, require_whole
+from ..errors import LabError, require_seconds, require_whole
 from ..nemesis import BrokerNemesis, FaultSpec, seeded_fault
 from ..ids import check_messages, index_of
-from ..ledger import Ledger, read_tables
+from ..ledger import Ledger
 from ..results import Result
 from ..runs import Run
 from ..supervisor import Supervision, supervise
@@ -32,7 +32,7 @@ from .watcher import Watcher
 from .schedule import CrashPlan
 from .report import Report
 from .verdict import judge
-from ..vocabulary import CRASH, FAULT, INPUT, RESTART, START, WORKER_ERROR
+from ..vocabulary import FAULT, INPUT, RESTART, START, WORKER_ERROR
 
 @dataclass
 class Plan:
@@ -68,10 +68,7 @@ class Plan:
                 raise LabError(f"{name}={value!r} must be a number ≥ 0.",
                                f"Use e.g. {name}=0 (none) or {name}=5.")
         for name in ("time_limit_s", "stall_s"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                raise LabError(f"{name}={value!r} must be a positive number of seconds.",
-                               f"Use e.g. {name}=60.")
+            require_seconds(name, getattr(self, name), f"Use e.g. {name}=60.")
         check_consumer_config(self.consumer_config)
         check_producer_config(self.producer_config)
         return self
@@ -336,15 +333,9 @@ def _read_back(plan: Plan, run_: Run, topic: str, output: str | None, faulted: b
 
 
 def _report(plan: Plan, run_: Run, watcher: Watcher | None, notes: list[str]) -> Report:
-    t0 = run_.t0
     store = run_.dir / "store.sqlite"
-    tables = read_tables(run_.ledger.path, store if store.exists() else None)
-    sends = tables["sends"].drop_duplicates("msg_id").copy()
-    sends["index"] = sends["msg_id"].map(index_of).astype(int)
-    sent = sends.sort_values("index").reset_index(drop=True)
-    events = tables["events"].copy()
-    events["t"] = events["t"] - t0
-    events = events[["t", "kind", "worker", "pid", "detail"]]
+    _, t0, tables, sent = history.recorded(run_.dir, store if store.exists() else None)
+    events = history.events_frame(tables["events"], t0)
     rb = tables["readback"]
     effects = tables.get("effects", pd.DataFrame(columns=["msg_id", "t"]))
     if plan.mode == "producer":
@@ -369,13 +360,9 @@ def _report(plan: Plan, run_: Run, watcher: Watcher | None, notes: list[str]) ->
                 observed, rb[rb.reader == "output-uncommitted"])
         seen = pd.DataFrame(watcher.observed, columns=["msg_id", "t"]) if watcher is not None \
             else effects[["msg_id", "t"]]
-        timeline = _copies(seen, t0)
+        timeline = history.copies_timeline(seen, t0)
         kind = "consumer"
-    summary.update({
-        "crashes": int((events.kind == CRASH).sum()),
-        "restarts": int((events.kind == RESTART).sum()),
-        "elapsed_s": round(float(events.t.max()) if len(events) else 0.0, 3),
-        "label": plan.subject})
+    summary.update({**history.worker_course(events, False, None), "label": plan.subject})
     faults = int((events.kind == FAULT).sum())
     verdict = judge(plan.guarantee, outcomes, events, plan.mode, plan.crashes, faults, notes)
     settings = {"claim": plan.guarantee.name, "messages": plan.messages,
@@ -388,14 +375,6 @@ def _report(plan: Plan, run_: Run, watcher: Watcher | None, notes: list[str]) ->
     result = Result(kind, settings, outcomes, timeline, events, summary,
                     run_.dir if plan.keep else None, warnings=verdict.warnings)
     return Report(plan.subject, plan.mode, verdict, result, settings)
-
-
-def _copies(seen: pd.DataFrame, t0: float) -> pd.DataFrame:
-    tl = seen.sort_values("t").copy()
-    tl["t"] = tl["t"] - t0
-    tl["index"] = tl["msg_id"].map(index_of).astype(int) if len(tl) else pd.Series(dtype=int)
-    tl["copy"] = tl.groupby("msg_id").cumcount() + 1 if len(tl) else pd.Series(dtype=int)
-    return tl
 
 
 __all__ = ["Plan", "run"]

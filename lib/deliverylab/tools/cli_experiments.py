@@ -6,7 +6,7 @@ import json
 import sys
 from typing import Any
 
-from ..errors import LabError
+from ..errors import LabError, require_seconds, require_whole
 
 CONSUMER_KEYS = ("model", "topic", "output_topic", "bootstrap", "sent", "processed_effects",
                  "delivered_once", "lost", "duplicated", "reordered_keys", "crashes", "elapsed_s",
@@ -45,7 +45,9 @@ def _stderr_progress(done: int, total: int) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from ..experiments import ConsumerExperiment, CrashSpec, run_consumer, seeded_fault
+    from ..crash import CrashSpec
+    from ..experiments import ConsumerExperiment, run_consumer
+    from ..nemesis import seeded_fault
 
     if args.model == "share":
         return cmd_share(args)
@@ -77,7 +79,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_share(args: argparse.Namespace) -> int:
     """`deliverylab run share`: share-group members (KIP-932) on one partition."""
     from ..crash import CrashSpec
-    from ..share_groups import ShareExperiment, run_share
+    from ..experiments import ShareExperiment, run_share
 
     if args.fault != "none" or args.partitions != 1:
         raise LabError("`run share` reads one partition with every member and takes no broker "
@@ -117,7 +119,8 @@ def producer_config(acks: str, idempotence: str, retries: int | None,
 
 
 def cmd_produce(args: argparse.Namespace) -> int:
-    from ..experiments import ProducerExperiment, run_producer, seeded_fault
+    from ..experiments import ProducerExperiment, run_producer
+    from ..nemesis import seeded_fault
 
     conf = producer_config(args.acks, args.idempotence, args.retries, args.max_in_flight,
                            args.request_timeout_ms)
@@ -129,7 +132,7 @@ def cmd_produce(args: argparse.Namespace) -> int:
 
 
 def cmd_matrix(args: argparse.Namespace) -> int:
-    from ..matrix import run_matrix, write_matrix
+    from ..experiments.matrix import run_matrix, write_matrix
 
     frame = run_matrix(repeat=args.repeat, messages=args.messages, log=print)
     write_matrix(frame, args.out, " ".join(["deliverylab", *sys.argv[1:]]))
@@ -138,7 +141,7 @@ def cmd_matrix(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from ..validate import report, validate, violations
+    from ..experiments.validate import report, validate, violations
 
     if args.repeat < 1:
         raise LabError(f"--repeat {args.repeat} must be at least 1.", "Use e.g. --repeat 3.")
@@ -161,6 +164,16 @@ def cmd_validate(args: argparse.Namespace) -> int:
     if len(bad):
         print(f"{len(bad)} run(s) VIOLATED their guarantee:\n{bad.to_string(index=False)}")
         return 1
+    return 0
+
+
+def cmd_benchmark(args: argparse.Namespace) -> int:
+    """`deliverylab benchmark`: notebook 11's recorded sitting, as CSV."""
+    from ..experiments import record_benchmarks
+
+    require_whole("--repeat", args.repeat, "Use e.g. --repeat 3.")
+    require_seconds("--duration", args.duration, "Use e.g. --duration 3.")
+    record_benchmarks(args.out, args.repeat, args.duration, " ".join(["deliverylab", *sys.argv[1:]]))
     return 0
 
 
@@ -231,6 +244,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--messages", type=int, default=200)
     m.add_argument("--out", required=True)
     m.set_defaults(func=cmd_matrix)
+
+    b = sub.add_parser("benchmark", help="notebook 11's benchmark sitting, recorded to a CSV file")
+    b.add_argument("--out", required=True)
+    b.add_argument("--repeat", type=int, default=3)
+    b.add_argument("--duration", type=float, default=3.0, help="seconds per run")
+    b.set_defaults(func=cmd_benchmark)
 
     v = sub.add_parser("validate", help="repeat every scenario with new seeds; check invariants")
     v.add_argument("--repeat", type=int, default=3)

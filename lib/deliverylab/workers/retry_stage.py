@@ -1,4 +1,4 @@
-"""One stage of the retry pipeline (deliverylab.retry_topics), as a worker process of its own, so
+"""One stage of the retry pipeline (experiments.retry), as a worker process of its own, so
 a crash is a real SIGKILL and a restart resumes from the stage's committed offsets.
 
 Stage 0 ("main") reads the input; stage n ≥ 1 reads retry-n and first waits until the record is

@@ -14,13 +14,15 @@ from typing import Callable
 
 import pandas as pd
 
-from .catalog import PRODUCER_CONFIGS  # also importable from here (notebook 12 does)
-from .cluster import Cluster
-from .vocabulary import CONSUMER, CRASH_POINTS, MODELS, PRODUCER
-from .errors import LabError
-from .experiments import (ConsumerExperiment, CrashSpec, ProducerExperiment,
-                          run_consumer, run_producer, seeded_fault)
-from .recording import read_recording, write_recording
+from ..catalog import PRODUCER_CONFIGS
+from ..cluster import Cluster
+from ..crash import CrashSpec
+from ..errors import LabError
+from ..nemesis import seeded_fault
+from ..recording import read_recording, write_recording
+from ..vocabulary import CONSUMER, CRASH_POINTS, MODELS, PRODUCER
+from .consumer import ConsumerExperiment, run_consumer
+from .producer import ProducerExperiment, run_producer
 
 PRODUCER_FAULTS = ("kill-leader", "pause-followers", "kill-leader-lagging-followers")
 COLUMNS = ("kind", "scenario", "model", "crash_point", "config", "fault", "seed", "sent", "lost",

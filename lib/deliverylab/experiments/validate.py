@@ -12,13 +12,14 @@ from typing import Any, Callable, Collection
 
 import pandas as pd
 
-from .catalog import PRODUCER_CONFIGS
-from .vocabulary import (AT_LEAST_ONCE, AT_MOST_ONCE, AUTO_COMMIT, AUTO_COMMIT_STORE, CONSUMER,
-                         CRASH_POINTS, EXACTLY_ONCE, IDEMPOTENT_CONSUMER, PRODUCER)
-from .errors import FaultUnavailable, LabError
-from .experiments import (ConsumerExperiment, CrashSpec, ProducerExperiment, run_consumer,
-                          run_producer, seeded_fault)
-from .nemesis import NETWORK_FAULTS
+from ..catalog import PRODUCER_CONFIGS
+from ..crash import CrashSpec
+from ..errors import FaultUnavailable, LabError
+from ..nemesis import NETWORK_FAULTS, seeded_fault
+from ..vocabulary import (AT_LEAST_ONCE, AT_MOST_ONCE, AUTO_COMMIT, AUTO_COMMIT_STORE, CONSUMER,
+                          CRASH_POINTS, EXACTLY_ONCE, IDEMPOTENT_CONSUMER, PRODUCER)
+from .consumer import ConsumerExperiment, run_consumer
+from .producer import ProducerExperiment, run_producer
 
 NETWORK_RUN_S = 12.0  # a partitioned run's length: strike 3–6 s in, heal 8 s later, inside the run
 Invariant = Callable[[dict[str, Any]], bool]

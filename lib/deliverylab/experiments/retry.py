@@ -28,32 +28,32 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import pandas as pd
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
 
-from .checker import reordered_keys
-from .clients import RELIABLE_PRODUCER, produce
-from .cluster import Cluster, connect
-from .crash import CrashSpec
-from .errors import LabError, require_whole
-from .ids import check_messages, key_for, msg_id, record, seq_for, value_of
-from .ledger import Ledger, read_tables
-from .runs import Progress, Run
-from .vocabulary import (CRASH, CRASH_POINTS, DEAD_LETTERED, DUPLICATED, LOST, PROCESSED, RESTART,
-                         RETRY, RETRY_BLOCKING, retry_stage)
-from .topics import unique_topic
-from .workers.retry_stage import MAX_STAGES, failing_attempts
+from ..clients import RELIABLE_PRODUCER, produce
+from ..cluster import Cluster, connect
+from ..crash import CrashSpec
+from ..errors import LabError, require_seconds, require_whole
+from ..history import events_frame
+from ..ids import check_messages, key_for, msg_id, record, seq_for, value_of
+from ..ledger import Ledger, read_tables
+from ..readback import Watermarks
+from ..results import RetryResult
+from ..retry_counts import count_places, retry_summary, topic_counts
+from ..runs import Progress, Run
+from ..topics import unique_topic
+from ..vocabulary import CRASH_POINTS, RETRY, RETRY_BLOCKING, retry_stage
+from ..workers.retry_stage import MAX_STAGES, failing_attempts
 
 MODES = ("retry-topics", "blocking")
 KINDS = ("ok", "transient", "poison")
 CRASH_POINT = CRASH_POINTS[RETRY][0]  # the main stage: its batch forwarded, its commit not yet made
 
-__all__ = ["RetryPipeline", "RetryResult", "run_retry_pipeline", "failure_plan", "MODES", "KINDS",
-           "reordered_example", "count_places"]
+__all__ = ["RetryPipeline", "run_retry_pipeline", "failure_plan", "MODES", "KINDS"]
 
 
 @dataclass
@@ -97,8 +97,7 @@ class RetryPipeline:
                 self.crash_at, int) or not 0 <= self.crash_at < self.messages):
             raise LabError(f"crash_at={self.crash_at!r} is not an input message index "
                            f"(0 … {self.messages - 1}).", "E.g. crash_at=messages // 2, or None.")
-        if not (isinstance(self.time_limit_s, (int, float)) and self.time_limit_s > 0):
-            raise LabError(f"time_limit_s={self.time_limit_s!r} must be positive.", "E.g. 60.")
+        require_seconds("time_limit_s", self.time_limit_s, "Use e.g. time_limit_s=60.")
         return self
 
     @property
@@ -117,62 +116,6 @@ def failure_plan(spec: RetryPipeline) -> pd.DataFrame:
         rows.append({"msg_id": msg_id(i), "index": i, "key": key_for(i, spec.keys),
                      "seq": seq_for(i, spec.keys), "kind": kind, "fails": fails})
     return pd.DataFrame(rows)
-
-
-@dataclass
-class RetryResult:
-    """One pipeline run, counted from a read-back of every topic.
-
-    messages: one row per input message — msg_id, index, key, seq, kind (ok/transient/poison),
-              final (processed/dead-lettered/lost/duplicated), attempts (of the processed copy),
-              place ('processed (attempt n)' / 'dead-lettered' / 'lost' / 'duplicated'),
-              retry_hops (records of it in retry topics), latency_s (the pipeline's first read →
-              the message's first record in processed or the DLT; worker start-up not included).
-    records:  every record read back — stage (input/retry-n/processed/dlt), partition, offset,
-              msg_id, key, seq, attempt, t (s since the run started).
-    topics:   records per topic, in pipeline order.
-    events:   the workers' starts, crashes, restarts and exits (t in s since the run started).
-    summary:  sent, processed, processed_attempt_n, dead_lettered, lost, duplicated,
-              reordered_keys, crashes, restarts, startup_s (input written → main stage's first
-              read), elapsed_s, latency p50/p99/max, errors.
-    extra:    {"errors": the stages' error texts}.
-    """
-
-    spec: dict[str, Any]
-    messages: pd.DataFrame
-    records: pd.DataFrame
-    topics: pd.DataFrame
-    summary: dict[str, Any]
-    extra: dict[str, Any] = field(default_factory=dict)
-    events: pd.DataFrame = field(default_factory=pd.DataFrame)
-
-    @property
-    def label(self) -> str:
-        return str(self.spec.get("label") or self.spec.get("mode"))
-
-    @property
-    def errors(self) -> list[str]:
-        """What went wrong in the stages (a worker that stopped with an error), if anything."""
-        return list(self.extra.get("errors", []))
-
-    @property
-    def places(self) -> list[str]:
-        """The places messages ended in, in pipeline order (plots label their bars with these)."""
-        found = set(self.messages["place"])
-        attempts = sorted((p for p in found if p.startswith(PROCESSED)),
-                          key=lambda p: int(p.rsplit(" ", 1)[1].rstrip(")")))
-        return attempts + [p for p in (DEAD_LETTERED, LOST, DUPLICATED) if p in found]
-
-    def place_counts(self) -> pd.DataFrame:
-        """How many messages ended where, by kind of message (rows) and place (columns)."""
-        return pd.crosstab(self.messages["kind"], self.messages["place"], margins=True,
-                           margins_name="total")
-
-    def summary_frame(self) -> pd.DataFrame:
-        return pd.DataFrame([self.summary])
-
-    def _repr_html_(self) -> str:
-        return self.summary_frame().to_html(index=False)
 
 
 # --- running -------------------------------------------------------------------------------------
@@ -251,11 +194,12 @@ class _Pipeline:
                    for n, r in enumerate(roles)]
         for th in threads:
             th.start()
-        watch = _FinishedCounter(self.run, [self.processed, self.dlt], self.spec.partitions)
+        # The progress bar: records in the processed topic and the DLT (their high watermarks).
+        watch = Watermarks(self.run.client_config(), [self.processed, self.dlt], self.spec.partitions)
         try:
             while any(th.is_alive() for th in threads):
                 if progress:
-                    progress(min(watch.count(), self.spec.messages), self.spec.messages)
+                    progress(min(_finished(watch), self.spec.messages), self.spec.messages)
                 for th in threads:
                     th.join(0.3)
         finally:
@@ -290,23 +234,11 @@ class _Stopped(Exception):
     """The run was stopped (a kernel interrupt): the stage supervisors kill their workers."""
 
 
-class _FinishedCounter:
-    """Records in the processed topic and the DLT, from their high watermarks: the progress bar."""
-
-    def __init__(self, run: Run, topics: list[str], partitions: int) -> None:
-        self.consumer = Consumer(run.client_config(
-            **{"group.id": f"deliverylab-progress-{uuid.uuid4().hex[:8]}"}))
-        self.parts = [TopicPartition(t, p) for t in topics for p in range(partitions)]
-
-    def count(self) -> int:
-        try:
-            return sum(self.consumer.get_watermark_offsets(tp, timeout=1, cached=False)[1]
-                       for tp in self.parts)
-        except Exception:
-            return 0
-
-    def close(self) -> None:
-        self.consumer.close()
+def _finished(watch: Watermarks) -> int:
+    try:
+        return watch.total(timeout=1)
+    except Exception:
+        return 0  # a leader moving: the bar waits for the next look
 
 
 def run_retry_pipeline(spec: RetryPipeline, cluster: Cluster | None = None,
@@ -327,55 +259,16 @@ def run_retry_pipeline(spec: RetryPipeline, cluster: Cluster | None = None,
         if progress:
             progress(spec.messages, spec.messages)
         records = pipe.read_back()
-        events = read_tables(run.ledger.path)["events"]
-        events["t"] = events["t"] - run.t0
+        events = events_frame(read_tables(run.ledger.path)["events"], run.t0)
         messages = count_places(pipe.plan, records)
-        summary = _summary(spec, pipe, messages, records, events, elapsed, timed_out,
-                           input_written - run.t0)
+        summary = retry_summary(spec, messages, records, events, elapsed, timed_out, input_written,
+                                len(pipe.errors))
         summary.update(run.kept())
         cols = [c for c in ("stage", "partition", "offset", "msg_id", "key", "seq", "attempt", "t",
                             "error") if c in records]
-        topics = pd.DataFrame({"stage": [pipe.stage_of[t] for t in pipe.topics], "topic": pipe.topics,
-                               "records": [int((records.get("stage") == pipe.stage_of[t]).sum())
-                                           if len(records) else 0 for t in pipe.topics]})
         return RetryResult(_spec(spec), messages, records[cols] if len(records) else records,
-                           topics, summary, {"errors": list(pipe.errors)},
-                           events[["t", "kind", "worker", "pid", "detail"]])
-
-
-def count_places(plan: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
-    """Final place of every planned message from the read-back records (pure, no Kafka).
-    Latency: from the pipeline's first read (the earliest consumed_at: every input message is
-    there from the start) to the message's first record in processed or the DLT (at). So it
-    counts the wait behind other messages and retries, and not the workers' start-up."""
-    out = plan.reset_index()[["msg_id", "index", "key", "seq", "kind"]].copy()
-    recs = records if len(records) else pd.DataFrame(columns=["stage", "msg_id", "attempt", "at",
-                                                              "consumed_at"])
-    done = recs[recs["stage"].isin(["processed", "dlt"])]
-    n_proc = done[done.stage == "processed"].groupby("msg_id").size()
-    n_dlt = done[done.stage == "dlt"].groupby("msg_id").size()
-    hops = recs[recs["stage"].astype(str).str.startswith("retry-")].groupby("msg_id").size()
-    first = done.sort_values("at").drop_duplicates("msg_id").set_index("msg_id")
-    out["processed_copies"] = out["msg_id"].map(n_proc).fillna(0).astype(int)
-    out["dlt_copies"] = out["msg_id"].map(n_dlt).fillna(0).astype(int)
-    out["retry_hops"] = out["msg_id"].map(hops).fillna(0).astype(int)
-    total = out["processed_copies"] + out["dlt_copies"]
-    out["final"] = [LOST if t == 0 else DUPLICATED if t > 1 else PROCESSED if p else DEAD_LETTERED
-                    for t, p in zip(total, out["processed_copies"])]
-    out["attempts"] = out["msg_id"].map(first["attempt"]) if len(first) else None
-    out["attempts"] = pd.to_numeric(out["attempts"]).astype("Int64")
-    out["place"] = [f"processed (attempt {a})" if f == PROCESSED else f
-                    for f, a in zip(out["final"], out["attempts"])]
-    if len(first):
-        out["latency_s"] = out["msg_id"].map(first["at"] - recs["consumed_at"].min())
-    else:
-        out["latency_s"] = float("nan")
-    return out
-
-
-def _percentile(values: pd.Series, q: float) -> float:
-    values = values.dropna()
-    return round(float(values.quantile(q)), 3) if len(values) else float("nan")
+                           topic_counts(records, pipe.topics, pipe.stage_of), summary,
+                           {"errors": list(pipe.errors)}, events)
 
 
 def _spec(spec: RetryPipeline) -> dict[str, Any]:
@@ -384,54 +277,3 @@ def _spec(spec: RetryPipeline) -> dict[str, Any]:
     return d
 
 
-def _summary(spec: RetryPipeline, pipe: _Pipeline, messages: pd.DataFrame, records: pd.DataFrame,
-             events: pd.DataFrame, elapsed: float, timed_out: bool,
-             input_written_t: float) -> dict[str, Any]:
-    final = messages["final"].value_counts()
-    processed = messages[messages["final"] == PROCESSED]
-    out_order = records[records["stage"] == "processed"].sort_values(["partition", "offset"]) \
-        if len(records) else records
-    first_read = records["consumed_at"].min() - pipe.run.t0 \
-        if len(records) and "consumed_at" in records else float("nan")
-    s: dict[str, Any] = {
-        "mode": spec.mode, "label": spec.label or spec.mode, "sent": spec.messages,
-        "ok": int((messages["kind"] == "ok").sum()),
-        "transient": int((messages["kind"] == "transient").sum()),
-        "poison": int((messages["kind"] == "poison").sum()),
-        "processed": int(final.get(PROCESSED, 0)),
-    }
-    for a in range(1, spec.attempts + 1):
-        s[f"processed_attempt_{a}"] = int((processed["attempts"] == a).sum())
-    s.update({
-        "dead_lettered": int(final.get(DEAD_LETTERED, 0)),
-        "lost": int(final.get(LOST, 0)),
-        "duplicated": int(final.get(DUPLICATED, 0)),
-        "reordered_keys": len(reordered_keys(out_order)) if len(out_order) else 0,
-        "crashes": int((events["kind"] == CRASH).sum()),
-        "restarts": int((events["kind"] == RESTART).sum()),
-        "startup_s": round(float(first_read - input_written_t), 3),
-        "elapsed_s": round(elapsed, 3),
-        "latency_p50_s": _percentile(messages["latency_s"], 0.5),
-        "latency_p99_s": _percentile(messages["latency_s"], 0.99),
-        "latency_max_s": _percentile(messages["latency_s"], 1.0),
-        "timed_out": bool(timed_out),
-        "errors": len(pipe.errors),
-    })
-    return s
-
-
-def reordered_example(result: RetryResult, before: int = 2, after: int = 4) -> pd.DataFrame:
-    """The processed records of the first key whose seqs came out of order, around the first
-    place where a seq is lower than one processed before it (empty if no key was reordered)."""
-    recs = result.records
-    if not len(recs):
-        return recs
-    out = recs[recs["stage"] == "processed"].sort_values(["partition", "offset"])
-    for _, rows in out.groupby("key", sort=False):
-        seqs = rows["seq"].tolist()
-        for i in range(1, len(seqs)):
-            if seqs[i] < max(seqs[:i]):
-                first = next(j for j in range(i) if seqs[j] > seqs[i])
-                cols = [c for c in ("msg_id", "key", "seq", "attempt", "t") if c in rows]
-                return rows.iloc[max(0, first - before):i + after][cols]
-    return out.iloc[0:0]

@@ -11,9 +11,9 @@ from typing import Any
 
 from confluent_kafka import KafkaException, Producer
 
-from .cluster import Cluster, connect
-from .ids import value_of
-from .runs import Run
+from ..cluster import Cluster, connect
+from ..ids import value_of
+from ..runs import Run
 
 __all__ = ["fencing_demo"]
 

@@ -22,23 +22,24 @@ Both stages are the engine's `run_producer` and `run_consumer`: nothing here cou
 """
 from __future__ import annotations
 
-import html
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import pandas as pd
 
-from .cluster import Cluster, connect
-from .crash import CrashSpec
-from .errors import LabError, require_whole
-from .experiments import (ConsumerExperiment, ProducerExperiment, run_consumer, run_producer,
-                          seeded_fault)
-from .payloads import load_payments
-from .results import Result
-from .runs import Progress
-from .vocabulary import ACKED_BUT_LOST, AUTO_COMMIT, DUPLICATED, FAULT, IDEMPOTENT_CONSUMER, LOST
+from ..cluster import Cluster, connect
+from ..crash import CrashSpec
+from ..errors import LabError, require_whole
+from ..catalog import PRODUCER_CONFIGS, SAFE
+from ..nemesis import seeded_fault
+from ..payloads import load_payments
+from ..results import StoryResult
+from ..runs import Progress
+from .consumer import ConsumerExperiment, run_consumer
+from .producer import ProducerExperiment, run_producer
+from ..vocabulary import ACKED_BUT_LOST, AUTO_COMMIT, DUPLICATED, FAULT, IDEMPOTENT_CONSUMER, LOST
 
-__all__ = ["SETTINGS", "Story", "StoryResult", "StorySettings", "run_story"]
+__all__ = ["SETTINGS", "Story", "StorySettings", "run_story"]
 
 
 @dataclass(frozen=True)
@@ -57,14 +58,14 @@ SETTINGS: dict[str, StorySettings] = {
     # offset stored as soon as poll() hands the record out) and a "fast" producer (acks=1,
     # idempotence off — librdkafka's default for enable.idempotence is false).
     "typical": StorySettings(
-        "typical", {"acks": "1", "enable.idempotence": False}, AUTO_COMMIT,
+        "typical", PRODUCER_CONFIGS["acks=1"], AUTO_COMMIT,
         describe="producer acks=1, enable.idempotence=false; consumer enable.auto.commit=true "
                  "(offsets stored when poll() returns a record, committed by a timer)"),
     # The course's recommendation (notebook 12): acks=all + idempotence on the producer (topic
     # min.insync.replicas=2, RF 3); the consumer writes its effect and its offset in one database
     # transaction (notebook 05), so a crash anywhere can neither lose nor repeat a charge.
     "recommended": StorySettings(
-        "recommended", {"acks": "all", "enable.idempotence": True}, IDEMPOTENT_CONSUMER,
+        "recommended", SAFE, IDEMPOTENT_CONSUMER,
         describe="producer acks=all, enable.idempotence=true (min.insync.replicas=2, RF 3); "
                  "consumer enable.auto.commit=false, charge and offset in one database transaction"),
 }
@@ -130,27 +131,6 @@ class Story:
             processing_ms=self.processing_ms, auto_commit_interval_ms=self.auto_commit_interval_ms,
             consumer_config=dict(s.consumer_config), seed=self.seed,
             time_limit_s=self.time_limit_s, label=f"Kafka → charging ({self.settings})")
-
-
-@dataclass
-class StoryResult:
-    """summary: lost_payments, double_charges and their parts; causes: one row per kind of
-    damage (stage, what, payments, why, notebook); lost / doubled: the payments themselves."""
-
-    spec: dict[str, Any]
-    producer: Result
-    consumer: Result
-    summary: dict[str, Any]
-    causes: pd.DataFrame
-    lost: pd.DataFrame
-    doubled: pd.DataFrame
-    warnings: list[str] = field(default_factory=list)
-
-    def _repr_html_(self) -> str:
-        head = (f"<p><b>{self.summary['settings']}</b>: {self.summary['lost_payments']} lost "
-                f"payments, {self.summary['double_charges']} double charges</p>")
-        notes = "".join(f"<li>⚠ {html.escape(w)}</li>" for w in self.warnings)
-        return head + self.causes.to_html(index=False) + (f"<ul>{notes}</ul>" if notes else "")
 
 
 def _payments(indices: pd.Series, times: pd.Series | None = None) -> pd.DataFrame:

@@ -27,27 +27,24 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-import uuid
 from contextlib import closing
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
-import pandas as pd
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import KafkaException
 from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
 
-from . import checker
-from .cluster import Cluster, connect
-from .config_check import check_consumer_config
-from .crash import CrashSpec
-from .errors import LabError, require_whole
-from .experiments import _events, _copies_timeline, _recorded, _worker_course
-from .ids import check_messages, index_of
-from .ledger import Store
-from .results import Result
-from .runs import Progress, Run
-from .vocabulary import INPUT, SHARE
+from ..cluster import Cluster, connect
+from ..config_check import check_consumer_config
+from ..crash import CrashSpec
+from ..counts import DEAD_LETTERS_FILE, share_result
+from ..errors import LabError, require_seconds, require_whole
+from ..ids import check_messages
+from ..ledger import Store
+from ..readback import Watermarks
+from ..results import Result
+from ..runs import Progress, Run
+from ..vocabulary import INPUT, SHARE
 
 ACK_MODES = ("implicit", "explicit")
 POISON_ACKS = ("RELEASE", "REJECT")
@@ -140,9 +137,7 @@ class ShareExperiment:
                                                  and 1 <= self.input_batch <= 1_000_000):
             raise LabError(f"input_batch={self.input_batch!r} must be a whole number of records "
                            "per producer batch (1 or more).", "Use e.g. input_batch=10, or None.")
-        if not (isinstance(self.time_limit_s, (int, float)) and self.time_limit_s > 0):
-            raise LabError(f"time_limit_s={self.time_limit_s!r} must be a positive number of seconds.",
-                           "Use e.g. time_limit_s=60.")
+        require_seconds("time_limit_s", self.time_limit_s, "Use e.g. time_limit_s=60.")
         check_consumer_config(self.consumer_config)
         return self
 
@@ -212,38 +207,7 @@ def run_share(spec: ShareExperiment, cluster: Cluster | None = None,
         return result
 
 
-def share_result(run_dir: Path, spec: ShareExperiment, bootstrap: str,
-                 timed_out: bool = False) -> Result:
-    """Count a share-group run from its ledger and store (no Kafka I/O)."""
-    meta, t0, tables, sent = _recorded(run_dir, run_dir / "store.sqlite")
-    effects = tables["effects"]
-    dead = dead_letters_of(run_dir) if spec.dead_letter else None
-    messages = checker.share_outcomes(sent, effects, tables["deliveries"], tables["share_acks"],
-                                      spec.delivery_limit, dead)
-    summary = checker.share_summary(messages, effects, tables["deliveries"])
-    if dead is not None:
-        summary.update({"dead_letter_topic": meta.get("dead_letter_topic"),
-                        "dead_letter_records": int(len(dead))})
-    events = _events(tables, t0)
-    deliveries = delivery_timeline(tables["deliveries"], t0)
-    summary.update({
-        "model": SHARE, "ack": spec.ack, "members": spec.members, "topic": meta["topic"],
-        "group": meta["group"], "bootstrap": bootstrap,
-        **_worker_course(events, timed_out, spec.crash), "label": spec.label or f"share, {spec.ack}",
-        "lock_duration_ms": spec.lock_duration_ms, "delivery_limit": spec.delivery_limit,
-        **redelivery_gaps(deliveries),
-        **refused_acks(tables["share_acks"]),
-    })
-    extra = {"deliveries": deliveries}
-    if dead is not None:
-        extra["dead_letters"] = dead
-    return Result(SHARE, asdict(spec), messages, _copies_timeline(effects, t0), events, summary,
-                  run_dir, extra=extra)
-
-
 # --- the dead-letter topic (KIP-1191) ---------------------------------------------------------
-DEAD_LETTERS_FILE = "dead_letters.json"
-
 
 def given_up(conn: sqlite3.Connection, delivery_limit: int) -> int:
     """How many messages the broker confirmed it gave up on (as the checker counts archived):
@@ -259,16 +223,8 @@ def read_dead_letters(run: Run, topic: str, expected: int) -> None:
     it archived the record, so the members may be done before it is in: wait (up to DLQ_WAIT_S)
     until the topic holds `expected` records, then read whatever it holds — fewer is counted
     (those messages stay `archived`), never waited for forever."""
-    probe = Consumer(run.client_config(**{"group.id": f"deliverylab-dlq-{uuid.uuid4().hex[:8]}"}))
-    try:
-        end = time.monotonic() + DLQ_WAIT_S
-        while time.monotonic() < end:
-            _, high = probe.get_watermark_offsets(TopicPartition(topic, 0), timeout=5)
-            if high >= expected:
-                break
-            time.sleep(0.2)
-    finally:
-        probe.close()
+    with Watermarks(run.client_config(), [topic], 1) as marks:
+        marks.wait_for(expected, within_s=DLQ_WAIT_S, every_s=0.2)
 
     def row(msg, rec: dict[str, Any]) -> dict[str, Any]:
         headers = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in (msg.headers() or [])}
@@ -277,43 +233,6 @@ def read_dead_letters(run: Run, topic: str, expected: int) -> None:
 
     rows = run.read_back(topic, 1, row=row)
     (run.dir / DEAD_LETTERS_FILE).write_text(json.dumps(rows))
-
-
-def dead_letters_of(run_dir: Path) -> pd.DataFrame:
-    """The dead-letter topic as read back: offset, msg_id, key, seq, t (log time) and headers
-    (the broker's __dlq.errors.* context: group, topic, partition, offset, delivery.count, …)."""
-    path = run_dir / DEAD_LETTERS_FILE
-    rows = json.loads(path.read_text()) if path.exists() else []
-    return pd.DataFrame(rows, columns=["offset", "msg_id", "key", "seq", "t", "headers"])
-
-
-def refused_acks(share_acks: pd.DataFrame) -> dict[str, Any]:
-    """Acknowledgements the broker refused, by error name: INVALID_RECORD_STATE when the record's
-    lock had expired before the acknowledgement arrived (it was already given to someone else)."""
-    refused = share_acks[pd.to_numeric(share_acks["ok"], errors="coerce").fillna(0) == 0]
-    return {"refused_acks": int(len(refused)),
-            "refused_ack_errors": {str(k): int(v) for k, v in refused["error"].value_counts().items()}}
-
-
-def delivery_timeline(deliveries: pd.DataFrame, t0: float) -> pd.DataFrame:
-    """Every delivery: t (s since the run started), worker, index, delivery_count, and the gap
-    since the same record's previous delivery (NaN for its first)."""
-    d = deliveries.sort_values("t").copy()
-    d["t"] = d["t"] - t0
-    d["index"] = d["msg_id"].map(index_of).astype(int) if len(d) else pd.Series(dtype=int)
-    d["gap_s"] = d.groupby("msg_id")["t"].diff()
-    return d[["t", "worker", "index", "msg_id", "partition", "offset", "delivery_count", "gap_s"]]
-
-
-def redelivery_gaps(deliveries: pd.DataFrame) -> dict[str, float | None]:
-    """How long a record waited between two deliveries: min, median and max over redeliveries."""
-    gaps = deliveries["gap_s"].dropna()
-    if not len(gaps):
-        return {"redelivery_gap_min_s": None, "redelivery_gap_median_s": None,
-                "redelivery_gap_max_s": None}
-    return {"redelivery_gap_min_s": round(float(gaps.min()), 3),
-            "redelivery_gap_median_s": round(float(gaps.median()), 3),
-            "redelivery_gap_max_s": round(float(gaps.max()), 3)}
 
 
 __all__ = ["ShareExperiment", "run_share", "share_result", "group_configs", "configure_group"]

@@ -1,0 +1,167 @@
+"""A finished consumer, producer or share run counted into its Result, from the run folder
+alone (ledger, store, read-backs, the dead letters read back): no Kafka I/O. The specs come as
+the experiment objects (ConsumerExperiment, …) but only their fields are read.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from . import checker, diagnose, group_result
+from .catalog import config_label
+from .history import copies_timeline, events_frame, recorded, worker_course
+from .ids import index_of
+from .results import Result
+from .vocabulary import CONSUMER, EXACTLY_ONCE, PRODUCER, SHARE
+
+DEAD_LETTERS_FILE = "dead_letters.json"  # a share run's dead-letter topic, as read back
+
+
+# --- consumer runs ----------------------------------------------------------------------------
+def consumer_result(run_dir: Path, spec: Any, bootstrap: str,
+                    timed_out: bool = False) -> Result:
+    """Count a consumer run from its ledger, its store and its read-backs (no Kafka I/O)."""
+    meta, t0, tables, sent = recorded(run_dir, run_dir / "store.sqlite")
+    effects = tables["effects"]
+    rb = tables["readback"]
+    if spec.model == EXACTLY_ONCE:
+        committed = rb[rb.reader == "output-committed"].sort_values(["partition", "offset"])
+        uncommitted = rb[rb.reader == "output-uncommitted"]
+        observed = committed
+    else:
+        observed = effects
+    messages = checker.consumer_outcomes(sent, observed)
+    summary = checker.consumer_summary(messages, observed)
+    events = events_frame(tables["events"], t0)
+    summary.update({
+        "model": spec.model, "topic": meta["topic"], "bootstrap": bootstrap,
+        "output_topic": None, **worker_course(events, timed_out, spec.crash.point if spec.crash else None),
+        "label": spec.label or spec.model, "commit_every": spec.commit_every,
+    })
+    summary.update(checker.commit_counts(tables["commits"]))  # the ledger's commits table
+    extra = {}
+    if spec.membership == "group" or spec.scenario or spec.coordinator_fault:
+        group = group_result.summarise(asdict(spec), tables, effects, t0, meta.get("coordinator"))
+        summary.update(group.pop("summary"))
+        extra.update(group)
+    input_rb = rb[rb.reader == "input"]
+    summary["input_records"] = int(len(input_rb))
+    if spec.model == EXACTLY_ONCE:
+        store_outcomes = checker.consumer_outcomes(sent, effects)
+        summary.update({
+            "output_topic": _output_topic(rb),
+            "aborted_reads": checker.aborted_reads(committed, uncommitted),
+            "uncommitted_duplicated": int(checker.consumer_summary(
+                checker.consumer_outcomes(sent, uncommitted), uncommitted)["duplicated"]),
+            "store_duplicated": int(checker.consumer_summary(store_outcomes, effects)["duplicated"]),
+        })
+    timeline = copies_timeline(effects, t0)
+    return Result(CONSUMER, asdict(spec), messages, timeline, events, summary, run_dir,
+                  extra=extra,
+                  warnings=diagnose.consumer_warnings(asdict(spec), summary, timeline, events))
+
+
+def _output_topic(rb: pd.DataFrame) -> str | None:
+    out = rb[rb.reader == "output-committed"]["topic"]
+    return str(out.iloc[0]) if len(out) else None
+
+
+# --- producer experiments ----------------------------------------------------------------------
+# --- producer runs ----------------------------------------------------------------------------
+def producer_result(run_dir: Path, spec: Any, bootstrap: str,
+                    timed_out: bool = False) -> Result:
+    meta, t0, tables, sent = recorded(run_dir)
+    readback = tables["readback"].sort_values(["partition", "offset"])
+    messages = checker.producer_outcomes(sent, tables["acks"], readback)
+    summary = checker.producer_summary(messages, readback)
+    events = events_frame(tables["events"], t0)
+    acks = tables["acks"].copy()
+    acks["t"] = acks["t"] - t0
+    acks["index"] = acks["msg_id"].map(index_of).astype(int)
+    acks["outcome"] = acks["error"].fillna("ok")
+    course = worker_course(events, timed_out, None)
+    summary.update({
+        "topic": meta["topic"], "bootstrap": bootstrap,
+        **{k: course[k] for k in ("crashes", "elapsed_s", "timed_out")},
+        "label": spec.label or config_label(spec.config),
+        "fault": spec.fault.kind if spec.fault else "none",
+        **{k: str(v) for k, v in spec.config.items()},
+    })
+    timeline = acks[["t", "index", "msg_id", "outcome"]]
+    return Result(PRODUCER, asdict(spec), messages, timeline, events, summary, run_dir,
+                  warnings=diagnose.producer_warnings(asdict(spec), summary, timeline, events))
+
+
+# --- share-group runs (KIP-932) ---------------------------------------------------------------
+def share_result(run_dir: Path, spec: Any, bootstrap: str,
+                 timed_out: bool = False) -> Result:
+    """Count a share-group run from its ledger and store (no Kafka I/O)."""
+    meta, t0, tables, sent = recorded(run_dir, run_dir / "store.sqlite")
+    effects = tables["effects"]
+    dead = dead_letters_of(run_dir) if spec.dead_letter else None
+    messages = checker.share_outcomes(sent, effects, tables["deliveries"], tables["share_acks"],
+                                      spec.delivery_limit, dead)
+    summary = checker.share_summary(messages, effects, tables["deliveries"])
+    if dead is not None:
+        summary.update({"dead_letter_topic": meta.get("dead_letter_topic"),
+                        "dead_letter_records": int(len(dead))})
+    events = events_frame(tables["events"], t0)
+    deliveries = delivery_timeline(tables["deliveries"], t0)
+    summary.update({
+        "model": SHARE, "ack": spec.ack, "members": spec.members, "topic": meta["topic"],
+        "group": meta["group"], "bootstrap": bootstrap,
+        **worker_course(events, timed_out, spec.crash.point if spec.crash else None), "label": spec.label or f"share, {spec.ack}",
+        "lock_duration_ms": spec.lock_duration_ms, "delivery_limit": spec.delivery_limit,
+        **redelivery_gaps(deliveries),
+        **refused_acks(tables["share_acks"]),
+    })
+    extra = {"deliveries": deliveries}
+    if dead is not None:
+        extra["dead_letters"] = dead
+    return Result(SHARE, asdict(spec), messages, copies_timeline(effects, t0), events, summary,
+                  run_dir, extra=extra)
+
+
+def dead_letters_of(run_dir: Path) -> pd.DataFrame:
+    """The dead-letter topic as read back: offset, msg_id, key, seq, t (log time) and headers
+    (the broker's __dlq.errors.* context: group, topic, partition, offset, delivery.count, …)."""
+    path = run_dir / DEAD_LETTERS_FILE
+    rows = json.loads(path.read_text()) if path.exists() else []
+    return pd.DataFrame(rows, columns=["offset", "msg_id", "key", "seq", "t", "headers"])
+
+
+def refused_acks(share_acks: pd.DataFrame) -> dict[str, Any]:
+    """Acknowledgements the broker refused, by error name: INVALID_RECORD_STATE when the record's
+    lock had expired before the acknowledgement arrived (it was already given to someone else)."""
+    refused = share_acks[pd.to_numeric(share_acks["ok"], errors="coerce").fillna(0) == 0]
+    return {"refused_acks": int(len(refused)),
+            "refused_ack_errors": {str(k): int(v) for k, v in refused["error"].value_counts().items()}}
+
+
+def delivery_timeline(deliveries: pd.DataFrame, t0: float) -> pd.DataFrame:
+    """Every delivery: t (s since the run started), worker, index, delivery_count, and the gap
+    since the same record's previous delivery (NaN for its first)."""
+    d = deliveries.sort_values("t").copy()
+    d["t"] = d["t"] - t0
+    d["index"] = d["msg_id"].map(index_of).astype(int) if len(d) else pd.Series(dtype=int)
+    d["gap_s"] = d.groupby("msg_id")["t"].diff()
+    return d[["t", "worker", "index", "msg_id", "partition", "offset", "delivery_count", "gap_s"]]
+
+
+def redelivery_gaps(deliveries: pd.DataFrame) -> dict[str, float | None]:
+    """How long a record waited between two deliveries: min, median and max over redeliveries."""
+    gaps = deliveries["gap_s"].dropna()
+    if not len(gaps):
+        return {"redelivery_gap_min_s": None, "redelivery_gap_median_s": None,
+                "redelivery_gap_max_s": None}
+    return {"redelivery_gap_min_s": round(float(gaps.min()), 3),
+            "redelivery_gap_median_s": round(float(gaps.median()), 3),
+            "redelivery_gap_max_s": round(float(gaps.max()), 3)}
+
+
+__all__ = ["consumer_result", "producer_result", "share_result", "dead_letters_of",
+           "delivery_timeline", "redelivery_gaps", "refused_acks", "DEAD_LETTERS_FILE"]

@@ -1,0 +1,168 @@
+"""Consumer experiments: a delivery model's worker under crashes and faults.
+
+A run writes N input messages, runs the model's worker (restarting it after every crash; or N
+members of a group, each its own process), strikes the nemeses meanwhile (a broker fault, a
+coordinator fault, Scenario 2), reads the topics back, and counts every message's outcome from
+the ledger, the learner's store and the read-back (counts.consumer_result).
+"""
+from __future__ import annotations
+
+import time
+from contextlib import closing
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ..cluster import Cluster, connect
+from ..config_check import check_consumer_config
+from ..crash import CrashSpec
+from ..counts import consumer_result
+from ..errors import LabError, require_seconds, require_whole
+from ..nemesis import (COORDINATOR_FAULTS, BrokerNemesis, CoordinatorFault, FaultSpec, Scenario2,
+                       find_coordinator)
+from ..ids import check_messages
+from ..ledger import Store
+from ..members import check_group
+from ..results import Result
+from ..runs import Progress, Run
+from ..supervisor import Supervision
+from ..topics import transactional_id
+from ..vocabulary import AT_LEAST_ONCE, CONSUMER, EXACTLY_ONCE, INPUT, MODELS
+
+
+@dataclass
+class ConsumerExperiment:
+    """A delivery model, a crash schedule and the knobs of its loop."""
+
+    model: str = AT_LEAST_ONCE
+    messages: int = 200
+    crash: CrashSpec | None = None
+    commit_every: int | None = 10  # at-least-once / idempotent-consumer: commit after K messages;
+    # at-most-once: commit batches of K before processing them
+    commit_interval_ms: int | None = None  # at-least-once: also commit every T ms
+    auto_commit_interval_ms: int = 1000  # auto-commit models (auto.commit.interval.ms)
+    transaction_size: int = 10  # exactly-once: input messages per transaction
+    processing_ms: float = 0.0  # simulated work per message (every model), before its effect
+    partitions: int = 1
+    keys: int = 8
+    fault: FaultSpec | None = None
+    consumer_config: dict[str, Any] = field(default_factory=dict)
+    in_flight_ms: float = 2.0  # commit-in-flight: how long the request travels before the kill
+    # --- group membership (see workers/membership.py) ---
+    membership: str = "assign"  # "assign": one worker owns every partition; "group": subscribe()
+    members: int = 1  # group mode: this many members, each its own supervised OS process
+    group_protocol: str = "classic"  # group.protocol: "classic" or "consumer" (KIP-848)
+    assignor: str | None = None  # partition.assignment.strategy (classic only)
+    static: bool = False  # group.instance.id per member: a restart keeps its partitions
+    session_timeout_ms: int | None = None  # session.timeout.ms (classic only)
+    max_poll_interval_ms: int | None = None  # max.poll.interval.ms
+    commit_on_revoke: bool = False  # on_revoke commits the processed tail of what is going
+    leaving_member: int | None = None  # scale-in: this member leaves cleanly mid-run …
+    leave_after: int | None = None  # … once the group processed this many records
+    joining_member: int | None = None  # scale-out: this member starts only …
+    join_after: int | None = None  # … once the group processed this many records
+    stall_at: int | None = None  # too slow: processing this input record takes stall_ms more
+    stall_ms: float = 0.0
+    scenario: str | None = None  # "scenario-2-applied" / "scenario-2-lost" (coordinator nemesis)
+    coordinator_fault: str | None = None  # kill-/pause-/restart-coordinator mid-run …
+    coordinator_fault_at: int | None = None  # … once this many records were processed (default: half)
+    coordinator_heal_after_s: float = 3.0
+    time_limit_s: float = 90.0
+    seed: int = 1
+    label: str | None = None
+
+    def check(self) -> "ConsumerExperiment":
+        if self.model not in MODELS:
+            close = [m for m in MODELS if m.replace("-", "") == str(self.model).replace("-", "").replace("_", "")]
+            raise LabError(f"Unknown delivery model {self.model!r}.",
+                           (f"Did you mean {close[0]!r}? " if close else "") +
+                           f"Use one of {', '.join(MODELS)}.")
+        check_messages(self.messages, "Use e.g. messages=200.")
+        require_whole("partitions", self.partitions, "Use 1 (ordering is per partition) or a few.")
+        require_whole("keys", self.keys, "Use e.g. keys=8.")
+        if self.commit_every is not None:
+            require_whole("commit_every", self.commit_every, "Use e.g. commit_every=10, or None.")
+        require_whole("transaction_size", self.transaction_size, "Use e.g. transaction_size=10.")
+        if self.crash is not None:
+            self.crash.check(self.model)
+        if self.fault is not None:
+            self.fault.check()
+        require_seconds("time_limit_s", self.time_limit_s, "Use e.g. time_limit_s=60.")
+        check_consumer_config(self.consumer_config)
+        check_group(self)
+        if self.coordinator_fault is not None and self.coordinator_fault not in COORDINATOR_FAULTS:
+            raise LabError(f"Unknown coordinator fault {self.coordinator_fault!r}.",
+                           f"Use one of {', '.join(COORDINATOR_FAULTS)}.")
+        if self.coordinator_fault and self.scenario:
+            raise LabError(f"{self.scenario} already places its own coordinator fault.",
+                           "Leave coordinator_fault=None, or drop the scenario.")
+        if self.scenario is not None and self.crash is None:
+            # In the middle of a commit batch past the run's middle: earlier commits have set
+            # up the connection to the coordinator (REFERENCE: a cold one never sends).
+            every = self.commit_every or 10
+            self.crash = CrashSpec("commit-in-flight", at=((self.messages // 2 // every) * every + every // 2,))
+        return self
+
+
+def run_consumer(spec: ConsumerExperiment, cluster: Cluster | None = None,
+                 progress: Progress | None = None, keep: bool = False) -> Result:
+    spec.check()
+    cluster = cluster or connect(min_brokers=3 if spec.fault else 1)
+    if spec.fault:
+        spec.fault.check(cluster)
+    if spec.coordinator_fault and (cluster.kind == "external" or cluster.size < 3):
+        raise LabError(f"Fault {spec.coordinator_fault!r} needs a lab cluster of 3 brokers; "
+                       f"{cluster.bootstrap_servers} is {cluster.kind}, {cluster.size} broker(s).",
+                       "Run `deliverylab cluster up --brokers 3`.")
+    with Run(cluster, spec.model, keep) as run:
+        topic = run.topic(f"lab-{spec.model}", spec.partitions)
+        group = run.group(topic)
+        output = run.topic(f"lab-{spec.model}-out", spec.partitions) if spec.model == EXACTLY_ONCE else None
+        if output:  # one per member in a group (workers/exactly_once.py)
+            for m in range(spec.members) if spec.membership == "group" else (None,):
+                run.transactional_id(topic, m)
+        deadline = time.time() + spec.time_limit_s
+        run.write_spec({**asdict(spec), "topic": topic, "output_topic": output,
+                        "group_id": group, "transactional_id": transactional_id(topic),
+                        "deadline": deadline, "crash": asdict(spec.crash) if spec.crash else None})
+        run.ledger.set_meta(kind=CONSUMER, model=spec.model, topic=topic, t0=run.t0)
+        run.supervise(INPUT, deadline)
+
+        with closing(Store(run.dir / "store.sqlite")) as store:
+            def processed() -> int:
+                return store.conn.execute("SELECT COUNT(*) FROM effects").fetchone()[0]
+            tick = run.ticker(processed, spec.messages, progress)
+
+            def work() -> Supervision:
+                if spec.membership == "group":
+                    return run.supervise_members(spec.model, deadline, spec.members, tick,
+                                                 processed, spec.joining_member, spec.join_after)
+                return run.supervise(spec.model, deadline, tick=tick)
+            nemeses: list = []
+            if spec.scenario:
+                nemeses.append(Scenario2(cluster, spec.scenario, group, topic, spec.partitions,
+                                         run.ledger.path))
+            if spec.coordinator_fault:
+                nemeses.append(CoordinatorFault(cluster, spec.coordinator_fault, group,
+                                                run.ledger.path, processed,
+                                                spec.coordinator_fault_at or spec.messages // 2,
+                                                spec.coordinator_heal_after_s))
+            if spec.fault and spec.fault.kind != "none":
+                nemeses.append(BrokerNemesis(cluster, spec.fault, topic, run.ledger.path, processed))
+            report = run.with_nemeses(nemeses, work)
+            tick.finish()
+            if spec.membership == "group" or spec.coordinator_fault:
+                try:
+                    run.ledger.set_meta(coordinator=find_coordinator(cluster, group, 5))
+                except LabError:
+                    pass  # the summary says None: no coordinator answered
+        if spec.fault:
+            cluster.wait_for_full_isr(topic, spec.partitions)
+        faulted = bool(spec.fault and spec.fault.kind != "none") or bool(spec.scenario or spec.coordinator_fault)  # a leader may have moved
+        views = {"input": (topic, "read_committed")}
+        if output:
+            views.update({"output-committed": (output, "read_committed"),
+                          "output-uncommitted": (output, "read_uncommitted")})
+        run.read_backs(views, spec.partitions, after_fault=faulted)
+        result = consumer_result(run.dir, spec, cluster.bootstrap_servers, report.timed_out)
+        result.summary.update(run.kept())
+        return result

@@ -1,0 +1,95 @@
+"""Producer experiments: the learner's producer settings (librdkafka keys, verbatim) under a
+broker fault. The producer worker sends N messages and records every delivery report; the topic
+is read back once the cluster is whole again, and each message's outcome is counted from what
+the application was told and what the log holds (counts.producer_result).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ..cluster import Cluster, connect
+from ..config_check import check_producer_config
+from ..counts import producer_result
+from ..crash import CrashSpec
+from ..errors import LabError, require_seconds, require_whole
+from ..ids import check_messages
+from ..nemesis import READ_WHILE_HEALING, BrokerNemesis, FaultSpec
+from ..results import Result
+from ..runs import Progress, Run
+from ..vocabulary import PRODUCER
+
+
+@dataclass
+class ProducerExperiment:
+    """Producer settings (librdkafka keys, verbatim) under a broker fault."""
+
+    messages: int = 1000
+    config: dict[str, Any] = field(default_factory=lambda: {"acks": "all"})
+    fault: FaultSpec | None = None
+    crash: CrashSpec | None = None  # before-flush
+    rate: float = 1000.0  # messages per second; 0 = as fast as the producer can
+    partitions: int = 1
+    replication_factor: int | None = None  # default: 3 on three brokers
+    topic_config: dict[str, str] = field(default_factory=dict)  # e.g. {"min.insync.replicas": "2"}
+    keys: int = 8
+    time_limit_s: float = 90.0
+    seed: int = 1
+    label: str | None = None
+
+    def check(self) -> "ProducerExperiment":
+        check_messages(self.messages, "Use e.g. messages=1000.")
+        require_whole("partitions", self.partitions, "Use 1 (ordering is per partition) or a few.")
+        require_whole("keys", self.keys, "Use e.g. keys=8.")
+        if not isinstance(self.rate, (int, float)) or self.rate < 0:
+            raise LabError(f"rate={self.rate!r} must be ≥ 0 messages per second.",
+                           "Use e.g. rate=1000, or 0 for as fast as possible.")
+        if self.crash is not None:
+            self.crash.check(PRODUCER)
+        if self.fault is not None:
+            self.fault.check()
+        require_seconds("time_limit_s", self.time_limit_s, "Use e.g. time_limit_s=60.")
+        check_producer_config(self.config)
+        return self
+
+
+# --- consumer experiments ----------------------------------------------------------------------
+def run_producer(spec: ProducerExperiment, cluster: Cluster | None = None,
+                 progress: Progress | None = None, keep: bool = False) -> Result:
+    spec.check()
+    cluster = cluster or connect(min_brokers=3 if spec.fault and spec.fault.kind != "none" else 1)
+    if spec.fault:
+        spec.fault.check(cluster)
+    with Run(cluster, PRODUCER, keep) as run:
+        topic = run.topic("lab-producer", spec.partitions, spec.replication_factor, spec.topic_config)
+        cluster.wait_for_leader(topic)
+        deadline = time.time() + spec.time_limit_s
+        run.write_spec({**asdict(spec), "topic": topic, "deadline": deadline,
+                        "producer_config": spec.config,
+                        "crash": asdict(spec.crash) if spec.crash else None,
+                        "flush_timeout_s": max(5.0, spec.time_limit_s - 5)})
+        run.ledger.set_meta(kind=PRODUCER, topic=topic, t0=run.t0)
+
+        def sent() -> int:
+            return run.ledger.conn.execute("SELECT COUNT(*) FROM sends").fetchone()[0]
+
+        def reported() -> int:  # the fault is armed by delivery reports: the log is really growing
+            return run.ledger.conn.execute("SELECT COUNT(*) FROM acks").fetchone()[0]
+        faulted = bool(spec.fault and spec.fault.kind != "none")
+
+        def read_back() -> None:
+            cluster.wait_for_leader(topic)
+            run.read_back(topic, spec.partitions, reader="topic", after_fault=faulted)
+        early = spec.fault is not None and spec.fault.kind in READ_WHILE_HEALING
+        tick = run.ticker(sent, spec.messages, progress)
+        nemeses = [BrokerNemesis(cluster, spec.fault, topic, run.ledger.path, reported)] if faulted else []
+        report = run.with_nemeses(nemeses, lambda: run.supervise(PRODUCER, deadline, tick=tick),
+                                  meanwhile=read_back if early else None)
+        tick.finish()
+        cluster.wait_for_full_isr(topic, spec.partitions)  # the next run starts on a whole cluster
+        if not early:
+            read_back()  # the old leader is back in the ISR: it has truncated to the new one's log
+        result = producer_result(run.dir, spec, cluster.bootstrap_servers, report.timed_out)
+        result.summary.update(run.kept())
+        return result
