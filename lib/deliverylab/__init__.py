@@ -51,6 +51,10 @@ Showing
     plots/        Matplotlib figures of results (no Kafka), one module per kind of figure
     widgets/      ipywidgets panels (Run buttons), one module per kind of run; the worker loop shown
     claims        a notebook's claims, checked against its own run
+Checking your own code
+    check/        a learner's function (handed real, watched clients) or any program (a command
+                  line, any language) under the lab's crashes and faults, judged against the
+                  guarantee it claims: check.consumer / transactional / producer / program
 The course
     course        the one import a notebook needs: the API for running and showing, gathered
 Around the course (never imported by notebooks)

@@ -1,7 +1,14 @@
 """Starts a worker process, restarts it after each crash, bounds the run in time, reaps it.
 
 Every start, crash, restart and exit is written to the ledger with its time. No path out of
-`supervise` — success, crash loop, time limit, error, KeyboardInterrupt — leaves the worker alive.
+`supervise` — success, crash loop, time limit, error, KeyboardInterrupt — leaves the worker alive,
+nor any process it started: a worker is killed with its whole process tree.
+
+The worker is the lab's own (`python -m deliverylab.workers ROLE`) or any command line
+(`command=`: a program under `deliverylab check`, in any language). A command runs in a session
+of its own (a Ctrl-C in the terminal reaches the lab, which stops it), writes stdout and stderr
+to one log in the run folder, and may exit when it has done its part: `again=` says whether to
+start it once more.
 """
 from __future__ import annotations
 
@@ -14,11 +21,14 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
+
+import psutil
 
 from .errors import LabError
 from .ledger import Ledger
-from .vocabulary import CRASH, EXIT, INPUT, INTERRUPTED, REJOIN, RESTART, START, TIMEOUT, WORKER_ERROR
+from .vocabulary import (CRASH, EXIT, INPUT, INTERRUPTED, REJOIN, RESTART, START, STOP, TIMEOUT,
+                         WORKER_ERROR)
 from .workers import exits
 
 
@@ -68,14 +78,32 @@ def _pause(seconds: float, deadline: float, stop: threading.Event | None) -> Non
         time.sleep(0.02)
 
 
-def _crash_recorded(ledger: Ledger, pid: int) -> bool:
+def _recorded(ledger: Ledger, kind: str, pid: int) -> bool:
+    """Whoever kills a worker on purpose writes it first: CRASH (a crash point, or the check's
+    kill of a program) or STOP (the lab ended a program that does not exit by itself)."""
     return ledger.conn.execute("SELECT 1 FROM events WHERE kind = ? AND pid = ?",
-                               (CRASH, pid)).fetchone() is not None
+                               (kind, pid)).fetchone() is not None
+
+
+def kill_tree(pid: int, sig: int = signal.SIGKILL) -> None:
+    """Send `sig` to the process and to every process below it (`dotnet run` and `mvn exec`
+    start the app as a child; a shell script starts several). The children are listed first,
+    then the parent is signalled, so it cannot start another one meanwhile."""
+    try:
+        parent = psutil.Process(pid)
+        family = [parent, *parent.children(recursive=True)]
+    except psutil.Error:
+        return
+    for p in family:
+        try:
+            p.send_signal(sig)
+        except psutil.Error:
+            pass
 
 
 def _stop(proc: subprocess.Popen | None) -> None:
     if proc is not None and proc.poll() is None:
-        proc.send_signal(signal.SIGKILL)
+        kill_tree(proc.pid)
         proc.wait(10)
 
 
@@ -86,10 +114,27 @@ def _stop(proc: subprocess.Popen | None) -> None:
 STANDBY_ENV = "DELIVERYLAB_WORKER_STANDBY"
 
 
+def _killed_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Linux: a command dies with the lab even when the lab is killed outright (the lab's own
+    workers ask for the same themselves, see workers/__main__.py)."""
+    from .cluster.processes import die_with_parent
+
+    die_with_parent(signal.SIGKILL)
+
+
+Command = Callable[[int], Sequence[str]]  # the worker's number -> its command line
+
+
 def _spawn(role: str, run_dir: Path, worker: int, env: dict[str, str],
-           standby: bool) -> subprocess.Popen:
+           standby: bool, command: Command | None = None) -> subprocess.Popen:
     err_path = run_dir / f"{role}-{worker}.stderr"
     with err_path.open("w") as err:
+        if command is not None:
+            return subprocess.Popen(list(command(worker)), cwd=os.getcwd(),
+                                    stdin=subprocess.PIPE if standby else subprocess.DEVNULL,
+                                    stdout=err, stderr=subprocess.STDOUT, start_new_session=True,
+                                    env={**env, STANDBY_ENV: "1"} if standby else env,
+                                    preexec_fn=_killed_with_parent if sys.platform == "linux" else None)
         return subprocess.Popen([sys.executable, "-m", "deliverylab.workers", role,
                                  str(run_dir), str(worker)],
                                 stdin=subprocess.PIPE if standby else subprocess.DEVNULL,
@@ -122,7 +167,8 @@ def _may_crash(role: str, run_dir: Path) -> bool:
 def supervise(role: str, run_dir: Path, ledger: Ledger, deadline: float,
               tick: Callable[[], None] | None = None, max_starts: int = 10_000,
               env: dict[str, str] | None = None, first_worker: int = 0,
-              stop: threading.Event | None = None) -> Supervision:
+              stop: threading.Event | None = None, command: Command | None = None,
+              standby: bool | None = None, again: Callable[[], bool] | None = None) -> Supervision:
     """Run `role` until it exits cleanly; restart it (same group / transactional.id) after crashes.
 
     env: extra environment for the worker only (e.g. DELIVERYLAB_CLIENT_JSON, the client
@@ -130,12 +176,19 @@ def supervise(role: str, run_dir: Path, ledger: Ledger, deadline: float,
     first_worker: the number of the first start (a group member's starts are numbered apart).
     stop: set by whoever supervises this supervisor from another thread (a group's members): the
     run was interrupted there, and this worker must stop as if the interrupt had reached here —
-    a KeyboardInterrupt only ever reaches the main thread."""
+    a KeyboardInterrupt only ever reaches the main thread.
+    command: start this command line instead of the lab's worker module (see the module doc).
+    standby: start each successor ahead (it must wait for "go" on stdin, as
+    workers/common.wait_for_turn does); default: the lab's workers, when the spec crashes.
+    again: after a clean exit (or a recorded 'stop'), start the worker once more if this says
+    so (a program that exits when it has caught up, while the group still has lag)."""
     report = Supervision(role)
     t0 = time.monotonic()
     env = {**os.environ, **(env or {}), "PYTHONPATH": worker_pythonpath()}
-    ahead = _may_crash(role, run_dir)
-    standby: subprocess.Popen | None = None
+    ahead = _may_crash(role, run_dir) if standby is None else standby
+    successor: subprocess.Popen | None = None  # the standby started ahead
+    # The codes of workers/exits.py are the lab's own workers' words; a program's exit code is its own.
+    lab_worker = command is None
     try:
         while True:
             if time.time() > deadline:
@@ -144,13 +197,13 @@ def supervise(role: str, run_dir: Path, ledger: Ledger, deadline: float,
                 break
             worker = first_worker + report.starts
             err_path = run_dir / f"{role}-{worker}.stderr"
-            proc = standby or _spawn(role, run_dir, worker, env, standby=False)
-            standby = None
+            proc = successor or _spawn(role, run_dir, worker, env, False, command)
+            successor = None
             _go(proc)
             ledger.event(RESTART if report.starts else START, worker, proc.pid, role)
             report.starts += 1
             if ahead and report.starts < max_starts:
-                standby = _spawn(role, run_dir, worker + 1, env, standby=True)
+                successor = _spawn(role, run_dir, worker + 1, env, True, command)
             try:
                 while proc.poll() is None:
                     if stop is not None and stop.is_set():
@@ -166,27 +219,29 @@ def supervise(role: str, run_dir: Path, ledger: Ledger, deadline: float,
                 ledger.event(INTERRUPTED, worker, proc.pid, role)
                 raise
             code = proc.returncode
-            if code == exits.DONE:
+            if code == exits.DONE or _recorded(ledger, STOP, proc.pid):
                 ledger.event(EXIT, worker, proc.pid, role)
+                if again is not None and report.starts < max_starts and again():
+                    continue
                 break
-            if code == -signal.SIGKILL and _crash_recorded(ledger, proc.pid):
+            if code == -signal.SIGKILL and _recorded(ledger, CRASH, proc.pid):
                 report.crashes += 1
                 if report.starts >= max_starts:
                     break
                 continue
-            if code == exits.REJOIN and report.starts < max_starts:
+            if lab_worker and code == exits.REJOIN and report.starts < max_starts:
                 # Not a crash point and not a failure: refused for now. Start it again.
                 ledger.event(REJOIN, worker, proc.pid, _last_line(err_path, code))
                 report.rejoins += 1
                 _pause(REJOIN_PAUSE_S, deadline, stop)
                 continue
-            if code == exits.TIME_LIMIT or time.time() > deadline:
+            if (lab_worker and code == exits.TIME_LIMIT) or time.time() > deadline:
                 report.timed_out = True
                 ledger.event(TIMEOUT, worker, proc.pid, role)
                 break
             detail = _last_line(err_path, code)
             ledger.event(WORKER_ERROR, worker, proc.pid, json.dumps({"code": code, "detail": detail}))
-            refused = _reason(detail) if code == exits.REFUSED else {}
+            refused = _reason(detail) if lab_worker and code == exits.REFUSED else {}
             if refused.get("problem"):
                 raise LabError(refused["problem"], refused.get("fix", ""))
             raise LabError(f"The {role} worker stopped with an error (exit code {code}): {detail}",
@@ -194,6 +249,6 @@ def supervise(role: str, run_dir: Path, ledger: Ledger, deadline: float,
                            "run it again with keep=True (--keep) to keep the worker's full "
                            f"output ({err_path.name} in the run folder).")
     finally:
-        _stop(standby)  # an unused successor: never told to go, it has touched nothing
+        _stop(successor)  # an unused successor: never told to go, it has touched nothing
     report.elapsed_s = time.monotonic() - t0
     return report

@@ -5,6 +5,7 @@
     comparisons  several runs: compare, heatmap, story_bars, benchmark_bars
     groups       group runs: group_timeline, share_deliveries
     retry        the retry pipeline: place_bars, latency_points
+    check        a checked run (deliverylab check): check_timeline
 
 Every function returns a ``matplotlib.figure.Figure`` and accepts an ``ax`` to draw into, so a
 notebook can place several plots side by side. Figures are made with ``Figure()`` rather than
@@ -14,6 +15,7 @@ Import the figures from here (``plots.timeline``).
 from __future__ import annotations
 
 from .base import event_styles, outcome_colors
+from .check import check_timeline
 from .comparisons import benchmark_bars, compare, heatmap, story_bars
 from .groups import group_timeline, share_deliveries
 from .retry import latency_points, place_bars, retry_kind_colors
@@ -21,4 +23,4 @@ from .runs import outcome_bars, timeline
 
 __all__ = ["outcome_colors", "event_styles", "outcome_bars", "timeline", "compare", "heatmap",
            "story_bars", "benchmark_bars", "group_timeline", "share_deliveries",
-           "retry_kind_colors", "place_bars", "latency_points"]
+           "retry_kind_colors", "place_bars", "latency_points", "check_timeline"]

@@ -127,6 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from . import cli_experiments
     cli_experiments.add_commands(sub)
+    from . import cli_check
+    cli_check.add_command(sub)
     from . import lab
     lab.add_command(sub)
     return p
