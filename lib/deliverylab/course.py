@@ -10,7 +10,7 @@ confluent_kafka — stays visible in the notebook's cells; what is gathered here
 """
 from __future__ import annotations
 
-from . import plots
+from . import check, plots
 from .benchmark_stats import summarise, verdict, verdict_text, verdicts
 from .catalog import PRODUCER_CONFIGS, SAFE, settings_table
 from .claims import claim, no_warnings
@@ -41,6 +41,8 @@ from .widgets import (consumer_panel, fault_runs_here, group_panel, producer_pan
 __all__ = [
     # the cluster, and what a learner can get wrong
     "connect", "find_java", "LabError", "FaultUnavailable",
+    # your own loop under the lab's crashes, judged against its claim (the exercises' check cells)
+    "check",
     # running: specs, their run functions, crashes and faults (experiments, crash, nemesis)
     "ConsumerExperiment", "run_consumer", "ProducerExperiment", "run_producer", "runner",
     "ShareExperiment", "run_share", "group_configs", "RetryPipeline", "run_retry_pipeline",
