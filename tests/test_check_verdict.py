@@ -231,6 +231,21 @@ def test_a_function_travels_by_value_with_its_plain_globals(tmp_path):
     assert fn("ab", None) == 5 and "SETTINGS" in "".join(source["lines"])
 
 
+def test_a_function_using_confluent_kafkas_own_types_travels(tmp_path):
+    """TopicPartition and KafkaError say they live in `cimpl`, which cannot be imported by that
+    name: copied by value they cannot be rebuilt; they must go by reference."""
+    from confluent_kafka import KafkaError, TopicPartition
+
+    def loop(consumer, process):
+        return TopicPartition("t", 1, 5), KafkaError._PARTITION_EOF
+    path = tmp_path / "fn.pkl"
+    path.write_bytes(pack(loop, "check.consumer"))
+    fn, _ = unpack(path)
+    tp, eof = fn(None, None)
+    assert type(tp) is TopicPartition and (tp.partition, tp.offset) == (1, 5)
+    assert eof == KafkaError._PARTITION_EOF
+
+
 def test_a_function_over_an_open_client_or_lock_is_one_paragraph():
     lock = threading.Lock()
 

@@ -60,6 +60,28 @@ def source_of(fn: Callable[..., Any]) -> dict[str, Any]:
         return {}
 
 
+def _dumps(obj: Any) -> bytes:
+    """cloudpickle.dumps, except for confluent_kafka's own types (TopicPartition, KafkaError, …):
+    they say they live in a module `cimpl` that cannot be imported under that name, so
+    cloudpickle would copy them by value and the copy cannot be rebuilt ("cannot set '__doc__'
+    attribute of immutable type"). They go by reference to confluent_kafka.cimpl instead: a cell
+    that imports TopicPartition at its top works as one that imports it inside the function."""
+    import importlib
+    import io
+
+    import cloudpickle
+
+    class Pickler(cloudpickle.Pickler):
+        def reducer_override(self, obj: Any) -> Any:
+            if isinstance(obj, type) and obj.__module__ == "cimpl":
+                return getattr, (importlib.import_module("confluent_kafka.cimpl"), obj.__name__)
+            return super().reducer_override(obj)
+
+    buf = io.BytesIO()
+    Pickler(buf, protocol=pickle.DEFAULT_PROTOCOL).dump(obj)
+    return buf.getvalue()
+
+
 def pack(fn: Callable[..., Any], api: str) -> bytes:
     """The function (and its source, see source_of) as bytes the worker can load, or one
     LabError saying what cannot travel."""
@@ -71,7 +93,7 @@ def pack(fn: Callable[..., Any], api: str) -> bytes:
     if by_value:
         cloudpickle.register_pickle_by_value(module)
     try:
-        return cloudpickle.dumps((fn, source_of(fn)))
+        return _dumps((fn, source_of(fn)))
     except Exception as exc:  # pickle.PicklingError, TypeError ("cannot pickle 'X' object"), …
         name = getattr(fn, "__name__", repr(fn))
         raise LabError(f"{api}() cannot send {name} to the process it runs in: {exc}. A checked "
