@@ -51,3 +51,42 @@ def test_an_exercise_cell_that_does_not_run_is_one_paragraph(tmp_path):
     nbformat.write(nb, path)
     with pytest.raises(LabError, match="broken.ipynb, exercise 1: the exercise cell is not valid Python"):
         exercises.find(path)
+
+
+def _learners_copy(tmp_path: Path, name: str, solved: bool) -> Path:
+    """A learner's copy of notebook 03: its exercise cell left as given, or the solution typed in."""
+    import nbformat
+
+    source = next(p for p in NOTEBOOKS if p.name.startswith("03-"))
+    nb = nbformat.read(source, as_version=4)
+    if solved:
+        cell = next(c for c in nb.cells if "exercise" in c.metadata.get("tags", []))
+        cell.source = exercises.find(source)[0].solution
+    (tmp_path / name).mkdir()
+    path = tmp_path / name / source.name
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.mark.kafka
+def test_the_instructors_table_names_who_passed_and_fails_ci_when_someone_did_not(
+        cluster, tmp_path, capsys):
+    from deliverylab.tools.cli import main
+
+    right = _learners_copy(tmp_path, "alice", solved=True)
+    wrong = _learners_copy(tmp_path, "bob", solved=False)
+    code = main(["check", "--notebook", str(right), str(wrong)])
+    out = capsys.readouterr().out
+    rows = [line.split() for line in out.splitlines() if line.startswith("03-")]
+    assert [(r[0], r[3], r[4]) for r in rows] == [(right.name, "at-least-once", "passed"),
+                                                  (wrong.name, "at-least-once", "failed")], out
+    assert "lost" in out and "1 passed, 1 failed" in out
+    assert code == 1
+
+
+def test_the_instructors_table_refuses_a_file_that_is_not_there_before_any_check(tmp_path, capsys):
+    from deliverylab.tools.cli import main
+
+    assert main(["check", "--notebook", str(tmp_path / "nobody.ipynb")]) == 2
+    err = capsys.readouterr().err
+    assert "--notebook" in err and "nobody.ipynb: no such file" in err and "Traceback" not in err

@@ -25,7 +25,7 @@ import linecache
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from ..errors import LabError
 
@@ -142,4 +142,38 @@ def run(exercise: Exercise, cluster: Any = None, *, solution: bool = False) -> A
     return report
 
 
-__all__ = ["Exercise", "TAGS", "find", "run"]
+def grade(paths: list[Path], cluster: Any = None) -> Iterator[dict[str, str]]:
+    """The instructor's table, row by row as each check ends: for every exercise of every
+    notebook, its file, exercise, claim and status (passed | failed | inconclusive, or error: a
+    notebook or cell that could not be run, with its one paragraph as the detail)."""
+    for path in paths:
+        path = Path(path)
+        try:
+            found = find(path)
+        except LabError as exc:
+            yield {"file": path.name, "exercise": "-", "claim": "-", "status": "error",
+                   "detail": exc.paragraph()}
+            continue
+        if not found:
+            yield {"file": path.name, "exercise": "-", "claim": "-", "status": "error",
+                   "detail": "no cell tagged 'exercise' in this notebook."}
+        for ex in found:
+            row = {"file": path.name, "exercise": ex.label}
+            try:
+                report = run(ex, cluster)
+            except LabError as exc:
+                yield {**row, "claim": "-", "status": "error", "detail": exc.paragraph()}
+                continue
+            yield {**row, "claim": report.verdict.claim, "status": report.status,
+                   "detail": report.verdict.headline()}
+
+
+def exit_code(statuses: list[str]) -> int:
+    """As for one check: 1 if anything failed (or could not run), else 3 if anything could not
+    show its claim, else 0."""
+    if any(s in ("failed", "error") for s in statuses):
+        return 1
+    return 3 if "inconclusive" in statuses else 0
+
+
+__all__ = ["Exercise", "TAGS", "exit_code", "find", "grade", "run"]

@@ -1,6 +1,10 @@
 """`deliverylab check`: any program under the lab's crashes and faults, judged against its claim.
 
     deliverylab check --claim at-least-once --crashes 8 --fault kill-leader -- python my_app.py
+    deliverylab check --notebook alice/03-at-least-once.ipynb bob/03-at-least-once.ipynb
+
+The second form is the instructor's table: each exercise (cells tagged exercise / check) of
+each learner's notebook, checked as its check cell says, one row per exercise.
 
 The exit code is for CI: 0 the claim held (and the run could have shown it breaking), 1 it did
 not hold, 3 the run could not show anything, 2 bad input (one paragraph on stderr).
@@ -9,6 +13,37 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+
+
+TABLE = ("file", "exercise", "claim", "status")
+
+
+def cmd_notebooks(args: argparse.Namespace) -> int:
+    from ..check import exercises
+    from ..cluster import connect
+    from ..errors import LabError
+
+    if args.command or args.claim:
+        raise LabError("--notebook runs the exercises' own check cells: it takes no --claim and "
+                       "no command.", "Use either deliverylab check --notebook FILE.ipynb … or "
+                       "deliverylab check --claim CLAIM -- COMMAND.")
+    for path in args.notebook:  # every file is there before the first check starts
+        if not Path(path).is_file():
+            raise LabError(f"--notebook {path}: no such file.",
+                           "Pass learners' notebooks, e.g. --notebook alice/03-at-least-once.ipynb.")
+    cluster = connect()
+    widths = (32, 20, 14, 12)
+    print("  ".join(h.ljust(w) for h, w in zip(TABLE, widths)), flush=True)
+    statuses: list[str] = []
+    for row in exercises.grade([Path(p) for p in args.notebook], cluster):
+        statuses.append(row["status"])
+        print("  ".join(row[h].ljust(w) for h, w in zip(TABLE, widths)), flush=True)
+        if row["status"] != "passed":
+            print(f"    {row['detail']}", flush=True)
+    counts = {s: statuses.count(s) for s in dict.fromkeys(statuses)}
+    print(", ".join(f"{n} {s}" for s, n in counts.items()) or "no exercises")
+    return exercises.exit_code(statuses)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -16,12 +51,19 @@ def cmd_check(args: argparse.Namespace) -> int:
     from ..check.contract import check_command
     from ..check.guarantees import guarantee
     from ..check.schedule import check_crashes
-    from ..errors import require_whole
+    from ..errors import LabError, require_whole
     from ..ids import MAX_MESSAGES
 
     command = list(args.command)
     if command[:1] == ["--"]:
         command = command[1:]
+    args.command = command
+    if args.notebook:
+        return cmd_notebooks(args)
+    if not args.claim:
+        raise LabError("deliverylab check needs --claim (" + " | ".join(check.CLAIMS) + ") and a "
+                       "command after --, or --notebook FILE.ipynb.",
+                       "E.g. deliverylab check --claim at-least-once -- python my_app.py.")
     # Checked here first, so each paragraph names the option as it was typed on the command line.
     guarantee(args.claim, "--claim")
     require_whole("--messages", args.messages, "Use e.g. --messages 200.", most=MAX_MESSAGES)
@@ -47,7 +89,9 @@ def add_command(sub: argparse._SubParsersAction) -> None:
     c = sub.add_parser("check", help="check any program (a command line) against the guarantee "
                                      "it claims, under crashes and faults (docs/CHECK.md)",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    c.add_argument("--claim", required=True, help=" | ".join(CLAIMS))
+    c.add_argument("--claim", help=" | ".join(CLAIMS))
+    c.add_argument("--notebook", nargs="+", metavar="FILE.ipynb",
+                   help="the instructor's table: check every exercise of these notebooks")
     c.add_argument("--crashes", type=int, default=5, metavar="N",
                    help="SIGKILLs of the program while records are in flight (default 5)")
     c.add_argument("--fault", default="none", help="a broker fault: " + " | ".join(FAULTS))
