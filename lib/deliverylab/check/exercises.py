@@ -144,21 +144,22 @@ def run(exercise: Exercise, cluster: Any = None, *, solution: bool = False) -> A
 
 def grade(paths: list[Path], cluster: Any = None) -> Iterator[dict[str, str]]:
     """The instructor's table, row by row as each check ends: for every exercise of every
-    notebook, its file, exercise, claim and status (passed | failed | inconclusive, or error: a
+    notebook, its file (the path as given: learners' copies share a name), exercise, claim and
+    status (passed | failed | inconclusive, or error: a
     notebook or cell that could not be run, with its one paragraph as the detail)."""
     for path in paths:
         path = Path(path)
         try:
             found = find(path)
         except LabError as exc:
-            yield {"file": path.name, "exercise": "-", "claim": "-", "status": "error",
+            yield {"file": str(path), "exercise": "-", "claim": "-", "status": "error",
                    "detail": exc.paragraph()}
             continue
         if not found:
-            yield {"file": path.name, "exercise": "-", "claim": "-", "status": "error",
+            yield {"file": str(path), "exercise": "-", "claim": "-", "status": "error",
                    "detail": "no cell tagged 'exercise' in this notebook."}
         for ex in found:
-            row = {"file": path.name, "exercise": ex.label}
+            row = {"file": str(path), "exercise": ex.label}
             try:
                 report = run(ex, cluster)
             except LabError as exc:

@@ -33,12 +33,12 @@ def cmd_notebooks(args: argparse.Namespace) -> int:
             raise LabError(f"--notebook {path}: no such file.",
                            "Pass learners' notebooks, e.g. --notebook alice/03-at-least-once.ipynb.")
     cluster = connect()
-    widths = (32, 20, 14, 12)
-    print("  ".join(h.ljust(w) for h, w in zip(TABLE, widths)), flush=True)
+    widths = (max(len(h) for h in ('file', *args.notebook)), 26, 14, 12)
+    print("  ".join(h.ljust(w) for h, w in zip(TABLE, widths)).rstrip(), flush=True)
     statuses: list[str] = []
     for row in exercises.grade([Path(p) for p in args.notebook], cluster):
         statuses.append(row["status"])
-        print("  ".join(row[h].ljust(w) for h, w in zip(TABLE, widths)), flush=True)
+        print("  ".join(row[h].ljust(w) for h, w in zip(TABLE, widths)).rstrip(), flush=True)
         if row["status"] != "passed":
             print(f"    {row['detail']}", flush=True)
     counts = {s: statuses.count(s) for s in dict.fromkeys(statuses)}
