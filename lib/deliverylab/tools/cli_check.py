@@ -70,11 +70,17 @@ def cmd_check(args: argparse.Namespace) -> int:
     require_whole("--partitions", args.partitions, "Use e.g. --partitions 1.")
     check_crashes(args.crashes, args.messages, "--crashes ")
     check_command(command)
+    for option, value in (("--figure", args.figure), ("--json-out", args.json_out)):
+        if value and not Path(value).resolve().parent.is_dir():
+            raise LabError(f"{option} {value}: the folder {Path(value).resolve().parent} does not exist.",
+                           f"Create it first, or give {option} a file in an existing folder.")
     report = check.program(command, claim=args.claim, crashes=args.crashes, seed=args.seed,
                            messages=args.messages, partitions=args.partitions,
                            fault=None if args.fault == "none" else args.fault,
                            time_limit_s=args.time_limit, stall_s=args.stall_s, keep=args.keep)
     print(report.to_json() if args.json else report)
+    if args.json_out:
+        Path(args.json_out).write_text(report.to_json() + "\n")
     if args.figure:
         report.figure().savefig(args.figure, dpi=110)
         if not args.json:
@@ -103,6 +109,8 @@ def add_command(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--stall-s", type=float, default=15.0, metavar="S",
                    help="a start that writes no output and commits nothing this long is an error")
     c.add_argument("--json", action="store_true", help="the report as JSON")
+    c.add_argument("--json-out", metavar="FILE.json",
+                   help="also write the report as JSON to FILE (a CI artifact; the text is still printed)")
     c.add_argument("--figure", metavar="FILE.png", help="save the timeline figure")
     c.add_argument("--keep", action="store_true", help="keep the run's topics, group and folder")
     c.add_argument("command", nargs=argparse.REMAINDER,
