@@ -65,6 +65,23 @@ def test_the_cli_says_it_in_one_line_and_exits_2():
     assert time.monotonic() - t0 < 10  # a fresh interpreter and the CLI's imports included
 
 
+@pytest.mark.parametrize("args, needle", [
+    (["--json-out", "/no/such/folder/r.json"], "--json-out /no/such/folder/r.json: the folder /no/such/folder does not exist"),
+    (["--figure", "/no/such/folder/t.png"], "--figure /no/such/folder/t.png: the folder"),
+    ([], "needs --claim"),
+    (["--notebook", "x.ipynb"], "takes no --claim and no command"),
+])
+def test_the_cli_refuses_its_own_options_before_anything_starts(args, needle, capsys):
+    """In this process: main() returns 2 with the paragraph on stderr, nothing started."""
+    from deliverylab.tools.cli import main
+
+    claim = [] if args == [] else ["--claim", "at-least-once"]
+    t0 = time.monotonic()
+    assert main(["check", *claim, *args, "--", sys.executable, "app.py"]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and "Traceback" not in err and time.monotonic() - t0 < 2
+
+
 # --- found while it runs (real brokers) ----------------------------------------------------------
 def _leftovers(cluster, token: str, before: tuple[set, set], within_s: float = 20.0,
                groups_too: bool = True) -> list[str]:
