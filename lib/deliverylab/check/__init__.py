@@ -48,6 +48,10 @@ BaseException): your loop ends as on a shutdown, its `finally` blocks run.
   --crashes 8 -- python my_app.py``): any program in any language, under the contract of
   docs/CHECK.md.
 
+The course's exercises (cells tagged ``exercise`` / ``check`` / ``solution`` in 02, 03, 06) are
+read and run by ``check.exercises``; ``deliverylab check --notebook FILE.ipynb …`` runs every
+exercise of learners' notebooks and prints the instructor's table.
+
 Common options: ``crashes`` (default 5), ``seed``, ``messages`` (200), ``partitions`` (1),
 ``fault`` (a broker fault, e.g. "kill-leader"), ``processing_ms`` (the time process() takes),
 ``consumer_config`` / ``producer_config`` (librdkafka keys, verbatim; the consumer defaults to
