@@ -71,6 +71,34 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if unmarked:
         raise pytest.UsageError("These tests use the `cluster` fixture without @pytest.mark.kafka: "
                                 + ", ".join(unmarked))
+    # Longest first: pytest-xdist hands tests out in this order, so the two workers share the
+    # long ones and finish together, instead of one worker starting a 60 s notebook at the end.
+    items.sort(key=lambda item: -expected_seconds(item.nodeid))
+
+
+# Rough call times (s) of the long tests, from `make test --durations`; a prefix covers its tests.
+# Only the order matters: a stale figure costs a little balance, never a result.
+EXPECTED_SECONDS = {
+    "tests/test_validate.py::test_every_guarantee_holds": 6,
+    "tests/test_notebooks.py::test_notebook_runs_at_ci_size": 40,
+    "tests/test_story.py::test_typical": 25,
+    "tests/test_story.py::test_recommended": 35,
+    "tests/test_network_faults.py": 17,
+    "tests/test_sasl.py": 15,
+    "tests/test_check.py": 12,
+    "tests/test_share_groups.py": 11,
+    "tests/test_engine.py": 11,
+    "tests/test_groups.py": 10,
+    "tests/test_cluster.py": 8,
+    "tests/test_witness.py": 8,
+    "tests/test_throughput.py": 8,
+    "tests/test_browser.py": 8,
+    "tests/test_retry_topics.py": 5,
+}
+
+
+def expected_seconds(nodeid: str) -> float:
+    return max((s for prefix, s in EXPECTED_SECONDS.items() if nodeid.startswith(prefix)), default=0)
 
 
 def kafka_servers_with(token: str) -> list[int]:

@@ -298,40 +298,6 @@ def test_one_broker_cluster_stays_combined(home):
 
 @pytest.mark.kafka
 @pytest.mark.kafka
-def test_paused_controller_elects_no_leader_until_resumed(cluster, topic):
-    """Without the controller no leader is elected: a killed leader's partition stays without
-    one (acks=all writes fail), and resuming the controller brings a new leader."""
-    cluster.create_topic(topic, 1, 3, {"min.insync.replicas": "2"})
-    assert cluster.wait_for_full_isr(topic)
-    before = cluster.wait_for_leader(topic)
-    assert sorted(produce(cluster.bootstrap_servers, topic, 50)) == list(range(50))
-    cluster.pause_controller()
-    try:
-        assert cluster.controllers()[0].state == "paused"
-        cluster.kill(before.leader)
-        time.sleep(8)  # twice broker.session.timeout.ms: a live controller would have fenced it
-        after = cluster.partition_state(topic)
-        assert after.leader in (before.leader, -1), f"a leader was elected without a controller: {after}"
-        errors = []
-        p = Producer(quiet({"bootstrap.servers": cluster.bootstrap_servers, "acks": "all",
-                            "message.timeout.ms": 3000}))
-        for i in range(10):
-            p.produce(topic, str(1000 + i).encode(), on_delivery=lambda err, msg: errors.append(err))
-        p.flush(10)
-        assert len(errors) == 10 and all(e is not None for e in errors), errors
-    finally:
-        cluster.resume_controller()
-    try:
-        healed = cluster.wait_for_leader(topic, exclude=before.leader, timeout=30)
-        assert healed.leader != before.leader
-        assert sorted(produce(cluster.bootstrap_servers, topic, 20, start=50)) == list(range(50, 70))
-    finally:
-        cluster.restart(before.leader)
-    assert {b.state for b in cluster.brokers() + cluster.controllers()} == {"running"}
-
-
-@pytest.mark.kafka
-@pytest.mark.kafka
 def test_killed_controller_restarts(cluster, topic):
     cluster.kill_controller()
     assert cluster.controllers()[0].state == "dead"

@@ -68,8 +68,7 @@ def fault_detail(r) -> dict:
 
 
 @pytest.mark.kafka
-@pytest.mark.parametrize("seed", [1, 2])
-def test_partitioned_leader_loses_acks_1_writes(cluster, seed):
+def test_partitioned_leader_loses_acks_1_writes(cluster, seed=1):
     """The cut leader acks acks=1 writes alone; the controller fences it (no heartbeats) and
     elects a follower; at the heal the old leader truncates its log to the new leader's."""
     r = partitioned(cluster, "1", "partition-leader", seed)
@@ -80,8 +79,7 @@ def test_partitioned_leader_loses_acks_1_writes(cluster, seed):
 
 
 @pytest.mark.kafka
-@pytest.mark.parametrize("seed", [1, 2])
-def test_partitioned_leader_loses_no_acks_all_write(cluster, seed):
+def test_partitioned_leader_loses_no_acks_all_write(cluster, seed=1):
     """acks=all, min.insync.replicas=2: the cut leader cannot get a follower's fetch, so it
     acknowledges nothing the others have not stored."""
     r = partitioned(cluster, "all", "partition-leader", seed)

@@ -76,8 +76,8 @@ def home(tmp_path, monkeypatch) -> Iterator[Path]:
 
 
 @contextmanager
-def secure_broker(home: Path, tls: TlsFiles | None = None) -> Iterator[SecureBroker]:
-    base = int(os.environ["DELIVERYLAB_PORT_BASE"])
+def secure_broker(home: Path, tls: TlsFiles | None = None, base: int | None = None) -> Iterator[SecureBroker]:
+    base = base or int(os.environ["DELIVERYLAB_PORT_BASE"])
     port = free_port({base, base + 100})
     users = {USER: SECRET}
     settings = BrokerSettings(brokers=1, extra=sasl_settings(port, users, tls=tls, port_base=base))
@@ -271,73 +271,82 @@ def test_make_tls_files(tmp_path, use_openssl):
 
 
 # --- a real broker with a SASL_PLAINTEXT listener ---------------------------------------------------
+# One for the module: the tests only connect to it (through the variables or a file) and run, and
+# each has its own run folder (`home`), so a broker start each (~6 s) buys nothing.
+@pytest.fixture(scope="module")
+def plain_broker(tmp_path_factory) -> Iterator[SecureBroker]:
+    base = free_port_base(brokers=1, start=28592 + 10 * random.randrange(100))
+    with secure_broker(tmp_path_factory.mktemp("sasl-broker"), base=base) as broker:
+        yield broker
+
+
 @pytest.mark.parametrize("mechanism", ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"])
 @pytest.mark.kafka
-def test_env_vars_connect_and_deliver(home, monkeypatch, mechanism):
-    with secure_broker(home) as broker:
-        use_env(monkeypatch, broker, mechanism)
-        check_cluster_and_run(broker)
+def test_env_vars_connect_and_deliver(home, plain_broker, monkeypatch, mechanism):
+    broker = plain_broker
+    use_env(monkeypatch, broker, mechanism)
+    check_cluster_and_run(broker)
 
 
 @pytest.mark.kafka
-def test_client_config_file(home, monkeypatch, tmp_path):
-    with secure_broker(home) as broker:
-        conf = tmp_path / "client.properties"
-        conf.write_text(f"# a secured cluster\nbootstrap.servers={broker.bootstrap}\n"
-                        f"security.protocol=SASL_PLAINTEXT\nsasl.mechanism=SCRAM-SHA-256\n"
-                        f"sasl.username={USER}\nsasl.password={SECRET}\n")
-        monkeypatch.setenv("DELIVERYLAB_CLUSTER", "external")
-        monkeypatch.setenv("DELIVERYLAB_CLIENT_CONFIG", str(conf))
-        check_cluster_and_run(broker)
+def test_client_config_file(home, plain_broker, monkeypatch, tmp_path):
+    broker = plain_broker
+    conf = tmp_path / "client.properties"
+    conf.write_text(f"# a secured cluster\nbootstrap.servers={broker.bootstrap}\n"
+                    f"security.protocol=SASL_PLAINTEXT\nsasl.mechanism=SCRAM-SHA-256\n"
+                    f"sasl.username={USER}\nsasl.password={SECRET}\n")
+    monkeypatch.setenv("DELIVERYLAB_CLUSTER", "external")
+    monkeypatch.setenv("DELIVERYLAB_CLIENT_CONFIG", str(conf))
+    check_cluster_and_run(broker)
 
 
 @pytest.mark.kafka
-def test_wrong_password_fails_fast_and_names_the_fix(home, monkeypatch):
-    with secure_broker(home) as broker:
-        for mechanism in ("PLAIN", "SCRAM-SHA-256"):
-            use_env(monkeypatch, broker, mechanism, password=WRONG)
-            t0 = time.monotonic()
-            with pytest.raises(LabError) as info:
-                deliverylab.connect()
-            took = time.monotonic() - t0
-            text = str(info.value)
-            assert took < 10, f"{mechanism}: {took:.1f} s"
-            assert text.startswith("Authentication to the Kafka cluster") and "failed" in text, text
-            assert "\n" not in text
-            assert "DELIVERYLAB_SASL_PASSWORD" in text and "DELIVERYLAB_SASL_MECHANISM" in text
-            assert_no_secret(text)
-            assert_no_secret(repr(info.value))
-            print(f"{mechanism}: wrong password refused in {took:.1f} s")
-        # The CLI says the same on stderr, exit code 2, and prints no password either.
-        cli = subprocess.run([*CLI, "run", "at-least-once", "--messages", "30", "--json"],
-                             capture_output=True, text=True, timeout=60)
-        assert cli.returncode == 2, cli.stderr
-        assert "DELIVERYLAB_SASL_PASSWORD" in cli.stderr
-        assert_no_secret(cli.stdout + cli.stderr)
+def test_wrong_password_fails_fast_and_names_the_fix(home, plain_broker, monkeypatch):
+    broker = plain_broker
+    for mechanism in ("PLAIN", "SCRAM-SHA-256"):
+        use_env(monkeypatch, broker, mechanism, password=WRONG)
+        t0 = time.monotonic()
+        with pytest.raises(LabError) as info:
+            deliverylab.connect()
+        took = time.monotonic() - t0
+        text = str(info.value)
+        assert took < 10, f"{mechanism}: {took:.1f} s"
+        assert text.startswith("Authentication to the Kafka cluster") and "failed" in text, text
+        assert "\n" not in text
+        assert "DELIVERYLAB_SASL_PASSWORD" in text and "DELIVERYLAB_SASL_MECHANISM" in text
+        assert_no_secret(text)
+        assert_no_secret(repr(info.value))
+        print(f"{mechanism}: wrong password refused in {took:.1f} s")
+    # The CLI says the same on stderr, exit code 2, and prints no password either.
+    cli = subprocess.run([*CLI, "run", "at-least-once", "--messages", "30", "--json"],
+                         capture_output=True, text=True, timeout=60)
+    assert cli.returncode == 2, cli.stderr
+    assert "DELIVERYLAB_SASL_PASSWORD" in cli.stderr
+    assert_no_secret(cli.stdout + cli.stderr)
 
 
 @pytest.mark.kafka
-def test_cli_status_and_run_print_no_password(home, monkeypatch):
-    with secure_broker(home) as broker:
-        use_env(monkeypatch, broker, "SCRAM-SHA-512")
-        st = subprocess.run([*CLI, "cluster", "status", "--json"], capture_output=True, text=True,
-                            timeout=60)
-        assert st.returncode == 0, st.stderr
-        status = json.loads(st.stdout)
-        assert status["running"] and status["kind"] == "external"
-        assert [b["port"] for b in status["brokers"]] == [broker.port]
-        assert status["client_config"]["sasl.password"] == "***"
-        assert_no_secret(st.stdout + st.stderr)
-        text = subprocess.run([*CLI, "cluster", "status"], capture_output=True, text=True, timeout=60)
-        assert_no_secret(text.stdout + text.stderr)
+def test_cli_status_and_run_print_no_password(home, plain_broker, monkeypatch):
+    broker = plain_broker
+    use_env(monkeypatch, broker, "SCRAM-SHA-512")
+    st = subprocess.run([*CLI, "cluster", "status", "--json"], capture_output=True, text=True,
+                        timeout=60)
+    assert st.returncode == 0, st.stderr
+    status = json.loads(st.stdout)
+    assert status["running"] and status["kind"] == "external"
+    assert [b["port"] for b in status["brokers"]] == [broker.port]
+    assert status["client_config"]["sasl.password"] == "***"
+    assert_no_secret(st.stdout + st.stderr)
+    text = subprocess.run([*CLI, "cluster", "status"], capture_output=True, text=True, timeout=60)
+    assert_no_secret(text.stdout + text.stderr)
 
-        run = subprocess.run([*CLI, "run", "at-least-once", "--messages", "30", "--json"],
-                             capture_output=True, text=True, timeout=180)
-        assert run.returncode == 0, run.stderr
-        summary = json.loads(run.stdout)
-        assert (summary["delivered_once"], summary["lost"], summary["duplicated"]) == (30, 0, 0)
-        assert summary["bootstrap"] == broker.bootstrap
-        assert_no_secret(run.stdout + run.stderr)
+    run = subprocess.run([*CLI, "run", "at-least-once", "--messages", "30", "--json"],
+                         capture_output=True, text=True, timeout=180)
+    assert run.returncode == 0, run.stderr
+    summary = json.loads(run.stdout)
+    assert (summary["delivered_once"], summary["lost"], summary["duplicated"]) == (30, 0, 0)
+    assert summary["bootstrap"] == broker.bootstrap
+    assert_no_secret(run.stdout + run.stderr)
 
 
 # --- a real broker with a SASL_SSL listener (a throwaway CA, hostname verified) ----------------------
