@@ -14,6 +14,17 @@ included), interleaved so that a change in the machine's load hits both:
 Each run's own report says how many crashes it had and whether it held; a run with another
 count, or a check that did not pass, is an error, not a time. Prints min–max of each and the
 ratio check / lab (target ≤ 2×). Uses the running cluster (DELIVERYLAB_HOME).
+
+Measured 2026-12-02 on the shared 2-core machine (Kafka 4.4.0, the lab's 3-broker cluster), two
+sittings of 3 runs each, every run 8 crashes and 0 lost, other helpers' clusters and tests
+running beside it:
+- load average 10–18: check 11.5–28.6 s, lab run 7.4–20.2 s; ratio of medians 1.29×, of minima
+  1.56×, worst (slowest check / fastest lab run) 3.86×;
+- load average 28–34: check 30.6–40.8 s, lab run 44.1–54.2 s; ratio of medians 0.74×, of minima
+  0.69×, worst 0.93×.
+The spread within one sitting is larger than the difference: the check's own part (its report's
+elapsed 5–20 s) is no slower than the lab run's (5–35 s); the CLI's wall time adds the wait for
+the static member's 6 s session before the check's group can be deleted.
 """
 from __future__ import annotations
 
