@@ -217,3 +217,8 @@ def test_no_lost_write_when_every_persisted_is_stored():
     rb = pd.DataFrame({"msg_id": ["m0"], "partition": [0], "offset": [0], "key": "k", "seq": [0]})
     s = an.persistence_summary(an.producer_statuses(producer_outcomes(sends, acks, rb)))
     assert s["lost_writes"] == 0 and s["persisted_in_log"] == 1
+
+
+def test_producer_anomalies_listed():
+    s = an.persistence_summary(an.producer_statuses(_producer_run(), "all"))
+    assert s["anomalies"] == [LOST_WRITE]

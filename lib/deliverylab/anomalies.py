@@ -300,7 +300,8 @@ def producer_statuses(messages: pd.DataFrame, acks_setting: Any = "all") -> pd.D
 def persistence_summary(messages: pd.DataFrame) -> dict[str, Any]:
     """Per status, how many messages were reported so and how many of those the log holds:
     what PossiblyPersisted meant in this run. Also lost_writes (persisted and not in the log:
-    Jepsen's lost-write, the lab's acked-but-lost)."""
+    Jepsen's lost-write, the lab's acked-but-lost with acks 1 or all) and anomalies, the
+    classes present (lost-write, duplicate: stored more than once)."""
     out: dict[str, Any] = {}
     for status in (PERSISTED, POSSIBLY_PERSISTED, NOT_PERSISTED):
         rows = messages[messages["status"] == status]
@@ -310,4 +311,6 @@ def persistence_summary(messages: pd.DataFrame) -> dict[str, Any]:
     out["status_uncertain"] = int((~messages["status_certain"].astype(bool)
                                    & (messages["status"] != "")).sum())
     out["lost_writes"] = out["persisted"] - out["persisted_in_log"]
+    dup = int((messages["outcome"] == DUPLICATED).sum()) if "outcome" in messages else 0
+    out["anomalies"] = [c for c, n in ((LOST_WRITE, out["lost_writes"]), (DUPLICATE, dup)) if n]
     return out
