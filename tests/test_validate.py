@@ -51,3 +51,34 @@ def test_violation_is_detected():
     runs = pd.DataFrame([{"scenario": "at-least-once / after-process", "held": False, "lost": 1,
                           "duplicated": 0}])
     assert len(violations(runs)) == 1
+
+
+def test_each_scenario_states_its_allowed_classes_and_checks_them():
+    """Pure: the anomaly rule per scenario, as Jepsen allows some classes per mode."""
+    by = {s.name: s for s in scenarios()}
+    amo, alo = by["at-most-once / after-commit"], by["at-least-once / after-process"]
+    auto = by["auto-commit / mid-process"]
+    assert amo.anomaly_rule().startswith("allowed: poll-skip; violations: lost-write")
+    assert "duplicate" in alo.anomaly_rule().split(";")[0]
+    skip = {"anomalies": ["poll-skip"], "nonmonotonic_polls": 0, "nonmonotonic_polls_explained": 0}
+    assert amo.anomaly_violations(skip) == [] and alo.anomaly_violations(skip) == ["poll-skip"]
+    rewind = {"anomalies": ["duplicate", "nonmonotonic-poll"], "nonmonotonic_polls": 2,
+              "nonmonotonic_polls_explained": 2}
+    assert alo.anomaly_violations(rewind) == []
+    assert alo.anomaly_violations({**rewind, "nonmonotonic_polls_explained": 1}) == \
+        ["nonmonotonic-poll (unexplained: 1)"]
+    # auto-commit has no invariant, but a loss from the log is still a violation
+    assert auto.invariant is None and auto.anomaly_violations({"anomalies": ["poll-skip", "duplicate"]}) == []
+    assert auto.anomaly_violations({"anomalies": ["lost-write"]}) == ["lost-write"]
+    acks1 = by["acks=1 / kill-leader-lagging-followers"]
+    assert acks1.anomaly_violations({"anomalies": ["lost-write"]}) == []
+    assert by["idempotent producer / kill-leader"].anomaly_violations({"anomalies": ["duplicate"]}) == ["duplicate"]
+
+
+def test_an_anomaly_violation_of_a_timing_dependent_scenario_is_reported():
+    import pandas as pd
+    runs = pd.DataFrame([{"scenario": "auto-commit / mid-process", "held": None,
+                          "anomaly_violations": "lost-write"},
+                         {"scenario": "auto-commit / after-poll", "held": None,
+                          "anomaly_violations": ""}])
+    assert list(violations(runs).scenario) == ["auto-commit / mid-process"]

@@ -37,6 +37,8 @@ Running a run
                   supervised processes, nemeses, read-back, cleanup and `keep`
 Counting (pure, no Kafka: a run folder or frames in, counts out)
     checker       every message classified from the ledger and the read-back
+    anomalies     why: Jepsen's classes (poll-skip, lost-write, nonmonotonic-poll, G1a, …) and
+                  each delivery report's persistence status (Confluent.Kafka's PersistenceStatus)
     results       what a run returns: Result, RetryResult, BenchmarkResult, StoryResult
     history       a finished run's ledger as frames: what was sent, events, timelines
     group_result  a consumer-group run counted: assignments, rebalances, refused commits

@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from . import checker, diagnose, group_result
+from . import anomalies, checker, diagnose, group_result
 from .catalog import config_label
 from .history import copies_timeline, events_frame, recorded, worker_course
 from .ids import index_of
@@ -53,6 +53,8 @@ def consumer_result(run_dir: Path, spec: Any, bootstrap: str,
         extra.update(group)
     input_rb = rb[rb.reader == "input"]
     summary["input_records"] = int(len(input_rb))
+    messages, extra["anomaly_cases"] = _consumer_anomalies(messages, summary, tables, meta["topic"],
+                                                           input_rb, effects)
     if spec.model == EXACTLY_ONCE:
         store_outcomes = checker.consumer_outcomes(sent, effects)
         summary.update({
@@ -68,6 +70,24 @@ def consumer_result(run_dir: Path, spec: Any, bootstrap: str,
                   warnings=diagnose.consumer_warnings(asdict(spec), summary, timeline, events))
 
 
+def _consumer_anomalies(messages: pd.DataFrame, summary: dict[str, Any],
+                        tables: dict[str, pd.DataFrame], topic: str, log: pd.DataFrame,
+                        effects: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Each message's anomaly (skipped by the consumer or gone from the log) and the run's
+    poll-skip and nonmonotonic-poll cases, counted into summary; the input's own delivery
+    reports say which records were acknowledged."""
+    acks = tables["acks"]
+    acks = acks[acks["topic"] == topic] if "topic" in acks else acks
+    commits = tables["commits"]
+    commits = commits[commits["topic"] == topic] if "topic" in commits else commits
+    messages = anomalies.consumer_anomalies(messages, log, acks)
+    cases = anomalies.poll_cases(effects, log, tables["events"], commits)
+    stored = acks[acks["error"].isna() | (acks["error"].astype(str).str.strip() == "")]
+    inconsistent = anomalies.inconsistent_offsets(stored, effects, log)
+    summary.update(anomalies.consumer_anomaly_summary(messages, cases, inconsistent))
+    return messages, cases
+
+
 def _output_topic(rb: pd.DataFrame) -> str | None:
     out = rb[rb.reader == "output-committed"]["topic"]
     return str(out.iloc[0]) if len(out) else None
@@ -81,6 +101,9 @@ def producer_result(run_dir: Path, spec: Any, bootstrap: str,
     readback = tables["readback"].sort_values(["partition", "offset"])
     messages = checker.producer_outcomes(sent, tables["acks"], readback)
     summary = checker.producer_summary(messages, readback)
+    # what Confluent.Kafka's DeliveryResult.Status would have said, against the read-back
+    messages = anomalies.producer_statuses(messages, _acks_setting(spec.config))
+    summary.update(anomalies.persistence_summary(messages))
     events = events_frame(tables["events"], t0)
     acks = tables["acks"].copy()
     acks["t"] = acks["t"] - t0
@@ -97,6 +120,11 @@ def producer_result(run_dir: Path, spec: Any, bootstrap: str,
     timeline = acks[["t", "index", "msg_id", "outcome"]]
     return Result(PRODUCER, asdict(spec), messages, timeline, events, summary, run_dir,
                   warnings=diagnose.producer_warnings(asdict(spec), summary, timeline, events))
+
+
+def _acks_setting(config: dict[str, Any]) -> str:
+    """The producer's acks as set (librdkafka's default is all, -1)."""
+    return str(config.get("acks", config.get("request.required.acks", "all")))
 
 
 # --- share-group runs (KIP-932) ---------------------------------------------------------------

@@ -20,7 +20,11 @@ class Result:
     """One run, counted from its ledger and a read-back of its topics.
 
     messages: one row per input message — msg_id, index, key, seq, copies, outcome
-              (producer runs add acked, failed_reported, stored_copies, error).
+              (producer runs add acked, failed_reported, stored_copies, error), and its cause
+              (anomalies.py): consumer runs add in_log and anomaly (poll-skip, lost-write,
+              never-produced, duplicate or ""); producer runs add status, status_certain,
+              dotnet_status (Confluent.Kafka's PersistenceStatus) and in_log.
+              A consumer run's extra["anomaly_cases"] holds each poll-skip and nonmonotonic-poll.
     timeline: one row per observation in time — t (s since the run started), index, msg_id,
               copy (1 = first time, 2+ = a duplicate), worker; for producers: t, index, msg_id,
               outcome of its delivery report (error name or 'ok').

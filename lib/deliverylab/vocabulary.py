@@ -95,5 +95,30 @@ PRODUCER_OUTCOMES = (DELIVERED_ONCE, DUPLICATED, ACKED_BUT_LOST, FAILED_REPORTED
                      UNACKED_BUT_STORED, LOST)
 RETRY_OUTCOMES = (PROCESSED, DEAD_LETTERED, LOST, DUPLICATED)
 
+# --- anomalies: what went wrong, named by its cause as Jepsen's queue checker names it ----------
+# (jepsen/src/jepsen/tests/kafka.clj). A message's outcome says what became of it; its anomaly
+# says why. Consumer runs:
+POLL_SKIP = "poll-skip"  # the consumer's reading jumped over it: it is still in the log
+LOST_WRITE = "lost-write"  # acknowledged to its producer, and gone from the log
+NEVER_PRODUCED = "never-produced"  # never acknowledged and not in the log: it never got there
+DUPLICATE = "duplicate"  # processed (or stored) more than once
+# per partition: the consumer's next read began at or before where its last one left off
+# (expected after a crash or a rebalance: it rewinds to the committed offset)
+NONMONOTONIC_POLL = "nonmonotonic-poll"
+G1A = "G1a"  # aborted read: a read_committed reader saw a record of an aborted transaction
+INCONSISTENT_OFFSETS = "inconsistent-offsets"  # one (partition, offset), two different records
+CONSUMER_ANOMALIES = (POLL_SKIP, LOST_WRITE, NEVER_PRODUCED, DUPLICATE, NONMONOTONIC_POLL, G1A,
+                      INCONSISTENT_OFFSETS)
+# Producer runs: a delivery report's persistence status as librdkafka's rd_kafka_message_status()
+# and Confluent.Kafka's DeliveryResult.Status report it (the Python client does not expose it:
+# anomalies.persistence_status derives it from the error name)
+PERSISTED = "persisted"
+POSSIBLY_PERSISTED = "possibly-persisted"
+NOT_PERSISTED = "not-persisted"
+PERSISTENCE_STATUSES = (PERSISTED, POSSIBLY_PERSISTED, NOT_PERSISTED)
+# .NET's names for them (Confluent.Kafka.PersistenceStatus)
+DOTNET_PERSISTENCE = {PERSISTED: "Persisted", POSSIBLY_PERSISTED: "PossiblyPersisted",
+                      NOT_PERSISTED: "NotPersisted"}
+
 # --- benchmarks: the control pair, one setting run twice, the second copy's label ending so ---
 CONTROL = " (control)"

@@ -17,7 +17,8 @@ from ..crash import CrashSpec
 from ..errors import FaultUnavailable, LabError
 from ..nemesis import NETWORK_FAULTS, seeded_fault
 from ..vocabulary import (AT_LEAST_ONCE, AT_MOST_ONCE, AUTO_COMMIT, AUTO_COMMIT_STORE, CONSUMER,
-                          CRASH_POINTS, EXACTLY_ONCE, IDEMPOTENT_CONSUMER, PRODUCER)
+                          CONSUMER_ANOMALIES, CRASH_POINTS, DUPLICATE, EXACTLY_ONCE,
+                          IDEMPOTENT_CONSUMER, LOST_WRITE, NONMONOTONIC_POLL, POLL_SKIP, PRODUCER)
 from .consumer import ConsumerExperiment, run_consumer
 from .producer import ProducerExperiment, run_producer
 
@@ -34,6 +35,25 @@ S2_APPLIED: Invariant = lambda s: s["scenario_2"] == "applied" and s["duplicated
 S2_LOST: Invariant = lambda s: s["scenario_2"] == "lost" and s["duplicated"] > 0 and s["lost"] == 0
 
 
+# Which anomaly classes (anomalies.py) each scenario may show; every other class it shows is a
+# violation, as Jepsen's queue checker allows poll-skip and nonmonotonic-poll under subscribe
+# across rebalances and nowhere else. A nonmonotonic-poll is allowed only where a crash or a
+# rebalance explains it (the rewind to the committed offset); an unexplained one always violates.
+MODEL_ALLOWS: dict[str, frozenset[str]] = {
+    AT_LEAST_ONCE: frozenset({DUPLICATE, NONMONOTONIC_POLL}),  # the replay after a crash
+    AT_MOST_ONCE: frozenset({POLL_SKIP}),  # what the commit covered, never processed
+    # the store is written outside the transaction: its work is redone after an abort, but the
+    # read_committed output holds each message once
+    EXACTLY_ONCE: frozenset({NONMONOTONIC_POLL}),
+    IDEMPOTENT_CONSUMER: frozenset({NONMONOTONIC_POLL}),
+    AUTO_COMMIT: frozenset({POLL_SKIP, DUPLICATE, NONMONOTONIC_POLL}),  # timing: both, never a log loss
+    AUTO_COMMIT_STORE: frozenset({DUPLICATE, NONMONOTONIC_POLL}),
+}
+ACKS_1_ALLOWS = frozenset({LOST_WRITE, DUPLICATE})  # acks=1 under a leader change
+RETRIES_ALLOW = frozenset({DUPLICATE})  # retries without idempotence: a resent batch stored twice
+NOTHING = frozenset()
+
+
 @dataclass(frozen=True)
 class Scenario:
     name: str
@@ -41,6 +61,24 @@ class Scenario:
     params: dict[str, Any]
     invariant: Invariant | None  # None: timing-dependent, report the spread
     guarantee: str
+    allowed: frozenset[str] = NOTHING  # anomaly classes this scenario may show
+
+    def anomaly_rule(self) -> str:
+        """The scenario's rule in words: which classes are allowed, which are violations."""
+        classes = CONSUMER_ANOMALIES if self.kind == CONSUMER else (LOST_WRITE, DUPLICATE)
+        forbidden = [c for c in classes if c not in self.allowed]
+        allowed = [c for c in classes if c in self.allowed]
+        explained = " (after a crash or rebalance)" if NONMONOTONIC_POLL in self.allowed else ""
+        return (f"allowed: {', '.join(allowed) + explained if allowed else 'none'}; "
+                f"violations: {', '.join(forbidden)}")
+
+    def anomaly_violations(self, summary: dict[str, Any]) -> list[str]:
+        """The classes a run's summary shows that this scenario does not allow."""
+        bad = [c for c in summary.get("anomalies", []) if c not in self.allowed]
+        unexplained = summary.get("nonmonotonic_polls", 0) - summary.get("nonmonotonic_polls_explained", 0)
+        if NONMONOTONIC_POLL not in bad and unexplained > 0:
+            bad.append(f"{NONMONOTONIC_POLL} (unexplained: {unexplained})")
+        return bad
 
 
 def scenarios() -> list[Scenario]:
@@ -54,13 +92,14 @@ def scenarios() -> list[Scenario]:
     for model, (inv, text) in rules.items():
         for point in CRASH_POINTS[model]:
             out.append(Scenario(f"{model} / {point}", CONSUMER, {"model": model, "point": point},
-                                inv, text))
+                                inv, text, MODEL_ALLOWS[model]))
     out.append(Scenario("at-least-once / scenario-2-applied", CONSUMER,
                         {"model": AT_LEAST_ONCE, "scenario": "scenario-2-applied"}, S2_APPLIED,
                         "the in-flight commit counts: nothing repeats"))
     out.append(Scenario("at-least-once / scenario-2-lost", CONSUMER,
                         {"model": AT_LEAST_ONCE, "scenario": "scenario-2-lost"}, S2_LOST,
-                        "the in-flight commit is lost: the batch repeats, nothing lost"))
+                        "the in-flight commit is lost: the batch repeats, nothing lost",
+                        MODEL_ALLOWS[AT_LEAST_ONCE]))
     idem = PRODUCER_CONFIGS["idempotent"]
     for fault in ("kill-leader", "pause-leader", "pause-followers"):
         out.append(Scenario(f"idempotent producer / {fault}", PRODUCER,
@@ -70,25 +109,25 @@ def scenarios() -> list[Scenario]:
         out.append(Scenario(f"acks=all, min ISR 2 / {fault}", PRODUCER,
                             {"config": ACKS_ALL, "fault": fault,
                              "topic_config": {"min.insync.replicas": "2"}},
-                            NO_ACKED_LOSS, "never loses an acked message"))
+                            NO_ACKED_LOSS, "never loses an acked message", RETRIES_ALLOW))
     out.append(Scenario("no idempotence, 5 in flight / pause-followers", PRODUCER,
                         {"config": PRODUCER_CONFIGS["acks=all, retries, 5 in flight, no idempotence"],
                          "fault": "pause-followers"},
-                        None, "timing-dependent"))
+                        None, "timing-dependent", RETRIES_ALLOW))
     out.append(Scenario("acks=1 / kill-leader-lagging-followers", PRODUCER,
                         {"config": PRODUCER_CONFIGS["acks=1"], "fault": "kill-leader-lagging-followers"},
-                        None, "timing-dependent"))
+                        None, "timing-dependent", ACKS_1_ALLOWS))
     # Network partitions (nftables; root only): the run lasts NETWORK_RUN_S, so the partition
     # (NETWORK_HEAL_AFTER_S) ends inside it, after the controller has fenced the cut broker.
     for fault in NETWORK_FAULTS:
         out.append(Scenario(f"acks=all, min ISR 2 / {fault}", PRODUCER,
                             {"config": ACKS_ALL, "fault": fault, "run_s": NETWORK_RUN_S,
                              "topic_config": {"min.insync.replicas": "2"}},
-                            NO_ACKED_LOSS, "never loses an acked message"))
+                            NO_ACKED_LOSS, "never loses an acked message", RETRIES_ALLOW))
     out.append(Scenario("acks=1 / partition-leader", PRODUCER,
                         {"config": PRODUCER_CONFIGS["acks=1"], "fault": "partition-leader",
                          "run_s": NETWORK_RUN_S},
-                        None, "timing-dependent (acks the cut leader gave are lost)"))
+                        None, "timing-dependent (acks the cut leader gave are lost)", ACKS_1_ALLOWS))
     return out
 
 
@@ -111,9 +150,14 @@ def run_scenario(sc: Scenario, seed: int, messages: int, producer_messages: int,
         s = run_producer(spec).summary
     # A run that hit its time limit holds nothing: its unread tail is not counted as lost, so
     # the invariant alone would pass it.
+    bad = sc.anomaly_violations(s)
     held = None if sc.invariant is None else bool(sc.invariant(s)) and not s.get("timed_out")
+    if held is not None:
+        held = held and not bad
     return {"scenario": sc.name, "kind": sc.kind, "seed": seed, "guarantee": sc.guarantee,
-            "held": held, "lost": s.get("lost", 0), "duplicated": s.get("duplicated", 0),
+            "held": held, "anomalies": ", ".join(s.get("anomalies", [])),
+            "anomaly_rule": sc.anomaly_rule(), "anomaly_violations": ", ".join(bad),
+            "lost": s.get("lost", 0), "duplicated": s.get("duplicated", 0),
             "reordered_keys": s.get("reordered_keys", 0),
             "acked_but_lost": s.get("acked_but_lost", 0), "crashes": s.get("crashes", 0),
             "elapsed_s": s.get("elapsed_s", 0.0)}
@@ -144,9 +188,15 @@ def validate(repeat: int = 3, messages: int = 120, producer_messages: int = 1500
             row.setdefault("error", "")
             rows.append(row)
             on_row(row)
+            row.setdefault("anomaly_violations", "")
             verdict = {True: "held", False: "VIOLATED", None: "-"}[row["held"]]
+            if row["held"] is None and row["anomaly_violations"]:
+                verdict = "VIOLATED"  # a timing-dependent scenario still forbids some classes
             log(f"seed {seed}  {sc.name:<52} {verdict:<8} lost={row.get('lost')} "
-                f"dup={row.get('duplicated')} crashes={row.get('crashes')} {row['error'][:80]}")
+                f"dup={row.get('duplicated')} crashes={row.get('crashes')} "
+                f"classes=[{row.get('anomalies', '')}]"
+                + (f" forbidden=[{row['anomaly_violations']}]" if row["anomaly_violations"] else "")
+                + f" {row['error'][:80]}")
     return pd.DataFrame(rows)
 
 
@@ -159,6 +209,9 @@ def report(runs: pd.DataFrame) -> pd.DataFrame:
         checked = g["held"].dropna()
         rows.append({"scenario": name, "guarantee": g["guarantee"].iloc[0], "runs": len(g),
                      "held": f"{int(checked.sum())}/{len(checked)}" if len(checked) else "n/a",
+                     "anomaly_rule": g["anomaly_rule"].iloc[0] if "anomaly_rule" in g else "",
+                     "anomalies": _classes_seen(g),
+                     "anomaly_violations": _classes_seen(g, "anomaly_violations"),
                      "lost": spread(g["lost"]), "duplicated": spread(g["duplicated"]),
                      "reordered_keys": spread(g["reordered_keys"]),
                      "acked_but_lost": spread(g["acked_but_lost"]),
@@ -166,5 +219,17 @@ def report(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _classes_seen(g: pd.DataFrame, column: str = "anomalies") -> str:
+    if column not in g:
+        return ""
+    seen = [c.strip() for v in g[column].fillna("") for c in str(v).split(",") if c.strip()]
+    return ", ".join(dict.fromkeys(seen))
+
+
 def violations(runs: pd.DataFrame) -> pd.DataFrame:
-    return runs[runs["held"] == False]  # noqa: E712 (None means: no invariant)
+    """Runs that broke their guarantee, or showed an anomaly class their scenario forbids
+    (also a timing-dependent scenario: auto-commit may skip and repeat, never lose the log)."""
+    held_false = runs["held"] == False  # noqa: E712 (None means: no invariant)
+    if "anomaly_violations" in runs:
+        held_false = held_false | (runs["anomaly_violations"].fillna("").astype(str) != "")
+    return runs[held_false]

@@ -11,7 +11,8 @@ from ..errors import LabError, require_seconds, require_whole
 CONSUMER_KEYS = ("model", "topic", "output_topic", "bootstrap", "sent", "processed_effects",
                  "delivered_once", "lost", "unread_at_timeout", "duplicated", "reordered_keys",
                  "crashes", "elapsed_s", "timed_out", "members", "rebalances", "commit_failures",
-                 "coordinator", "scenario_2")
+                 "coordinator", "scenario_2", "skipped_by_consumer", "gone_from_log",
+                 "nonmonotonic_polls", "nonmonotonic_polls_explained", "anomalies")
 # `run`'s exit status when the run hit its time limit: it printed what it counted, but that is
 # not a result (argparse uses 2 for bad usage and the CLI 2 for a LabError)
 TIMED_OUT_EXIT = 3
@@ -20,7 +21,9 @@ SHARE_KEYS = ("model", "ack", "members", "topic", "group", "sent", "processed_ef
               "redelivered_messages", "delivery_counts", "crashes", "redelivery_gap_median_s",
               "elapsed_s")
 PRODUCER_KEYS = ("topic", "bootstrap", "sent", "acked", "failed_reported", "stored_records",
-                 "acked_but_lost", "unacked_but_stored", "duplicated", "reordered_keys", "elapsed_s")
+                 "acked_but_lost", "unacked_but_stored", "duplicated", "reordered_keys",
+                 "persisted", "persisted_in_log", "possibly_persisted", "possibly_persisted_in_log",
+                 "not_persisted", "not_persisted_in_log", "lost_writes", "anomalies", "elapsed_s")
 
 
 def _emit(summary: dict[str, Any], keys: tuple[str, ...], as_json: bool, share: bool = False) -> None:

@@ -19,10 +19,11 @@ CONSUMER_FIELDS = ("model", "crash_point", "crash_every", "commit_every", "messa
 PRODUCER_FIELDS = ("acks", "enable.idempotence", "max.in.flight.requests.per.connection",
                    "fault", "messages")
 CONSUMER_COLUMNS = ("label", "sent", "delivered_once", "lost", "duplicated", "crashes",
-                    "aborted_reads", "store_duplicated", "elapsed_s")
+                    "aborted_reads", "store_duplicated", "skipped_by_consumer", "gone_from_log",
+                    "anomalies", "elapsed_s")
 PRODUCER_COLUMNS = ("label", "fault", "sent", "acked", "delivered_once", "duplicated",
                     "acked_but_lost", "failed_reported", "unacked_but_stored", "reordered_keys",
-                    "elapsed_s")
+                    "possibly_persisted", "possibly_persisted_in_log", "anomalies", "elapsed_s")
 
 class ConsumerPanel(Panel):
     """A consumer experiment panel; see `consumer_panel`."""
