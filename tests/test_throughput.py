@@ -128,6 +128,13 @@ def test_benchmark_bars_explain_their_whiskers():
     assert len(benchmark_bars(frame, throughput=False).axes) == 1
 
 
+def test_benchmark_bars_split_p50_and_p99_when_their_scales_differ_tenfold():
+    frame = _frame({"a": [10, 30, 20]}).assign(p50_ms=2.0, p99_ms=40.0)
+    fig = benchmark_bars(frame, throughput=False)
+    assert [ax.get_xlabel().split(" ")[0] for ax in fig.axes] == ["p50", "p99"]
+    assert len(benchmark_bars(frame.assign(p99_ms=19.0), throughput=False).axes) == 1  # 9.5×: one
+
+
 def test_the_recording_has_controls_and_enough_transactions():
     for name, specs in recorded_experiments().items():
         assert any(s.name.endswith(CONTROL) for s in specs), name

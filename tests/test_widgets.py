@@ -112,6 +112,18 @@ def test_settings_table():
         settings_table(["ackz"])
 
 
+def test_settings_table_shows_the_whole_meaning():
+    # pandas cuts a cell at display.max_colwidth (50) in text and HTML: the table must not.
+    table = settings_table(["request.timeout.ms", "partitioner"])
+    longest = max(table["meaning"], key=len)
+    assert len(longest) > 50
+    html = table._repr_html_()
+    assert longest.replace("'", "&#39;") in html or longest in html, "the HTML cut the meaning"
+    assert all(word in repr(table) for word in ("REQUEST_TIMED_OUT", "Partitioner.Murmur2Random"))
+    assert "enforced by the broker" in table["meaning"].iloc[0]  # librdkafka CONFIGURATION.md
+    assert settings_table("partitioner")["librdkafka default"].iloc[0] == "consistent_random"
+
+
 def test_show_worker_shows_the_real_loop():
     from deliverylab.widgets import show_worker
 
@@ -121,6 +133,20 @@ def test_show_worker_shows_the_real_loop():
     assert "def run(" in show_worker("at-least-once").data
     with pytest.raises(LabError, match="no worker for 'input'"):
         show_worker("input")
+
+
+def test_show_worker_shows_the_callbacks_and_helpers_named():
+    from deliverylab.widgets import show_worker
+
+    text = show_worker("producer", "ReportBook.on_delivery").data
+    assert "def run(" in text and "def on_delivery(self, err, msg)" in text
+    assert "consumer.acknowledge(msg" in show_worker("share", "commit").data
+    stage = show_worker("retry-stage-0", "Stage.commit").data  # a partial's function, shown
+    assert "def run_stage(" in stage and "def commit(self)" in stage
+    group = show_worker("at-least-once", "membership.Membership").data  # another worker module
+    assert "workers/membership.py" in group and "def _revoked(" in group
+    with pytest.raises(LabError, match="no 'ReportBook.on_send'"):
+        show_worker("producer", "ReportBook.on_send")
 
 
 def test_a_runs_warnings_are_shown_under_its_counts():

@@ -6,13 +6,14 @@ producer configurations that the matrix, the validation and the cheat sheet run.
 """
 from __future__ import annotations
 
+import textwrap
 from typing import Any, Sequence
 
 import pandas as pd
 
 from .errors import LabError
 
-__all__ = ["SETTINGS", "settings_table", "PRODUCER_CONFIGS", "SAFE", "ACKS_ALL", "config_label"]
+__all__ = ["SETTINGS", "SettingsTable", "settings_table", "PRODUCER_CONFIGS", "SAFE", "ACKS_ALL", "config_label"]
 
 # The course's recommended producer (notebook 12): every in-sync replica acknowledges, and the
 # broker drops a retried batch it already has. The story's "recommended" side and the
@@ -44,6 +45,8 @@ SETTINGS: tuple[tuple[str, str, str, str], ...] = (
      "How often the producer retries a failed send (alias: retries)."),
     ("retry.backoff.ms", "RetryBackoffMs", "100 (growing to retry.backoff.max.ms 1000)",
      "Pause before a retry; it grows exponentially up to retry.backoff.max.ms."),
+    ("retry.backoff.max.ms", "RetryBackoffMaxMs", "1000",
+     "The longest pause between retries: set it with retry.backoff.ms (must not be smaller)."),
     ("enable.idempotence", "EnableIdempotence", "false",
      "Producer sequence numbers: the broker drops a retried batch it already has; forces acks=all "
      "and at most 5 requests in flight. Does not catch a message the application sends twice."),
@@ -54,9 +57,17 @@ SETTINGS: tuple[tuple[str, str, str, str], ...] = (
      "How long a message may take in total (queue, sends, retries) before it is reported failed "
      "(alias: delivery.timeout.ms)."),
     ("request.timeout.ms", "RequestTimeoutMs", "30000",
-     "How long the producer waits for the broker's answer to one request."),
+     "The produce request's ack timeout, enforced by the broker: how long the leader waits for "
+     "the replicas `acks` asks for before it answers REQUEST_TIMED_OUT (the records may be written)."),
+    ("socket.timeout.ms", "SocketTimeoutMs", "60000",
+     "The client's own timeout for a network request: a produce request times out in the client "
+     "after the lesser of this and the first message's remaining message.timeout.ms."),
     ("linger.ms", "LingerMs", "5",
      "How long the producer waits to fill a batch before sending it."),
+    ("partitioner", "Partitioner", "consistent_random",
+     "Which partition a keyed message goes to: librdkafka hashes the key with CRC32, Java's "
+     "producer with murmur2 — set murmur2_random (.NET Partitioner.Murmur2Random) for the same "
+     "partition as a Java producer."),
     ("transactional.id", "TransactionalId", "—",
      "A stable name for a transactional producer; a new instance with the same id fences the old "
      "one."),
@@ -91,12 +102,39 @@ SETTINGS: tuple[tuple[str, str, str, str], ...] = (
 _SETTING_COLUMNS = ["librdkafka key", ".NET property", "librdkafka default", "meaning"]
 
 
+class SettingsTable(pd.DataFrame):
+    """The settings table as a DataFrame that shows its text whole: pandas cuts a cell at
+    display.max_colwidth (50 characters) in the text and the HTML view, and the meaning column
+    is longer than that."""
+
+    @property
+    def _constructor(self):
+        return SettingsTable
+
+    def __repr__(self) -> str:
+        if list(self.columns) != _SETTING_COLUMNS:  # a learner's selection of columns
+            with pd.option_context("display.max_colwidth", None):
+                return super().__repr__()
+        # One block per setting, the meaning wrapped: readable in a terminal and a text output.
+        return "\n".join(
+            f"{key}  ·  .NET {dotnet}  ·  default {default}\n"
+            + textwrap.fill(meaning, 96, initial_indent="    ", subsequent_indent="    ")
+            for key, dotnet, default, meaning in self.itertuples(index=False))
+
+    def _repr_html_(self) -> str | None:
+        with pd.option_context("display.max_colwidth", None):
+            return (self.style.hide(axis="index")
+                    .set_properties(**{"text-align": "left", "white-space": "normal"})
+                    .set_table_styles([{"selector": "th", "props": [("text-align", "left")]}])
+                    .to_html())
+
+
 def settings_table(keys: Sequence[str] | str | None = None) -> pd.DataFrame:
     """librdkafka key, .NET property, librdkafka default and meaning, for `keys` (default: all).
 
     A key may be given as the librdkafka key (``"acks"``) or the .NET name (``"Acks"``).
     """
-    table = pd.DataFrame(list(SETTINGS), columns=_SETTING_COLUMNS)
+    table = SettingsTable(list(SETTINGS), columns=_SETTING_COLUMNS)
     if keys is None:
         return table
     keys = [keys] if isinstance(keys, str) else list(keys)
@@ -108,7 +146,7 @@ def settings_table(keys: Sequence[str] | str | None = None) -> pd.DataFrame:
             raise LabError(f"{key!r} is not in the course's settings table.",
                            f"Use one of {', '.join(table['librdkafka key'])} (or its .NET name).")
         rows.append(table[table["librdkafka key"] == name])
-    return pd.concat(rows, ignore_index=True)
+    return SettingsTable(pd.concat(rows, ignore_index=True))
 
 
 def config_label(config: dict[str, Any]) -> str:

@@ -168,7 +168,9 @@ def _positions(frame: pd.DataFrame | None) -> set[tuple[int, int]]:
 
 
 def aborted_reads(committed: pd.DataFrame, uncommitted: pd.DataFrame) -> int:
-    """Records a read_uncommitted reader saw that a read_committed reader did not (Jepsen G1a).
+    """Records a read_uncommitted reader saw that a read_committed reader did not: records of
+    aborted (or open) transactions, which read_uncommitted is allowed to see. Not Jepsen's G1a,
+    which is a read_committed reader seeing an aborted write.
 
     Records are compared by (partition, offset), their identity in the log, because an aborted
     transaction's record and its committed retry carry the same msg_id at different offsets.

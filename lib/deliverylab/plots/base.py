@@ -25,6 +25,13 @@ outcome_colors: dict[str, str] = {
     UNREAD: "#c7c7c7",  # a run out of time had not read it yet: grey, neither good nor a loss
 }
 
+# Latency percentiles: colours of their own, none an outcome's (green and red mean delivered and
+# lost everywhere else in the course).
+latency_colors: dict[str, str] = {"p50": "#17becf", "p99": "#1f3b73"}
+# p50 and p99 share a panel only while p99 is less than this many times p50: past it the p50
+# bars shrink to slivers on the p99's scale.
+SPLIT_PERCENTILES_AT = 10.0
+
 # Event kinds drawn as vertical lines on a timeline; other kinds (start, exit, …) are noise there.
 event_styles: dict[str, dict[str, Any]] = {
     CRASH: {"color": "red", "linestyle": "--"},

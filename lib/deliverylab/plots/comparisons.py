@@ -11,7 +11,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from ..vocabulary import DUPLICATED, LOST
-from .base import ERROR_PALETTE, axes_for, nothing_to_draw, number_text, outcome_colors
+from .base import (ERROR_PALETTE, SPLIT_PERCENTILES_AT, axes_for, latency_colors, nothing_to_draw,
+                   number_text, outcome_colors)
 
 def _metric_color(metric: str, position: int) -> str:
     """'lost', 'lost_rate' and 'acked_but_lost' map to their outcome's colour."""
@@ -141,7 +142,10 @@ def benchmark_bars(frame: pd.DataFrame, by: str = "label", title: str | None = N
     low = groups[["msgs_per_s", "p50_ms", "p99_ms"]].min()
     high = groups[["msgs_per_s", "p50_ms", "p99_ms"]].max()
     runs = groups.size()
-    panels = [p for p, on in (("throughput", throughput), ("latency", latency)) if on]
+    # p50 and p99 in separate panels when their scales differ by SPLIT_PERCENTILES_AT or more.
+    split = latency and float(med["p99_ms"].max()) >= SPLIT_PERCENTILES_AT * max(float(med["p50_ms"].max()), 1e-9)
+    panels = (["throughput"] if throughput else []) + (
+        (["p50", "p99"] if split else ["latency"]) if latency else [])
     fig = Figure(figsize=(5.5 * len(panels) + 1, 1.6 + 0.5 * len(med)), layout="constrained")
     axes = fig.subplots(1, len(panels), sharey=True, squeeze=False)[0]
     y = np.arange(len(med))
@@ -154,23 +158,29 @@ def benchmark_bars(frame: pd.DataFrame, by: str = "label", title: str | None = N
         for yy, m, hi in zip(ys, med[col], high[col]):
             ax.text(hi, yy, " " + format(m, fmt), va="center", fontsize="small")
     n = f"{runs.min()}" if runs.min() == runs.max() else f"{runs.min()}–{runs.max()}"
+    what = ("visible latency, produce() → its commit" if visible else
+            "delivery latency, produce() → delivery report")
     for ax, panel in zip(axes, panels):
         if panel == "throughput":
             ax.barh(y, med["msgs_per_s"], xerr=whisker("msgs_per_s"), color="#1f77b4",
                     capsize=3, label=f"throughput: median of {n} runs, whisker min–max")
             label(ax, y, "msgs_per_s", ",.0f")
             ax.set_xlabel("throughput (messages/s, higher is better)")
+        elif panel in ("p50", "p99"):  # one percentile, on its own scale
+            col = f"{panel}_ms"
+            ax.barh(y, med[col], 0.6, xerr=whisker(col), capsize=2, color=latency_colors[panel],
+                    label=f"{panel}: median of {n} runs, whisker min–max")
+            label(ax, y, col, ".1f")
+            ax.set_xlabel(f"{panel} {what} (ms, lower is better)")
         else:
             h = 0.38
             ax.barh(y - h / 2, med["p50_ms"], h, xerr=whisker("p50_ms"), capsize=2,
-                    label=f"p50: median of {n} runs, whisker min–max", color="#2ca02c")
+                    label=f"p50: median of {n} runs, whisker min–max", color=latency_colors["p50"])
             ax.barh(y + h / 2, med["p99_ms"], h, xerr=whisker("p99_ms"), capsize=2,
-                    label="p99: the same", color="#d62728")
+                    label="p99: the same", color=latency_colors["p99"])
             label(ax, y - h / 2, "p50_ms", ".1f")
             label(ax, y + h / 2, "p99_ms", ".1f")
-            ax.set_xlabel("visible latency, produce() → its commit (ms, lower is better)"
-                          if visible else
-                          "delivery latency, produce() → delivery report (ms, lower is better)")
+            ax.set_xlabel(f"{what} (ms, lower is better)")
         ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.14 - 0.1 / len(med)),
                   frameon=False)
         ax.margins(x=0.3)

@@ -43,7 +43,10 @@ def failing_attempts(seed: int, index: int, transient_rate: float, poison_rate: 
     return "ok", 0
 
 
-class _Stage:
+class Stage:
+    """One stage of the pipeline: its consumer (its own group), its producer, and what it has
+    forwarded since its last commit."""
+
     def __init__(self, ctx: WorkerContext, n: int) -> None:
         self.ctx, self.n, self.spec = ctx, n, ctx.spec
         spec = ctx.spec
@@ -145,7 +148,7 @@ class _Stage:
 
 def run_stage(n: int, ctx: WorkerContext) -> None:
     """Retry-topics mode: stage n of the pipeline."""
-    st = _Stage(ctx, n)
+    st = Stage(ctx, n)
     delays = ctx.spec["delays_ms"]
     stage = "main" if n == 0 else f"retry-{n}"
     delay_s = 0.0 if n == 0 else delays[n - 1] / 1000
@@ -164,7 +167,7 @@ def run_stage(n: int, ctx: WorkerContext) -> None:
 
 def run_blocking(ctx: WorkerContext) -> None:
     """Blocking mode: retry in place with sleeps; the partition waits behind a failing record."""
-    st = _Stage(ctx, 0)
+    st = Stage(ctx, 0)
     delays = ctx.spec["delays_ms"]
     attempts = 1 + len(delays)
     for batch in st.batches():
