@@ -36,7 +36,7 @@ class LabError(Exception):
                 quoted = m.group(3) if m.group(3) is not None else m.group(4)
                 return f"{spelling[m.group(1)]} " + (quoted if quoted is not None else "")
             text = assign.sub(assigned, text)
-            return bare.sub(lambda m: spelling[m.group(1)] if "_" in m.group(1) else m.group(1), text)
+            return bare.sub(lambda m: spelling[m.group(1)] if "_" in m.group(1) or "." in m.group(1) else m.group(1), text)
         again = type(self).__new__(type(self))
         LabError.__init__(again, say(self.problem), say(self.fix))
         return again

@@ -135,6 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
     cli_check.add_command(sub)
     from . import lab
     lab.add_command(sub)
+    for words, leaf in leaf_parsers(p).items():  # which command ran, for its error's words
+        leaf.set_defaults(words=words)
     return p
 
 
@@ -167,8 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     parser = build_parser()
     args = parser.parse_args(argv)
-    words = tuple(getattr(args, k) for k in ("command", "action") if getattr(args, k, None))
-    command = leaf_parsers(parser).get(words) or leaf_parsers(parser).get(words[:1])
+    command = leaf_parsers(parser).get(args.words)
     try:
         code = args.func(args)
         sys.stdout.flush()  # here, where a closed pipe is caught, not at interpreter exit

@@ -28,6 +28,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     require_whole("--partitions", args.partitions, "Use e.g. --partitions 1.")
     check_crashes(args.crashes, args.messages, "--crashes ")
     check_command(command)
+    if args.figure:  # before the run, not after its minutes
+        from ..paths import check_writable_file
+        check_writable_file(args.figure, "--figure")
     report = check.program(command, claim=args.claim, crashes=args.crashes, seed=args.seed,
                            messages=args.messages, partitions=args.partitions,
                            fault=None if args.fault == "none" else args.fault,
@@ -64,4 +67,4 @@ def add_command(sub: argparse._SubParsersAction) -> None:
     c.add_argument("command", nargs=argparse.REMAINDER,
                    help="-- then the program's command line; placeholders {bootstrap}, "
                         "{input_topic}, {output_topic}, {group}, {transactional_id}")
-    c.set_defaults(func=cmd_check)
+    c.set_defaults(func=cmd_check, respell={"time_limit_s": "--time-limit"})
