@@ -37,8 +37,16 @@ def folder_lock(folder: Path) -> Iterator[None]:
     import fcntl  # POSIX only: imported here so that `import deliverylab` works on native
     # Windows too, where the `deliverylab` command then says to use WSL2 (cluster/host.py)
 
-    folder.mkdir(parents=True, exist_ok=True)
-    with (folder / ".lock").open("w") as f:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        lock = (folder / ".lock").open("w")
+    except OSError as exc:  # a read-only home, a path under a file: one paragraph, not a traceback
+        from .errors import LabError
+        raise LabError(f"The lab's folder {str(folder)!r} cannot be written "
+                       f"({exc.strerror or exc}).",
+                       "Point DELIVERYLAB_HOME (the cluster and its runs) or DELIVERYLAB_CACHE "
+                       "(the Kafka jars) at a folder you can write.") from None
+    with lock as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:
             yield
