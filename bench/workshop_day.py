@@ -61,8 +61,9 @@ class Step:
     holds: Check = ANY
 
 
-def consumer(model: str, point: str | None, messages: int, seed: int, **kw: Any) -> Step:
-    crash = CrashSpec(point, every=max(1, messages // 2), seed=seed) if point else None
+def consumer(model: str, point: str | None, messages: int, seed: int, crashes: int = 2,
+             **kw: Any) -> Step:
+    crash = CrashSpec(point, every=max(1, messages // crashes), seed=seed) if point else None
     spec = ConsumerExperiment(model=model, messages=messages, crash=crash, seed=seed,
                               processing_ms=kw.pop("processing_ms", 1), **kw)
     extra = " ".join(f"{k}={v}" for k, v in kw.items())
@@ -180,14 +181,15 @@ def full_day(runs: int = 150, faults_here: set[str] | None = None) -> list[Step]
 
 
 def short_day() -> list[Step]:
-    """About 30 fast runs (a test in `make test`): every delivery model at a crash point and
-    without one, producers without a fault, a share group, a group of two, one Ctrl-C."""
+    """About 30 fast runs (a test in `make test`): every delivery model at three of its crash
+    points (one crash each) and without one, producers without a fault, a share group, a group
+    of two, one Ctrl-C."""
     seeds = itertools.count(1)
-    steps = [consumer(m, CRASH_POINTS[m][i % len(CRASH_POINTS[m])], 40, next(seeds))
+    steps = [consumer(m, CRASH_POINTS[m][i % len(CRASH_POINTS[m])], 20, next(seeds), crashes=1)
              for i in range(3) for m in MODELS]
-    steps += [consumer(m, None, 40, next(seeds)) for m in MODELS[:4]]
-    steps += [producer(cfg, "none", next(seeds), messages=200) for cfg in ("idempotent", "acks=all")]
-    steps += [share(next(seeds), "after-process"),
+    steps += [consumer(m, None, 20, next(seeds)) for m in MODELS]
+    steps += [producer(cfg, "none", next(seeds), messages=100) for cfg in ("idempotent", "acks=all")]
+    steps += [share(next(seeds), "after-process"), share(next(seeds), None),
               Step("group of 2, no crash", lambda c: run_consumer(ConsumerExperiment(
                   messages=60, partitions=2, membership="group", members=2), c).summary, NO_LOSS),
               interrupted(next(seeds), 1.0)]
