@@ -4,6 +4,7 @@ cgroups, run folders), and the day's figures are measured. The full day (140+ ru
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ BENCH = Path(__file__).resolve().parents[1] / "bench" / "workshop_day.py"
 def workshop_day():
     spec = importlib.util.spec_from_file_location("workshop_day", BENCH)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
