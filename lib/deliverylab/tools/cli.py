@@ -6,6 +6,7 @@ import json
 import os
 import sys
 import time
+import warnings
 from typing import Any, Callable
 
 from ..errors import LabError
@@ -167,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     if is_native_windows():  # before anything that needs POSIX signals or file locks is imported
         print(f"error: {native_windows_refused().paragraph()}", file=sys.stderr)
         return 2
+    # a lab warning (a setting said ignored) is one line, like an error, not a source excerpt
+    warnings.formatwarning = lambda message, *rest, **kw: f"warning: {message}\n"
     parser = build_parser()
     args = parser.parse_args(argv)
     command = leaf_parsers(parser).get(args.words)
