@@ -128,7 +128,10 @@ def interrupted(seed: int, after_s: float) -> Step:
         before = set(runs.glob("*")) if runs.exists() else set()
         proc = subprocess.Popen([*CLI, "run", "at-least-once", "--messages", "3000",
                                  "--processing-ms", "3", "--seed", str(seed)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                # a shell's background job (`bench … &`) ignores SIGINT, and its
+                                # children would inherit that: give the CLI Ctrl-C back
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         deadline = time.monotonic() + 30  # its run has begun: its folder is there
         while not (set(runs.glob("*")) - before) and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.05)
