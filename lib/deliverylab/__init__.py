@@ -5,7 +5,9 @@ The layers, from the foundations up: each layer imports only from itself and the
 before it (tests/test_layers.py checks it). A package's own modules are listed in its docstring.
 
 Foundations
-    errors        LabError: one clear paragraph for everything a learner can get wrong
+    errors        LabError: one clear paragraph for everything a learner can get wrong, said
+                  in the words of the interface it was typed in (respelled)
+    fields        a Spec's fields checked against their declared types and ranges
     paths         where the lab keeps its files (jar cache, cluster home)
     ids           a message's identity and its record (the codec); worker numbers; the cap
     vocabulary    the course's words: delivery models, crash points, event kinds, outcomes

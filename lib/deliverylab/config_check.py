@@ -61,6 +61,36 @@ def _refuse_secrets(config: dict[str, Any]) -> None:
                        "DELIVERYLAB_SASL_PASSWORD, or the file named by DELIVERYLAB_CLIENT_CONFIG.")
 
 
+def _truthy(value: Any) -> bool:
+    return str(value).strip().lower() in ("true", "1", "yes", "on")
+
+
+def _check_idempotence(config: dict[str, Any]) -> None:
+    """What librdkafka refuses when idempotence is on (enable.idempotence=true, or a
+    transactional.id): max.in.flight > 5, acks other than all, retries=0 ("`max.in.flight` must be
+    set <= 5 when `enable.idempotence` is true", as rd_kafka_new says; the broker keeps the last 5
+    batches per producer, KAFKA-17926). Its own message names an alias and no value."""
+    if not (_truthy(config.get("enable.idempotence", False)) or config.get("transactional.id")):
+        return
+    why = ("enable.idempotence=true" if _truthy(config.get("enable.idempotence", False))
+           else "a transactional.id (it turns idempotence on)")
+    for key in ("max.in.flight.requests.per.connection", "max.in.flight"):
+        if key in config and str(config[key]).strip().lstrip("-").isdigit() and int(config[key]) > 5:
+            raise LabError(f"{key}={config[key]!r} with {why}: an idempotent producer keeps at most "
+                           "5 requests in flight per connection (the broker tracks the last 5 "
+                           "batches per producer to drop duplicates), so librdkafka refuses it.",
+                           f"Use {key} from 1 to 5, or enable.idempotence=false.")
+    if "acks" in config and str(config["acks"]).strip().lower() not in ("all", "-1"):
+        raise LabError(f"acks={config['acks']!r} with {why}: librdkafka refuses it (idempotence "
+                       "needs every in-sync replica to acknowledge).",
+                       "Use acks='all', or enable.idempotence=false.")
+    for key in ("retries", "message.send.max.retries"):
+        if key in config and str(config[key]).strip() == "0":
+            raise LabError(f"{key}=0 with {why}: librdkafka refuses it (idempotence is about "
+                           "retrying safely).", f"Use {key} ≥ 1 (the default is 2147483647), or "
+                           "enable.idempotence=false.")
+
+
 def check_producer_config(config: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(config, dict):
         raise LabError(f"Producer settings must be a dict of librdkafka keys, not {config!r}.",
@@ -70,6 +100,7 @@ def check_producer_config(config: dict[str, Any]) -> dict[str, Any]:
         raise LabError(f"acks={config['acks']!r} is not a valid acknowledgement level.",
                        "Use 0 (no ack), 1 (leader only) or 'all' (= -1, every in-sync replica); "
                        "the .NET property is Acks = None / Leader / All.")
+    _check_idempotence(config)
     try:
         Producer(quiet({"bootstrap.servers": "127.0.0.1:1", **config}))
     except (KafkaException, ValueError, TypeError) as exc:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from .errors import LabError
+from .fields import check_fields
 from .vocabulary import ALL_POINTS, CRASH_POINTS, MODELS
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class CrashSpec:
     seed: int = 1
 
     def check(self, model: str) -> "CrashSpec":
+        check_fields(self)
         if model not in CRASH_POINTS:
             raise LabError(f"Unknown delivery model {model!r}.", f"Use one of {', '.join(MODELS)}.")
         points = CRASH_POINTS[model]

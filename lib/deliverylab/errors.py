@@ -5,6 +5,8 @@ message and nothing else: no traceback wall for a bad setting.
 """
 from __future__ import annotations
 
+import re
+
 
 class LabError(Exception):
     """A problem the learner can fix; the message names the bad value and the fix."""
@@ -16,6 +18,28 @@ class LabError(Exception):
 
     def paragraph(self) -> str:
         return f"{self.problem} {self.fix}".strip()
+
+    def respelled(self, spelling: dict[str, str]) -> "LabError":
+        """The same error in another interface's words: `spelling` maps a Python name to what
+        the learner typed there (the CLI: processing_ms -> --processing-ms), so `name=value`
+        reads `--name value` and a bare snake_case name its option. Checks are written once, in
+        Python's words (fields.check_fields), and each interface says them in its own."""
+        if not spelling:
+            return self
+        names = "|".join(sorted(map(re.escape, spelling), key=len, reverse=True))
+        before = r"(?<![\w.\-'\"\[])"  # not inside a dotted key, an option or a quoted name
+        assign = re.compile(before + f"({names})=" + r"""('([^'\n]*)'|"([^"\n]*)"|)""")
+        bare = re.compile(before + f"({names})" + r"(?![\w.=(\-'])")
+
+        def say(text: str) -> str:
+            def assigned(m: re.Match) -> str:
+                quoted = m.group(3) if m.group(3) is not None else m.group(4)
+                return f"{spelling[m.group(1)]} " + (quoted if quoted is not None else "")
+            text = assign.sub(assigned, text)
+            return bare.sub(lambda m: spelling[m.group(1)] if "_" in m.group(1) or "." in m.group(1) else m.group(1), text)
+        again = type(self).__new__(type(self))
+        LabError.__init__(again, say(self.problem), say(self.fix))
+        return again
 
     def _render_traceback_(self) -> list[str]:
         return [f"\x1b[31m{type(self).__name__}\x1b[0m: {self.paragraph()}"]

@@ -57,6 +57,7 @@ wrong in its thread, or None) and ``failure()`` (that error as the LabError the 
 """
 from __future__ import annotations
 
+import errno
 import json
 import shutil
 import tempfile
@@ -74,12 +75,17 @@ from .cluster import Cluster
 from .errors import LabError
 from .ledger import Ledger
 from .members import supervise_members
-from .paths import home_dir
+from .paths import check_writable_folder, home_dir
 from .readback import read_topic
 from .supervisor import Supervision, supervise
 from .topics import check_topic_name, group_for, transactional_id, unique_topic
 
 T = TypeVar("T")
+FOLDER_FIX = ("Each run writes its ledger under DELIVERYLAB_HOME/runs: make that folder writable, "
+              "free some space, or point DELIVERYLAB_HOME at a folder you can write (it is the "
+              "local cluster's home too: `deliverylab cluster down` first).")
+FULL_FIX = ("Free some space on that disk (`deliverylab cluster down` removes the cluster's "
+            "data too), or point DELIVERYLAB_HOME at a larger disk, and run it again.")
 Progress = Callable[[int, int], None]  # progress(done, total): panels draw a bar, the CLI a line
 
 
@@ -114,9 +120,8 @@ class Run:
     """One run's folder, ledger, client settings, names and processes (see the module doc)."""
 
     def __init__(self, cluster: Cluster, name: str, keep: bool = False) -> None:
-        self.cluster, self.keep = cluster, keep
-        runs = home_dir() / "runs"
-        runs.mkdir(parents=True, exist_ok=True)
+        self.cluster, self.keep, self.name = cluster, keep, name
+        runs = check_writable_folder(home_dir() / "runs", "run folder", FOLDER_FIX)
         self.dir = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=runs))
         self.ledger = Ledger(self.dir / "ledger.sqlite")
         self.topics: list[str] = []
@@ -129,8 +134,33 @@ class Run:
     def __enter__(self) -> "Run":
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, kind: type | None, exc: BaseException | None, tb: object) -> None:
+        # asked before the folder goes: its removal frees the space the probe would miss
+        full = exc is not None and not isinstance(exc, KeyboardInterrupt) and self._out_of_space(exc)
         self.close()
+        if full:
+            # whatever the full disk broke first (a ledger write, a worker, a read-back): one
+            # paragraph, and the half-written run is gone with its folder, never counted
+            raise LabError(f"The disk under the run folder {self.dir.parent} filled up during the "
+                           f"run ({self.name}), so its ledger is incomplete: the run was stopped "
+                           "and nothing of it is counted.", FULL_FIX) from None
+
+    def _out_of_space(self, exc: BaseException) -> bool:
+        """The error came from a full disk: ENOSPC/EDQUOT or SQLite's "disk is full" anywhere
+        in its chain, or (a worker's or thread's error that lost the reason) a folder that
+        takes no new file now."""
+        seen: BaseException | None = exc
+        while seen is not None:
+            if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EDQUOT):
+                return True
+            if any(word in str(seen) for word in ("disk is full", "No space left on device")):
+                return True
+            seen = seen.__cause__ or seen.__context__
+        try:
+            check_writable_folder(self.dir.parent, "run folder", FOLDER_FIX)
+        except LabError as probe:
+            return "No space left" in probe.problem or "quota" in probe.problem.lower()
+        return False
 
     # --- names ------------------------------------------------------------------------------
     def topic(self, prefix: str, partitions: int = 1, replication_factor: int | None = None,

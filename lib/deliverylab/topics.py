@@ -7,6 +7,11 @@ import uuid
 from .errors import LabError
 
 _LEGAL = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
+# The most partitions a run's topic gets: a run reads every partition back and its workers
+# fetch each one; past a few dozen a 3-broker laptop cluster spends the run creating, electing
+# and deleting them, and ordering (the lesson of partitions) shows with 1 to 6.
+MAX_PARTITIONS = 32
+PARTITIONS_FIX = f"Use 1 (ordering is per partition) to {MAX_PARTITIONS}."
 
 
 def check_topic_name(name: str) -> str:

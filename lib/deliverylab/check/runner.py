@@ -18,6 +18,8 @@ from .. import checker, history
 from ..cluster import Cluster, connect
 from ..config_check import check_consumer_config, check_producer_config
 from ..errors import LabError, require_seconds, require_whole
+from ..fields import check_fields
+from ..topics import MAX_PARTITIONS, PARTITIONS_FIX
 from ..nemesis import BrokerNemesis, FaultSpec, seeded_fault
 from ..ids import check_messages, index_of
 from ..ledger import Ledger
@@ -59,6 +61,9 @@ class Plan:
     argv: list[str] = field(default_factory=list)  # the program's command line (program mode)
 
     def check(self) -> "Plan":
+        check_fields(self, {"partitions": (1, MAX_PARTITIONS, PARTITIONS_FIX), "keys": (1, 10_000),
+                            "processing_ms": (0, 60_000), "rate": (0, 1_000_000),
+                            "time_limit_s": (None, 3600), "stall_s": (None, 3600)})
         check_messages(self.messages, "Use e.g. messages=200.")
         require_whole("partitions", self.partitions, "Use 1 (ordering is per partition) or a few.")
         require_whole("keys", self.keys, "Use e.g. keys=8.")

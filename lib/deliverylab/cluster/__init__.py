@@ -17,14 +17,16 @@ compose, external   the other two kinds
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Callable
 
 from ..errors import LabError
 from .base import BrokerInfo, Cluster, PartitionState
 from .compose import ComposeCluster
-from .external import ExternalCluster
+from ..kafka_dist import kafka_version
+from .external import ExternalCluster, read_client_config_file
 from .local import LocalCluster
-from .settings import BrokerSettings, check_size
+from .settings import BrokerSettings, check_port_base, check_size
 
 KINDS = ("local", "compose", "external")
 DEFAULT_BROKERS = 3  # the course default: replication and broker faults need three
@@ -36,7 +38,31 @@ def _kind(kind: str | None) -> str:
         raise LabError(f"Unknown cluster kind {kind!r} (from DELIVERYLAB_CLUSTER or the argument).",
                        f"Use one of {', '.join(KINDS)}: local starts brokers here, compose uses "
                        "docker-compose.yml, external uses DELIVERYLAB_BOOTSTRAP.")
+    check_environment(kind)
     return kind
+
+
+_SAID_IGNORED: set[str] = set()
+
+
+def check_environment(kind: str = "local") -> None:
+    """The lab's environment variables, checked whenever they are set — also when a running
+    cluster makes them moot, so a typo is said at once and not at the next start: the port
+    base, the Kafka version, the client config file (a missing or malformed file is refused;
+    a good one on a local cluster, which takes no client settings, is said to be ignored)."""
+    if os.environ.get("DELIVERYLAB_PORT_BASE", "").strip():
+        check_port_base(os.environ["DELIVERYLAB_PORT_BASE"], "DELIVERYLAB_PORT_BASE")
+    if kind == "local":
+        kafka_version()  # DELIVERYLAB_KAFKA_VERSION: a version the lab pins jars for
+    path = os.environ.get("DELIVERYLAB_CLIENT_CONFIG", "").strip()
+    if path:
+        read_client_config_file(path)  # a missing file or a line that is not key=value: refused
+        if kind != "external" and path not in _SAID_IGNORED:
+            _SAID_IGNORED.add(path)
+            warnings.warn(f"DELIVERYLAB_CLIENT_CONFIG={path} is ignored: it holds the client "
+                          f"settings of an external cluster (DELIVERYLAB_CLUSTER=external), and "
+                          f"the {kind} cluster needs none. Unset it, or set "
+                          "DELIVERYLAB_CLUSTER=external.", UserWarning, stacklevel=3)
 
 
 def _brokers_wanted(brokers: int | None) -> int | None:
@@ -104,4 +130,5 @@ def connect(kind: str | None = None, brokers: int | None = None,
 
 
 __all__ = ["BrokerInfo", "BrokerSettings", "Cluster", "ComposeCluster", "ExternalCluster",
-           "LocalCluster", "PartitionState", "connect", "find_or_start", "running_cluster"]
+           "LocalCluster", "PartitionState", "check_environment", "connect", "find_or_start",
+           "running_cluster"]

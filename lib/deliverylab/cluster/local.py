@@ -30,7 +30,7 @@ from .base import BrokerInfo, Cluster, quiet
 from .host import refuse_native_windows
 from .local_network import LocalNetworkFaults
 from .processes import is_ours, port_is_free, process_state, send, signal_ours, terminate, wait_dead
-from .settings import BrokerSettings, DEFAULT_PORT_BASE
+from .settings import BrokerSettings, DEFAULT_PORT_BASE, check_port_base
 from .state import (all_nodes, any_record, broker_record, controller_record, read_state,
                     remove_state, write_state)
 
@@ -82,6 +82,8 @@ class LocalCluster(LocalNetworkFaults, Cluster):
         watchdog stops it if this process is killed outright (e.g. a kernel restart).
         """
         refuse_native_windows()
+        if port_base is not None:
+            check_port_base(port_base, "port_base=", brokers)
         home = home or home_dir()
         settings = settings or BrokerSettings(brokers=brokers)
         if settings.brokers != brokers:
@@ -109,7 +111,8 @@ class LocalCluster(LocalNetworkFaults, Cluster):
     @classmethod
     def _launch(cls, home: Path, settings: BrokerSettings, port_base: int | None, owned: bool,
                 heap_mb: int) -> "LocalCluster":
-        base = port_base or int(os.environ.get("DELIVERYLAB_PORT_BASE", DEFAULT_PORT_BASE))
+        base = port_base or check_port_base(os.environ.get("DELIVERYLAB_PORT_BASE") or DEFAULT_PORT_BASE,
+                                            "DELIVERYLAB_PORT_BASE")
         cluster = cls(home, layout.lay_out(home, settings, base, heap_mb,
                                            owner_pid=os.getpid() if owned else None))
         for node in [*cluster.state["controllers"], *cluster.state["nodes"]]:

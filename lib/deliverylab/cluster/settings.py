@@ -11,6 +11,22 @@ DEFAULT_PORT_BASE = 19092
 CONTROLLER_PORT_OFFSET = 100  # broker i's controller listens on client port + 100
 
 
+def check_port_base(base: object, name: str, brokers: int = 3) -> int:
+    """The first client port of a local cluster: every port it takes (brokers from `base`,
+    controllers from base + CONTROLLER_PORT_OFFSET) must be a port a user may listen on
+    (1024-65535). `name` is how the learner gave it (--port-base, DELIVERYLAB_PORT_BASE=)."""
+    low, high = 1024, 65535 - CONTROLLER_PORT_OFFSET - (max(SUPPORTED_SIZES) - 1)
+    if isinstance(base, str):
+        base = int(base.strip()) if base.strip().isdigit() else base
+    if isinstance(base, bool) or not isinstance(base, int) or not low <= base <= high:
+        sep = "" if name.endswith("=") else "=" if name.isupper() else " "
+        raise LabError(f"{name}{sep}{base!r} is not a port base the lab can use: a cluster listens "
+                       f"on {brokers} client port(s) from it and its controllers "
+                       f"{CONTROLLER_PORT_OFFSET} above, all within 1024–65535.",
+                       f"Use a number from {low} to {high}, e.g. {DEFAULT_PORT_BASE}.")
+    return base
+
+
 def check_size(brokers: int) -> int:
     if brokers not in SUPPORTED_SIZES:
         raise LabError(f"A local cluster of {brokers!r} brokers is not supported.",

@@ -17,16 +17,39 @@ from ..config_check import check_consumer_config
 from ..crash import CrashSpec
 from ..counts import consumer_result
 from ..errors import LabError, require_seconds, require_whole
+from ..fields import check_fields
 from ..nemesis import (COORDINATOR_FAULTS, BrokerNemesis, CoordinatorFault, FaultSpec, Scenario2,
                        find_coordinator)
 from ..ids import check_messages
 from ..ledger import Store
-from ..members import check_group, check_group_on, member_linger_s
+from ..members import MAX_MEMBERS, MEMBERS_FIX, check_group, check_group_on, member_linger_s
 from ..results import Result
 from ..runs import Progress, Run
 from ..supervisor import Supervision
-from ..topics import transactional_id
+from ..topics import MAX_PARTITIONS, PARTITIONS_FIX, transactional_id
 from ..vocabulary import AT_LEAST_ONCE, CONSUMER, EXACTLY_ONCE, INPUT, MODELS
+
+HOUR_MS = 3_600_000
+# The ranges of ConsumerExperiment's numbers (fields.check_fields; types come from the fields).
+# librdkafka's own ranges (CONFIGURATION.md): session.timeout.ms 1..3600000,
+# max.poll.interval.ms 1..86400000, auto.commit.interval.ms 0..86400000 (0 switches the timer
+# off: the auto-commit models would never commit, so the lab starts at 1).
+RANGES = {
+    "commit_every": (1, None), "commit_interval_ms": (1, HOUR_MS),
+    "auto_commit_interval_ms": (1, HOUR_MS, "Use e.g. auto_commit_interval_ms=1000 (librdkafka's "
+                                "default is 5000; 0 would switch the commit timer off)."),
+    "transaction_size": (1, None), "processing_ms": (0, 60_000, "Use 0 (no work) or a few ms "
+                                                     "per message, e.g. processing_ms=5."),
+    "partitions": (1, MAX_PARTITIONS, PARTITIONS_FIX), "keys": (1, 10_000),
+    "in_flight_ms": (0, 10_000), "members": (1, MAX_MEMBERS, MEMBERS_FIX),
+    "session_timeout_ms": (1, HOUR_MS, "Use e.g. session_timeout_ms=6000 (the brokers' floor), "
+                           "or None."),
+    "max_poll_interval_ms": (1, 24 * HOUR_MS, "Use e.g. max_poll_interval_ms=300000 "
+                             "(librdkafka's default), or None."),
+    "leave_after": (1, None), "join_after": (1, None), "stall_at": (0, None),
+    "stall_ms": (0, 600_000), "coordinator_fault_at": (1, None),
+    "coordinator_heal_after_s": (0, 60), "time_limit_s": (None, 3600),
+}
 
 
 @dataclass
@@ -71,6 +94,7 @@ class ConsumerExperiment:
     label: str | None = None
 
     def check(self) -> "ConsumerExperiment":
+        check_fields(self, RANGES)
         if self.model not in MODELS:
             close = [m for m in MODELS if m.replace("-", "") == str(self.model).replace("-", "").replace("_", "")]
             raise LabError(f"Unknown delivery model {self.model!r}.",
@@ -89,6 +113,20 @@ class ConsumerExperiment:
         require_seconds("time_limit_s", self.time_limit_s, "Use e.g. time_limit_s=60.")
         check_consumer_config(self.consumer_config)
         check_group(self)
+        if self.commit_interval_ms is not None and self.model != AT_LEAST_ONCE:
+            raise LabError(f"commit_interval_ms={self.commit_interval_ms} is a knob of the "
+                           f"at-least-once worker; {self.model} would ignore it.",
+                           "Use model='at-least-once', or commit_interval_ms=None.")
+        if (self.stall_at is None) != (not self.stall_ms):
+            raise LabError(f"stall_at={self.stall_at!r}, stall_ms={self.stall_ms!r}: a stall needs "
+                           "both (the input index, and how long its processing takes more).",
+                           "E.g. stall_at=50, stall_ms=8000; or neither.")
+        for name in ("stall_at", "leave_after", "join_after", "coordinator_fault_at"):
+            value = getattr(self, name)
+            if value is not None and value >= self.messages:
+                raise LabError(f"{name}={value} is past the run's last message "
+                               f"(messages={self.messages}): it would never happen.",
+                               f"Use a number below {self.messages}.")
         if self.coordinator_fault is not None and self.coordinator_fault not in COORDINATOR_FAULTS:
             raise LabError(f"Unknown coordinator fault {self.coordinator_fault!r}.",
                            f"Use one of {', '.join(COORDINATOR_FAULTS)}.")

@@ -15,11 +15,21 @@ from ..config_check import check_producer_config
 from ..counts import producer_result
 from ..crash import CrashSpec
 from ..errors import LabError, require_seconds, require_whole
+from ..fields import check_fields
 from ..ids import check_messages
 from ..nemesis import READ_WHILE_HEALING, BrokerNemesis, FaultSpec
 from ..results import Result
 from ..runs import Progress, Run
+from ..topics import MAX_PARTITIONS, PARTITIONS_FIX
 from ..vocabulary import PRODUCER
+
+# The ranges of ProducerExperiment's numbers (fields.check_fields)
+RANGES = {"partitions": (1, MAX_PARTITIONS, PARTITIONS_FIX), "keys": (1, 10_000),
+          "rate": (0, 1_000_000, "Use e.g. rate=1000 messages per second, or 0 for as fast as "
+                   "the producer can."),
+          "replication_factor": (1, 3, "Use 1 or 3 (the lab's clusters have 1 or 3 brokers), or "
+                                 "None: 3 on three brokers."),
+          "time_limit_s": (None, 3600)}
 
 
 @dataclass
@@ -40,6 +50,7 @@ class ProducerExperiment:
     label: str | None = None
 
     def check(self) -> "ProducerExperiment":
+        check_fields(self, RANGES)
         check_messages(self.messages, "Use e.g. messages=1000.")
         require_whole("partitions", self.partitions, "Use 1 (ordering is per partition) or a few.")
         require_whole("keys", self.keys, "Use e.g. keys=8.")

@@ -38,6 +38,7 @@ from ..clients import RELIABLE_PRODUCER, produce
 from ..cluster import Cluster, connect
 from ..crash import CrashSpec
 from ..errors import LabError, require_seconds, require_whole
+from ..fields import check_fields
 from ..history import events_frame
 from ..ids import check_messages, key_for, msg_id, record, seq_for, value_of
 from ..ledger import Ledger, read_tables
@@ -45,7 +46,7 @@ from ..readback import Watermarks
 from ..results import RetryResult
 from ..retry_counts import count_places, retry_summary, topic_counts
 from ..runs import Progress, Run
-from ..topics import unique_topic
+from ..topics import MAX_PARTITIONS, PARTITIONS_FIX, unique_topic
 from ..vocabulary import CRASH_POINTS, RETRY, RETRY_BLOCKING, retry_stage
 from ..workers.retry_stage import MAX_STAGES, failing_attempts
 
@@ -54,6 +55,11 @@ KINDS = ("ok", "transient", "poison")
 CRASH_POINT = CRASH_POINTS[RETRY][0]  # the main stage: its batch forwarded, its commit not yet made
 
 __all__ = ["RetryPipeline", "run_retry_pipeline", "failure_plan", "MODES", "KINDS"]
+
+# The ranges of RetryPipeline's numbers (fields.check_fields)
+RANGES = {"max_transient_failures": (1, 10), "processing_ms": (0, 60_000), "commit_every": (1, None),
+          "partitions": (1, MAX_PARTITIONS, PARTITIONS_FIX), "keys": (1, 10_000),
+          "time_limit_s": (None, 3600)}
 
 
 @dataclass
@@ -76,6 +82,7 @@ class RetryPipeline:
     label: str | None = None
 
     def check(self) -> "RetryPipeline":
+        check_fields(self, RANGES)
         if self.mode not in MODES:
             raise LabError(f"Unknown retry mode {self.mode!r}.", f"Use one of {', '.join(MODES)}.")
         check_messages(self.messages, "E.g. messages=200.")
@@ -87,9 +94,11 @@ class RetryPipeline:
                 raise LabError(f"{name}={value!r} must be a share between 0 and 1.", "E.g. 0.05.")
         if self.transient_rate + self.poison_rate > 1:
             raise LabError("transient_rate + poison_rate is more than 1.", "Lower one of them.")
-        if not self.delays_ms or any(not isinstance(d, (int, float)) or d < 0 for d in self.delays_ms):
+        if not self.delays_ms or any(isinstance(d, bool) or not isinstance(d, (int, float))
+                                     or not 0 <= d <= 60_000 for d in self.delays_ms):
             raise LabError(f"delays_ms={self.delays_ms!r} needs one delay ≥ 0 per retry topic.",
-                           "E.g. delays_ms=(300, 800): retry-1 waits 0.3 s, retry-2 waits 0.8 s.")
+                           "E.g. delays_ms=(300, 800): retry-1 waits 0.3 s, retry-2 waits 0.8 s (at most "
+                           "60000 ms each).")
         if len(self.delays_ms) >= MAX_STAGES:
             raise LabError(f"delays_ms has {len(self.delays_ms)} delays; the lab runs at most "
                            f"{MAX_STAGES - 1} retry topics.", "Use fewer, longer delays.")

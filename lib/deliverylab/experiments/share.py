@@ -39,6 +39,8 @@ from ..config_check import check_consumer_config
 from ..crash import CrashSpec
 from ..counts import DEAD_LETTERS_FILE, share_result
 from ..errors import LabError, require_seconds, require_whole
+from ..fields import check_fields
+from ..members import MAX_MEMBERS, MEMBERS_FIX
 from ..ids import check_messages
 from ..ledger import Store
 from ..readback import Watermarks
@@ -57,6 +59,10 @@ RECORD_LOCKS_RANGE = (100, 4000)  # group.share.min/max.partition.max.record.loc
 # the topic must say it may be one (a topic config, false by default).
 DLQ_PREFIX = "dlq."
 DLQ_TOPIC_CONFIG = {"errors.deadletterqueue.group.enable": "true"}
+# The ranges of ShareExperiment's numbers (fields.check_fields; the broker's bounds below)
+RANGES = {"members": (1, MAX_MEMBERS, MEMBERS_FIX), "keys": (1, 10_000),
+          "processing_ms": (0, 60_000, "Use 0 (no work) or a few ms per message, e.g. processing_ms=5."),
+          "stall_ms": (0, 600_000), "time_limit_s": (None, 3600)}
 DLQ_WAIT_S = 20.0  # the broker writes a dead letter after the acknowledgement: wait this long for it
 
 
@@ -92,6 +98,7 @@ class ShareExperiment:
     label: str | None = None
 
     def check(self) -> "ShareExperiment":
+        check_fields(self, RANGES)
         check_messages(self.messages, "Use e.g. messages=100.")
         require_whole("members", self.members, "Use e.g. members=2 (each its own process).")
         require_whole("keys", self.keys, "Use e.g. keys=8.")

@@ -29,7 +29,8 @@ import pandas as pd
 
 from ..cluster import Cluster, connect
 from ..crash import CrashSpec
-from ..errors import LabError, require_whole
+from ..errors import LabError, require_seconds, require_whole
+from ..fields import check_fields
 from ..catalog import PRODUCER_CONFIGS, SAFE
 from ..nemesis import seeded_fault
 from ..payloads import load_payments
@@ -71,6 +72,10 @@ SETTINGS: dict[str, StorySettings] = {
 }
 
 BROKER_FAULT = "kill-leader-lagging-followers"
+# The ranges of Story's numbers (fields.check_fields; payments and charges: the data file)
+RANGES = {"processing_ms": (0, 60_000), "heal_after_s": (0, 60), "time_limit_s": (None, 3600),
+          "auto_commit_interval_ms": (1, 3_600_000, "Use e.g. auto_commit_interval_ms=1000 "
+                                      "(0 would switch the commit timer off).")}
 CRASH_POINT = "after-process"
 
 
@@ -92,6 +97,8 @@ class Story:
     time_limit_s: float = 90.0
 
     def check(self) -> "Story":
+        check_fields(self, RANGES)
+        require_seconds("time_limit_s", self.time_limit_s, "Use e.g. time_limit_s=90.")
         if self.settings not in SETTINGS:
             raise LabError(f"Unknown story settings {self.settings!r}.",
                            f"Use one of {', '.join(map(repr, SETTINGS))}.")

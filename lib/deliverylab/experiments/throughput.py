@@ -46,17 +46,26 @@ from ..clients import poll_until, produce
 from ..cluster import Cluster, connect
 from ..config_check import check_producer_config
 from ..errors import LabError, require_seconds, require_whole
+from ..fields import check_fields
 from ..ids import MAX_MESSAGES, check_messages, key_for, value_for, value_of
 from ..readback import Watermarks
 from ..recording import write_recording
 from ..results import BenchmarkResult
 from ..runs import Progress, Run
+from ..topics import MAX_PARTITIONS, PARTITIONS_FIX
 from ..vocabulary import CONTROL
 
 __all__ = ["Benchmark", "QUEUE", "record_benchmarks", "recorded_experiments", "run_benchmark",
            "run_benchmarks", "with_control"]
 
 MIN_VALUE_BYTES = 80  # the longest record without padding (ids.value_for at the messages cap)
+# The ranges of Benchmark's numbers (fields.check_fields)
+RANGES = {"value_bytes": (MIN_VALUE_BYTES, 1_000_000, f"Use {MIN_VALUE_BYTES} bytes or more (the value "
+                          "carries an id, index, key and sequence), up to 1 MB (the broker's "
+                          "default message.max.bytes)."),
+          "rate": (0, 10_000_000), "commit_every": (1, None),
+          "partitions": (1, MAX_PARTITIONS, PARTITIONS_FIX), "keys": (1, 10_000),
+          "time_limit_s": (None, 3600)}
 
 
 @dataclass
@@ -82,6 +91,7 @@ class Benchmark:
             self.messages = MAX_MESSAGES if self.duration_s else 5000
 
     def check(self) -> "Benchmark":
+        check_fields(self, RANGES)
         check_messages(self.messages, "Use duration_s to measure for longer instead.")
         for name in ("partitions", "keys", "commit_every"):
             require_whole(name, getattr(self, name), "E.g. keys=8.")

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from ..cluster import Cluster
 from ..errors import LabError
+from ..fields import check_fields
 
 FAULTS = ("none", "kill-leader", "pause-leader", "pause-followers", "kill-follower",
           "restart-leader", "kill-leader-lagging-followers",
@@ -46,6 +47,7 @@ class FaultSpec:
     loss_pct: float = 10.0  # lossy-link: share of packets dropped (TCP resends them)
 
     def check(self, cluster: Cluster | None = None) -> "FaultSpec":
+        check_fields(self, {"at_index": (0, None), "at_s": (0, 3600), "heal_after_s": (0, 600)})
         if self.kind not in FAULTS:
             raise LabError(f"Unknown broker fault {self.kind!r}.",
                            f"Use one of {', '.join(FAULTS)}.")

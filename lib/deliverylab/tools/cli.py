@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
+import warnings
 from typing import Any, Callable
 
 from ..errors import LabError
@@ -28,10 +30,13 @@ def _cluster_text(d: dict[str, Any]) -> str:
 
 
 def cmd_cluster_up(args: argparse.Namespace) -> int:
-    from ..cluster import LocalCluster
-    from ..cluster.settings import check_size
+    from ..cluster import LocalCluster, check_environment
+    from ..cluster.settings import check_port_base, check_size
 
     check_size(args.brokers)
+    if args.port_base is not None:
+        check_port_base(args.port_base, "--port-base", args.brokers)
+    check_environment()  # checked even when a cluster runs: a typo is said, never ignored
     t0 = time.monotonic()
     cluster = LocalCluster.start(brokers=args.brokers, port_base=args.port_base, owned=False)
     d = {"running": True, **cluster.describe(), "ready_s": round(time.monotonic() - t0, 2)}
@@ -131,7 +136,30 @@ def build_parser() -> argparse.ArgumentParser:
     cli_check.add_command(sub)
     from . import lab
     lab.add_command(sub)
+    for words, leaf in leaf_parsers(p).items():  # which command ran, for its error's words
+        leaf.set_defaults(words=words)
     return p
+
+
+def leaf_parsers(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()
+                 ) -> dict[tuple[str, ...], argparse.ArgumentParser]:
+    """Every command's own parser by its words, e.g. ("cluster", "up"): the CLI's options are
+    theirs (tests/test_bad_input.py derives its table's rows from them)."""
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subs:
+        return {path: parser}
+    found: dict[tuple[str, ...], argparse.ArgumentParser] = {}
+    for name, sub in subs[0].choices.items():
+        found.update(leaf_parsers(sub, (*path, name)))
+    return found
+
+
+def spelling(parser: argparse.ArgumentParser) -> dict[str, str]:
+    """A command's Python names → its options as typed (processing_ms → --processing-ms), and
+    the names its set_defaults(respell=…) adds (a Spec field with another option's name)."""
+    names = {a.dest: max(a.option_strings, key=len) for a in parser._actions
+             if a.option_strings and a.dest != "help"}
+    return {**names, **(parser.get_default("respell") or {})}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -140,15 +168,25 @@ def main(argv: list[str] | None = None) -> int:
     if is_native_windows():  # before anything that needs POSIX signals or file locks is imported
         print(f"error: {native_windows_refused().paragraph()}", file=sys.stderr)
         return 2
-    args = build_parser().parse_args(argv)
+    # a lab warning (a setting said ignored) is one line, like an error, not a source excerpt
+    warnings.formatwarning = lambda message, *rest, **kw: f"warning: {message}\n"
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    command = leaf_parsers(parser).get(args.words)
     try:
-        return args.func(args)
-    except LabError as exc:
-        print(f"error: {exc.paragraph()}", file=sys.stderr)
+        code = args.func(args)
+        sys.stdout.flush()  # here, where a closed pipe is caught, not at interpreter exit
+        return code
+    except LabError as exc:  # said in the words the learner typed (--processing-ms, not processing_ms=)
+        said = exc.respelled(spelling(command)) if command is not None else exc
+        print(f"error: {said.paragraph()}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `deliverylab cluster status | head -3`: the reader has had enough
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 0
 
 
 if __name__ == "__main__":

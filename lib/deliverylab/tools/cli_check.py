@@ -70,10 +70,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     require_whole("--partitions", args.partitions, "Use e.g. --partitions 1.")
     check_crashes(args.crashes, args.messages, "--crashes ")
     check_command(command)
+    from ..paths import check_writable_file
     for option, value in (("--figure", args.figure), ("--json-out", args.json_out)):
-        if value and not Path(value).resolve().parent.is_dir():
-            raise LabError(f"{option} {value}: the folder {Path(value).resolve().parent} does not exist.",
-                           f"Create it first, or give {option} a file in an existing folder.")
+        if value:  # before the run, not after its minutes
+            check_writable_file(value, option)
     report = check.program(command, claim=args.claim, crashes=args.crashes, seed=args.seed,
                            messages=args.messages, partitions=args.partitions,
                            fault=None if args.fault == "none" else args.fault,
@@ -116,4 +116,4 @@ def add_command(sub: argparse._SubParsersAction) -> None:
     c.add_argument("command", nargs=argparse.REMAINDER,
                    help="-- then the program's command line; placeholders {bootstrap}, "
                         "{input_topic}, {output_topic}, {group}, {transactional_id}")
-    c.set_defaults(func=cmd_check)
+    c.set_defaults(func=cmd_check, respell={"time_limit_s": "--time-limit"})

@@ -51,6 +51,26 @@ def _stderr_progress(done: int, total: int) -> None:
         print(f"\r{done}/{total}", end="", file=sys.stderr, flush=True)
 
 
+# `run`'s options that only one kind of run reads: given to the other, they would be ignored
+SHARE_ONLY = ("ack", "poison", "poison_ack", "lock_duration_ms", "delivery_limit", "dead_letter")
+CONSUMER_ONLY = ("partitions", "commit_every", "auto_commit_interval_ms", "membership",
+                 "group_protocol", "assignor", "static", "commit_on_revoke", "session_timeout_ms",
+                 "max_poll_interval_ms", "scenario", "coordinator_fault", "fault")
+
+
+def refuse_ignored(args: argparse.Namespace, names: tuple[str, ...], what: str, fix: str) -> None:
+    """An option given that this run would not read is an error, not silently dropped."""
+    given = [n for n in names if getattr(args, n) != args.parser.get_default(n)]
+    if given:
+        options = ", ".join(spelled(args.parser, n) for n in given)
+        raise LabError(f"{options} {'does' if len(given) == 1 else 'do'} not apply to {what}.",
+                       fix.replace("Drop them", "Drop it" if len(given) == 1 else "Drop them"))
+
+
+def spelled(parser: argparse.ArgumentParser, dest: str) -> str:
+    return next(max(a.option_strings, key=len) for a in parser._actions if a.dest == dest)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from ..crash import CrashSpec
     from ..experiments import ConsumerExperiment, run_consumer
@@ -58,6 +78,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     if args.model == "share":
         return cmd_share(args)
+    refuse_ignored(args, SHARE_ONLY, f"`run {args.model}` (they are a share group's settings)",
+                   "Drop them, or use `run share`.")
     crash = None
     if args.crash:
         crash = CrashSpec(args.crash, every=args.crash_every, prob=args.crash_prob, seed=args.seed)
@@ -88,13 +110,21 @@ def cmd_share(args: argparse.Namespace) -> int:
     from ..crash import CrashSpec
     from ..experiments import ShareExperiment, run_share
 
-    if args.fault != "none" or args.partitions != 1:
-        raise LabError("`run share` reads one partition with every member and takes no broker "
-                       "fault.", "Drop --fault and --partitions; use --members N.")
+    refuse_ignored(args, CONSUMER_ONLY, "`run share` (its members read one partition together, "
+                   "acknowledge each record and take no broker fault)",
+                   "Drop them; a share group's own options are --members, --ack, --poison, "
+                   "--poison-ack, --lock-duration-ms, --delivery-limit and --dead-letter.")
     crash = None
     if args.crash:
         crash = CrashSpec(args.crash, every=args.crash_every, prob=args.crash_prob, seed=args.seed)
-    poison = tuple(int(i) for i in args.poison.split(",") if i.strip()) if args.poison else ()
+    elif args.crash_every or args.crash_prob:
+        raise LabError("--crash-every/--crash-prob need a crash point.",
+                       "Add --crash POINT, e.g. --crash after-process.")
+    parts = [i.strip() for i in args.poison.split(",")] if args.poison is not None else []
+    if any(not p.isdigit() for p in parts):
+        raise LabError(f"--poison {args.poison!r} is not a list of input indices.",
+                       "Give whole numbers ≥ 0 separated by commas, e.g. --poison 3,17.")
+    poison = tuple(int(p) for p in parts)
     spec = ShareExperiment(messages=args.messages, members=args.members, ack=args.ack, crash=crash,
                            poison=poison, poison_ack=args.poison_ack.upper(),
                            lock_duration_ms=args.lock_duration_ms,
@@ -140,7 +170,13 @@ def cmd_produce(args: argparse.Namespace) -> int:
 
 def cmd_matrix(args: argparse.Namespace) -> int:
     from ..experiments.matrix import run_matrix, write_matrix
+    from ..ids import check_messages
+    from ..paths import check_writable_file
 
+    require_whole("repeat", args.repeat, "Use e.g. repeat=1 (each repeat runs every cell with "
+                  "the next seed).")
+    check_messages(args.messages, "Use e.g. --messages 200.")
+    check_writable_file(args.out, "--out")  # before the matrix's minutes, not after them
     frame = run_matrix(repeat=args.repeat, messages=args.messages, log=print)
     write_matrix(frame, args.out, " ".join(["deliverylab", *sys.argv[1:]]))
     print(f"wrote {len(frame)} runs to {args.out}")
@@ -150,8 +186,20 @@ def cmd_matrix(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     from ..experiments.validate import report, validate, violations
 
+    from ..experiments.validate import scenarios
+    from ..ids import check_messages
+    from ..paths import check_writable_file
+
     if args.repeat < 1:
         raise LabError(f"--repeat {args.repeat} must be at least 1.", "Use e.g. --repeat 3.")
+    check_messages(args.messages, "Use e.g. --messages 120.")
+    if args.only is not None and not any(args.only in s.name for s in scenarios()):
+        raise LabError(f"--only {args.only!r} matches no scenario, so nothing would run.",
+                       "Give part of a scenario's name, e.g. --only at-least-once or --only "
+                       "kill-leader (`deliverylab validate --help`; the names are printed as "
+                       "each scenario runs).")
+    if args.out:
+        check_writable_file(args.out, "--out")
     def append_row(row: dict) -> None:  # every run is on disk as soon as it is counted
         if args.out:
             import csv
@@ -178,8 +226,11 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     """`deliverylab benchmark`: notebook 11's recorded sitting, as CSV."""
     from ..experiments import record_benchmarks
 
-    require_whole("--repeat", args.repeat, "Use e.g. --repeat 3.")
-    require_seconds("--duration", args.duration, "Use e.g. --duration 3.")
+    from ..paths import check_writable_file
+
+    require_whole("repeat", args.repeat, "Use e.g. repeat=3.")
+    require_seconds("duration", args.duration, "Use e.g. duration=3.")
+    check_writable_file(args.out, "--out")
     record_benchmarks(args.out, args.repeat, args.duration, " ".join(["deliverylab", *sys.argv[1:]]))
     return 0
 
@@ -233,7 +284,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                        help="a dead-letter topic for the group (KIP-1191, Kafka 4.4+): archived "
                             "records are copied there and counted as dead-lettered")
     _run_options(r, FAULTS)
-    r.set_defaults(func=cmd_run)
+    # CrashSpec's every/prob are --crash-every/--crash-prob here
+    r.set_defaults(func=cmd_run, parser=r, respell={"every": "--crash-every", "prob": "--crash-prob"})
 
     p = sub.add_parser("produce", help="a producer experiment: settings under a broker fault")
     p.add_argument("--messages", type=int, default=1000)
@@ -244,7 +296,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--request-timeout-ms", type=int)
     p.add_argument("--rate", type=float, default=1000.0, help="messages per second (0: unlimited)")
     _run_options(p, FAULTS)
-    p.set_defaults(func=cmd_produce)
+    # librdkafka's keys, as produce's options set them (producer_config)
+    p.set_defaults(func=cmd_produce, respell={"max.in.flight.requests.per.connection": "--max-in-flight",
+                                              "request.timeout.ms": "--request-timeout-ms"})
 
     m = sub.add_parser("matrix", help="the scenario matrix, headless, to a CSV file")
     m.add_argument("--repeat", type=int, default=1)

@@ -50,6 +50,9 @@ def pick_port(port: int | None) -> int:
     from ..cluster.processes import port_is_free
 
     if port is not None:
+        if isinstance(port, bool) or not isinstance(port, int) or not 1024 <= port <= 65535:
+            raise LabError(f"--port {port!r} is not a port JupyterLab can listen on.",
+                           f"Use a number from 1024 to 65535, e.g. --port {DEFAULT_PORT}.")
         if not port_is_free(port):
             raise LabError(f"Port {port} on 127.0.0.1 is already in use.",
                            "Stop what uses it (another JupyterLab?), or pick another with --port.")
@@ -191,7 +194,11 @@ def run_lab(port: int | None = None, open_browser: bool = True, notebook_dir: st
             brokers: int | None = None, timeout: float = 180.0) -> int:
     from ..cluster import LocalCluster, find_or_start
 
+    from ..cluster.settings import check_size
+
     t0 = time.monotonic()
+    if brokers is not None:  # before a cluster is found or started, so a typo is always said
+        check_size(brokers)
     root = notebooks_dir(notebook_dir)
     port = pick_port(port)
     token = os.environ.get("JUPYTER_TOKEN") or secrets.token_hex(24)

@@ -64,8 +64,9 @@ class GroupPanel(Panel):
             group.update(crash=CrashSpec("after-process", at=(n // 2,)))
         else:  # classic needs max.poll.interval.ms ≥ session.timeout.ms (6 s here); at-least-once
             # commits by time too, so the slow member's late commit is sent (and refused)
-            group.update(max_poll_interval_ms=6000, stall_at=n // 2, stall_ms=9000,
-                         commit_interval_ms=1000)
+            group.update(max_poll_interval_ms=6000, stall_at=n // 2, stall_ms=9000)
+            if f["model"].value == AT_LEAST_ONCE:  # the other models have no commit timer
+                group.update(commit_interval_ms=1000)
         return ConsumerExperiment(**{"model": f["model"].value, "messages": n,
                                      "processing_ms": 10, "label": scenario,
                                      **group, **self.spec_kwargs})
