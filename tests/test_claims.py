@@ -41,3 +41,64 @@ def test_no_warnings_holds_only_when_no_run_warns_and_names_the_run_that_did(mon
     assert clean.holds and clean.text == FAULT_IN_FLIGHT and clean.evidence == "no warnings"
     warned = no_warnings(_Run("acks=1", []), _Run("acks=all", ["the fault never struck"]))
     assert not warned.holds and warned.evidence == "acks=all: the fault never struck"
+
+
+# --- claims that can fail (issue 20) ------------------------------------------------------------
+def test_a_claim_whose_condition_holds_for_its_degenerate_outcome_is_flagged(monkeypatch):
+    from deliverylab.claims import ClaimCannotFail, zeros
+
+    s = {"label": "fix", "commit_failures": 0, "duplicated": 0, "lost": 0, "stalls": 1}
+    monkeypatch.delenv("DELIVERYLAB_CLAIMS", raising=False)
+    weak = claim(lambda s: s["commit_failures"] == s["duplicated"] == s["lost"] == 0,
+                 "no refused commit, no duplicate, no loss", given=s, trivial=[zeros(s)])
+    assert weak.holds and weak.trivially_true is not None
+    assert weak._repr_markdown_().startswith("✗ **Cannot fail")
+    strong = claim(lambda s: s["stalls"] >= 1 and s["commit_failures"] == s["duplicated"] == 0,
+                   "the stall happened, and no refused commit, no duplicate", given=s,
+                   trivial=[zeros(s)])
+    assert strong.holds and strong.trivially_true is None and strong.degenerate_checked == 1
+    monkeypatch.setenv("DELIVERYLAB_CLAIMS", "strict")
+    with pytest.raises(ClaimCannotFail, match="no refused commit"):
+        claim(lambda s: s["lost"] == 0, "no refused commit", given=s, trivial=[zeros(s)])
+
+
+def test_either_way_needs_each_branch_at_least_once(monkeypatch):
+    from deliverylab.claims import either_way
+
+    monkeypatch.delenv("DELIVERYLAB_CLAIMS", raising=False)
+    assert either_way([0, 10, 0, 10], (0, 10), "repeats its batch or nothing").holds
+    one_branch = either_way([0, 0, 0, 0], (0, 10), "repeats its batch or nothing")
+    assert not one_branch.holds  # the old `set(v) <= {0, BATCH}` passed this
+    assert not either_way([0, 5], (0, 10), "repeats its batch or nothing").holds
+    assert not either_way([], (0, 10), "repeats its batch or nothing").holds
+
+
+def test_a_claim_over_recorded_data_names_the_recording(monkeypatch):
+    monkeypatch.delenv("DELIVERYLAB_CLAIMS", raising=False)
+    c = claim(True, "acks=1 loses under kill-leader", recording="data/x.csv, made by `make x`")
+    assert c._repr_markdown_().startswith("✓ **Shown by the recording (data/x.csv, made by `make x`)")
+    with pytest.raises(TypeError):
+        claim(True, "a bool cannot be checked against degenerate outcomes", trivial=[{}])
+
+
+def test_notebook_04s_claims_each_name_a_degenerate_outcome():
+    """Every claim of 04 is a predicate with trivial= (or either_way): each is checked, when the
+    notebook runs, against the outcome a broken run would give. (Other notebooks: see
+    UNCHECKED_CLAIMS below; the list shrinks as their claim cells are converted.)"""
+    import json
+    import re
+    from pathlib import Path
+
+    for nb in CHECKED_NOTEBOOKS:
+        path = next(Path(__file__).parent.parent.joinpath("notebooks").glob(f"{nb}-*.ipynb"))
+        cells = json.loads(path.read_text())["cells"]
+        for i, c in enumerate(cells):
+            src = "".join(c["source"])
+            if c["cell_type"] != "code":
+                continue
+            for call in re.split(r"(?=\bclaim\()", src)[1:]:
+                assert "trivial=" in call.split("\n\n")[0] or "no_warnings" in call, \
+                    f"{path.name} cell {i}: a claim without trivial=: {call[:120]!r}"
+
+
+CHECKED_NOTEBOOKS = ("04",)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from . import plots
 from .benchmark_stats import summarise, verdict, verdict_text, verdicts
 from .catalog import PRODUCER_CONFIGS, SAFE, settings_table
-from .claims import claim, no_warnings
+from .claims import claim, either_way, no_warnings, same, zeros
 from .clients import quiet
 from .cluster import connect
 from .crash import CrashSpec
@@ -60,5 +60,5 @@ __all__ = [
     "read_recording", "reordered_example",
     # showing: figures, panels, claims
     "plots", "consumer_panel", "producer_panel", "group_panel", "retry_panel", "share_panel",
-    "show_worker", "fault_runs_here", "claim", "no_warnings",
+    "show_worker", "fault_runs_here", "claim", "either_way", "zeros", "same", "no_warnings",
 ]

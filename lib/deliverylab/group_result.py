@@ -189,6 +189,10 @@ def summarise(spec: dict[str, Any], tables: dict[str, pd.DataFrame], effects: pd
         "never_assigned": never_assigned(events, int(spec.get("members") or 1)),
         "rejoins": int((events["kind"] == REJOIN).sum()) if len(events) else 0,
         "group_stood_s": round(t_stands - t0, 3) if t_stands is not None else None,
+        # who held what when the group stood (member -> partitions), before any record
+        "stood_holdings": {int(m): list(p) for m, p in _detail(
+            events.loc[events["kind"] == GROUP_STANDS, "detail"].iloc[0]).get("holdings", {}).items()}
+        if t_stands is not None else {},
         # the stall: partitions no live member held for IDLE_S or longer while records waited
         "idle_partitions": int((idle["idle_s"] >= IDLE_S).sum()),
         "idle_s_max": float(idle["idle_s"].max()) if len(idle) else None,
