@@ -154,16 +154,15 @@ def _broker_settings(cluster: Any, keys: tuple[str, ...]) -> list[str] | None:
         return None
 
 
-def wait_for_group(ledger_path: Path, members: list[int], partitions: int, deadline: float,
+def wait_for_group(ledger_path: Path, stands: Callable[[Any], dict | None], deadline: float,
                    stop: threading.Event) -> bool:
-    """Block until the group stands (group_result.group_stands over the ledger's events), then
-    record it (GROUP_STANDS, detail: who holds what) and return True; False when the deadline
-    passed or `stop` was set first (the members' supervision then says why)."""
+    """Block until the group stands (`stands` over the ledger's membership events says who holds
+    what: group_result.group_stands), then record it (GROUP_STANDS, detail: who holds what) and
+    return True; False when the deadline passed or `stop` was set first (the members'
+    supervision then says why)."""
     import json
 
     import pandas as pd
-
-    from .group_result import group_stands
 
     ledger = Ledger(ledger_path)
     try:
@@ -171,9 +170,9 @@ def wait_for_group(ledger_path: Path, members: list[int], partitions: int, deadl
             events = pd.read_sql_query(
                 "SELECT kind, worker, detail, t FROM events WHERE kind IN (?, ?, ?, ?, ?)",
                 ledger.conn, params=(ASSIGNED, REVOKED, PARTITIONS_LOST, CRASH, EXIT))
-            stands = group_stands(events, members, partitions)
-            if stands is not None:
-                ledger.event(GROUP_STANDS, -1, 0, json.dumps({"holdings": stands}))
+            holding = stands(events)
+            if holding is not None:
+                ledger.event(GROUP_STANDS, -1, 0, json.dumps({"holdings": holding}))
                 return True
             time.sleep(0.05)
         return False
@@ -186,10 +185,11 @@ def supervise_members(role: str, run_dir: Path, ledger_path: Path, deadline: flo
                       processed: Callable[[], int] | None = None,
                       joining_member: int | None = None, join_after: int | None = None,
                       once_standing: Callable[[], None] | None = None,
-                      partitions: int = 1) -> Supervision:
-    """once_standing: run (in a thread of its own) once every member that starts at once holds
-    partitions — the run writes its input there, so nothing is processed, crashed or faulted
-    while the group is still forming. Its error is the run's error."""
+                      stands: Callable[[Any], dict | None] | None = None) -> Supervision:
+    """once_standing: run (in a thread of its own) once the group stands — `stands(events)`
+    says who holds what, or None while the group forms; the run writes its input there, so
+    nothing is processed, crashed or faulted while the group is still forming. Its error is
+    the run's error."""
     reports: list[Supervision | None] = [None] * members
     errors: list[BaseException] = []
     stop = threading.Event()  # an interrupt in this (the main) thread stops every member
@@ -213,7 +213,7 @@ def supervise_members(role: str, run_dir: Path, ledger_path: Path, deadline: flo
     def standing() -> None:
         try:
             starting = [m for m in range(members) if m != joining_member]
-            if wait_for_group(ledger_path, starting, partitions, deadline, stop):
+            if wait_for_group(ledger_path, stands, deadline, stop):
                 once_standing()
             elif not stop.is_set():  # the deadline: no input was written, so nothing to count
                 raise LabError(
@@ -227,7 +227,7 @@ def supervise_members(role: str, run_dir: Path, ledger_path: Path, deadline: flo
 
     threads = [threading.Thread(target=member, args=(m,), name=f"member-{m}", daemon=True)
                for m in range(members)]
-    if once_standing is not None:
+    if once_standing is not None and stands is not None:
         threads.append(threading.Thread(target=standing, name="group-stands", daemon=True))
     try:
         for t in threads:

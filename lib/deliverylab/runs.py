@@ -201,12 +201,12 @@ class Run:
                           joining_member: int | None = None,
                           join_after: int | None = None,
                           once_standing: Callable[[], None] | None = None,
-                          partitions: int = 1) -> Supervision:
+                          stands: Callable[[Any], dict | None] | None = None) -> Supervision:
         """`members` members of one group, each its own supervised process; once_standing()
-        runs once the group stands (every starting member holds some of the `partitions`)."""
+        runs once `stands(events)` says the group stands (members.supervise_members)."""
         return supervise_members(role, self.dir, self.ledger.path, deadline, members,
                                  self.worker_env, tick, processed, joining_member, join_after,
-                                 once_standing, partitions)
+                                 once_standing, stands)
 
     def with_nemeses(self, nemeses: Iterable[Nemesis], work: Callable[[], T],
                      meanwhile: Callable[[], None] | None = None) -> T:

@@ -20,6 +20,7 @@ from ..errors import LabError, require_seconds, require_whole
 from ..nemesis import (COORDINATOR_FAULTS, BrokerNemesis, CoordinatorFault, FaultSpec, Scenario2,
                        find_coordinator)
 from ..ids import check_messages
+from ..group_result import group_stands
 from ..ledger import Ledger, Store
 from ..members import check_group, check_group_on, member_linger_s
 from ..results import Result
@@ -146,12 +147,17 @@ def run_consumer(spec: ConsumerExperiment, cluster: Cluster | None = None,
                 return store.conn.execute("SELECT COUNT(*) FROM effects").fetchone()[0]
             tick = run.ticker(processed, spec.messages, progress)
 
+            starting = [m for m in range(spec.members) if m != spec.joining_member]
+
+            def stands(events):  # every starting member holds partitions, each partition one
+                return group_stands(events, starting, spec.partitions)
+
             def work() -> Supervision:
                 if spec.membership == "group":
                     return run.supervise_members(spec.model, deadline, spec.members, tick,
                                                  processed, spec.joining_member, spec.join_after,
                                                  once_standing=write_input,
-                                                 partitions=spec.partitions)
+                                                 stands=stands)
                 return run.supervise(spec.model, deadline, tick=tick)
             nemeses: list = []
             if spec.scenario:
