@@ -14,8 +14,10 @@ from .vocabulary import (ASSIGNED, CRASH, EXIT, FAULT, GROUP_STANDS, INPUT, PART
                          REVOKED, S2_READY, S2_RESUMED, S2_SETTLED)
 
 # A partition no live member held for this long, while the group had records to process, was
-# idle: a rebalance's stall (normal hand-overs between two members take a heartbeat or two).
-IDLE_S = 1.0
+# idle: a rebalance's stall, which waits for a dead member's session (6 s on the lab). A
+# hand-over between two live members takes a heartbeat or two (measured: under 1 s, on 2 busy
+# cores); a static member's restart about 0.2-0.8 s.
+IDLE_S = 2.0
 
 
 

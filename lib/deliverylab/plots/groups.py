@@ -57,6 +57,8 @@ def stall_comparison(results: list[Result], ax: Axes | None = None,
     crashed member's partitions drawn dark and the others light."""
     import numpy as np
 
+    from ..group_result import IDLE_S
+
     fig, ax = axes_for(ax, (8.0, 0.9 + 0.75 * len(results)))
     runs = [r for r in results if r.extra.get("idle") is not None and len(r.extra["idle"])]
     if not runs:
@@ -75,10 +77,10 @@ def stall_comparison(results: list[Result], ax: Axes | None = None,
             ax.text(row.idle_s, y, f" p{row.partition} {row.idle_s:.1f} s", va="center",
                     fontsize="x-small")
     ax.set_yticks(np.arange(len(runs)))
-    ax.set_yticklabels([f"{r.label}\n{r.summary.get('idle_partitions')} of {parts} idle ≥ 1 s"
+    ax.set_yticklabels([f"{r.label}\n{r.summary.get('idle_partitions')} of {parts} idle ≥ {IDLE_S:g} s"
                         for r in runs], fontsize="small")
     ax.invert_yaxis()
-    ax.set_xlabel("longest time a partition had no live owner after the crash (s)")
+    ax.set_xlabel("longest time a partition had no live owner while records waited (s)")
     from matplotlib.patches import Patch
     ax.legend(handles=[Patch(color=FIRST_COLOR, label="the crashed member's partitions"),
                        Patch(color="#9ecae1", label="the other members' partitions")],
