@@ -81,24 +81,36 @@ def test_a_claim_over_recorded_data_names_the_recording(monkeypatch):
         claim(True, "a bool cannot be checked against degenerate outcomes", trivial=[{}])
 
 
-def test_notebook_04s_claims_each_name_a_degenerate_outcome():
-    """Every claim of 04 is a predicate with trivial= (or either_way): each is checked, when the
-    notebook runs, against the outcome a broken run would give. (Other notebooks: see
-    UNCHECKED_CLAIMS below; the list shrinks as their claim cells are converted.)"""
+def unchecked_claims(nb: str) -> list[str]:
+    """The claim(...) calls of notebook `nb` that name no degenerate outcome (no trivial=, not
+    either_way / no_warnings): claims whose ability to fail nothing checks yet."""
     import json
     import re
     from pathlib import Path
 
-    for nb in CHECKED_NOTEBOOKS:
-        path = next(Path(__file__).parent.parent.joinpath("notebooks").glob(f"{nb}-*.ipynb"))
-        cells = json.loads(path.read_text())["cells"]
-        for i, c in enumerate(cells):
-            src = "".join(c["source"])
-            if c["cell_type"] != "code":
-                continue
-            for call in re.split(r"(?=\bclaim\()", src)[1:]:
-                assert "trivial=" in call.split("\n\n")[0] or "no_warnings" in call, \
-                    f"{path.name} cell {i}: a claim without trivial=: {call[:120]!r}"
+    path = next(Path(__file__).parent.parent.joinpath("notebooks").glob(f"{nb}-*.ipynb"))
+    found = []
+    for i, c in enumerate(json.loads(path.read_text())["cells"]):
+        if c["cell_type"] != "code":
+            continue
+        for call in re.split(r"(?=\bclaim\()", "".join(c["source"]))[1:]:
+            if "trivial=" not in call.split("\n\n")[0]:
+                found.append(f"{path.name} cell {i}: {call[:80]!r}")
+    return found
 
 
-CHECKED_NOTEBOOKS = ("04",)
+def test_notebook_04s_claims_each_name_a_degenerate_outcome():
+    """Every claim of 04 is a predicate with trivial=: each is checked, when the notebook runs,
+    against the outcome a broken run would give (all zeros, the wrong attribution, no crash)."""
+    assert unchecked_claims("04") == []
+
+
+# Claims not yet written as predicates with degenerate outcomes, per notebook (issue 20, part 2):
+# the count may only shrink as claim cells are converted.
+UNCHECKED_CLAIMS = {"00": 1, "01": 5, "02": 8, "03": 8, "05": 4, "06": 8, "07": 9, "08": 8, "09": 10,
+                    "10": 8, "11": 9, "12": 9}
+
+
+@pytest.mark.parametrize("nb", sorted(UNCHECKED_CLAIMS))
+def test_no_notebook_gains_a_claim_that_nothing_checks_can_fail(nb):
+    assert len(unchecked_claims(nb)) <= UNCHECKED_CLAIMS[nb], unchecked_claims(nb)
