@@ -13,7 +13,7 @@ from __future__ import annotations
 from . import check, plots
 from .benchmark_stats import summarise, verdict, verdict_text, verdicts
 from .catalog import PRODUCER_CONFIGS, SAFE, settings_table
-from .claims import claim, no_warnings
+from .claims import claim, either_way, no_warnings, same, zeros
 from .clients import quiet
 from .cluster import connect
 from .crash import CrashSpec
@@ -34,7 +34,7 @@ from .retry_counts import reordered_example
 from .topics import unique_topic
 from .vocabulary import (ACKED_BUT_LOST, ARCHIVED, CRASH, CRASH_POINTS, DEAD_LETTERED,
                          DELIVERED_ONCE, DUPLICATED, FAULT, HEAL, LOST, PARTITIONS_LOST, RESTART,
-                         REVOKED)
+                         REVOKED, STALL)
 from .widgets import (consumer_panel, fault_runs_here, group_panel, producer_panel, retry_panel,
                       share_panel, show_worker)
 
@@ -50,7 +50,7 @@ __all__ = [
     "Story", "run_story", "consumer_row", "consumer_spec", "producer_spec", "read_matrix", "CrashSpec",
     "FaultSpec", "seeded_fault",
     # the words (vocabulary): crash points, the events of a run, the outcomes of a message
-    "CRASH_POINTS", "CRASH", "RESTART", "FAULT", "HEAL", "REVOKED", "PARTITIONS_LOST",
+    "CRASH_POINTS", "CRASH", "RESTART", "FAULT", "HEAL", "REVOKED", "PARTITIONS_LOST", "STALL",
     "DELIVERED_ONCE", "LOST", "DUPLICATED", "ACKED_BUT_LOST", "ARCHIVED", "DEAD_LETTERED",
     # settings: the .NET ↔ librdkafka map and the named producer configurations (catalog)
     "settings_table", "PRODUCER_CONFIGS", "SAFE",
@@ -62,5 +62,5 @@ __all__ = [
     "read_recording", "reordered_example",
     # showing: figures, panels, claims
     "plots", "consumer_panel", "producer_panel", "group_panel", "retry_panel", "share_panel",
-    "show_worker", "fault_runs_here", "claim", "no_warnings",
+    "show_worker", "fault_runs_here", "claim", "either_way", "zeros", "same", "no_warnings",
 ]

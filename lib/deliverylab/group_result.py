@@ -10,8 +10,14 @@ from typing import Any
 import pandas as pd
 
 from .ids import member_of
-from .vocabulary import (ASSIGNED, CRASH, EXIT, FAULT, PARTITIONS_LOST, REJOIN, REVOKED, S2_READY,
-                         S2_RESUMED, S2_SETTLED)
+from .vocabulary import (ASSIGNED, CRASH, EXIT, FAULT, GROUP_STANDS, INPUT, PARTITIONS_LOST, REJOIN,
+                         REVOKED, S2_READY, S2_RESUMED, S2_SETTLED)
+
+# A partition no live member held for this long, while the group had records to process, was
+# idle: a rebalance's stall, which waits for a dead member's session (6 s on the lab). A
+# hand-over between two live members takes a heartbeat or two (measured: under 1 s, on 2 busy
+# cores); a static member's restart about 0.2-0.8 s.
+IDLE_S = 2.0
 
 
 
@@ -40,11 +46,66 @@ def holdings(events: pd.DataFrame, t0: float, t_end: float) -> pd.DataFrame:
                 h = open_.pop((worker, p), None)
                 if h:
                     rows.append({**h, "end": t - t0, "how": kind})
-        elif kind in (CRASH, EXIT):
+        elif kind in (CRASH, EXIT) and detail != INPUT:
+            # (the input producer's starts are numbered from 0 too: its exit is not member 0's)
             for key in [k for k in open_ if k[0] == worker]:
                 rows.append({**open_.pop(key), "end": t - t0, "how": kind})
     rows += [{**h, "end": t_end - t0, "how": "end"} for h in open_.values()]
     return pd.DataFrame(rows, columns=["member", "worker", "partition", "start", "end", "how"])
+
+
+def group_stands(events: pd.DataFrame, members: list[int], partitions: int) -> dict[int, list[int]] | None:
+    """Who holds what now, if the group stands: every partition held by exactly one member's live
+    worker, and as many of `members` holding partitions as can (min(members, partitions));
+    otherwise None (still forming, or a partition held twice between a revoke and an assign)."""
+    if not len(events):
+        return None
+    held = holdings(events, 0.0, float(events["t"].max()))
+    now = held[held["how"] == "end"]
+    if sorted(now["partition"]) != list(range(partitions)):
+        return None  # a partition unowned, or owned by two members
+    by_member = {int(m): sorted(int(p) for p in g["partition"]) for m, g in now.groupby("member")}
+    if len([m for m in members if m in by_member]) < min(len(members), partitions):
+        return None
+    return by_member
+
+
+def idle_partitions(held: pd.DataFrame, partitions: int, t_from: float, t_to: float) -> pd.DataFrame:
+    """Per partition, the longest time within [t_from, t_to] that no live member held it (the
+    group's stall: an eager rebalance revokes every partition, a crashed member's wait for the
+    coordinator to notice), with when it began. Times in s since the run began."""
+    rows = []
+    for p in range(partitions):
+        spans = sorted((max(s, t_from), min(e, t_to)) for s, e in
+                       zip(held.loc[held["partition"] == p, "start"], held.loc[held["partition"] == p, "end"])
+                       if e > t_from and s < t_to)
+        gap, since, at = 0.0, None, t_from
+        for s, e in spans + [(t_to, t_to)]:
+            if s - at > gap:
+                gap, since = s - at, at
+            at = max(at, e)
+        rows.append({"partition": p, "idle_s": round(gap, 3),
+                     "from": round(since, 3) if since is not None else None})
+    return pd.DataFrame(rows, columns=["partition", "idle_s", "from"])
+
+
+def duplicates_by_partition(effects: pd.DataFrame) -> pd.DataFrame:
+    """Every repeated processing, per partition: how many, which members processed those records
+    first and which processed them again (the store records the worker of every effect)."""
+    cols = ["partition", "duplicated", "first_by", "again_by"]
+    if not len(effects):
+        return pd.DataFrame(columns=cols)
+    ef = effects.sort_values("t").copy()
+    ef["copy"] = ef.groupby("msg_id").cumcount()
+    ef["member"] = ef["worker"].map(lambda w: member_of(int(w)))
+    first = ef[ef["copy"] == 0].set_index("msg_id")["member"]
+    again = ef[ef["copy"] > 0]
+    rows = []
+    for p, g in again.groupby("partition"):
+        rows.append({"partition": int(p), "duplicated": int(len(g)),
+                     "first_by": sorted({int(first[m]) for m in g["msg_id"]}),
+                     "again_by": sorted({int(m) for m in g["member"]})})
+    return pd.DataFrame(rows, columns=cols)
 
 
 def never_assigned(events: pd.DataFrame, members: int) -> list[int]:
@@ -104,8 +165,19 @@ def summarise(spec: dict[str, Any], tables: dict[str, pd.DataFrame], effects: pd
     # still being processed
     # (after the last record was processed, members leave as the input is done: no lesson there)
     last_effect = float(effects["t"].max()) if len(effects) else float("inf")
-    before_end = events[events["t"] <= last_effect]
-    taken = before_end[before_end["kind"].isin([REVOKED, PARTITIONS_LOST])]
+    # … and after the group stood (the lab writes the input only then, so the members' start-up
+    # rebalances come before any record: they are the group forming, not a lesson)
+    stood = events.loc[events["kind"] == GROUP_STANDS, "t"] if len(events) else events["t"]
+    t_stands = float(stood.iloc[0]) if len(stood) else None
+    during = events[(events["t"] <= last_effect) & (events["t"] >= (t_stands or float("-inf")))]
+    taken = during[during["kind"].isin([REVOKED, PARTITIONS_LOST])]
+    partitions = int(spec.get("partitions") or 1)
+    first_effect = float(effects["t"].min()) if len(effects) else None
+    idle = (idle_partitions(held, partitions, first_effect - t0, last_effect - t0)
+            if first_effect is not None else idle_partitions(held.iloc[0:0], 0, 0, 0))
+    dups = duplicates_by_partition(effects)
+    after = held[held["end"] >= (t_stands - t0 if t_stands is not None else float("-inf"))]
+    owners = after.groupby("partition")["member"].nunique() if len(after) else pd.Series(dtype=int)
     summary: dict[str, Any] = {
         "membership": spec.get("membership"), "members": int(spec.get("members") or 1),
         "group_protocol": spec.get("group_protocol"), "assignor": spec.get("assignor"),
@@ -118,6 +190,18 @@ def summarise(spec: dict[str, Any], tables: dict[str, pd.DataFrame], effects: pd
                          else None),
         "never_assigned": never_assigned(events, int(spec.get("members") or 1)),
         "rejoins": int((events["kind"] == REJOIN).sum()) if len(events) else 0,
+        "group_stood_s": round(t_stands - t0, 3) if t_stands is not None else None,
+        # who held what when the group stood (member -> partitions), before any record
+        "stood_holdings": {int(m): list(p) for m, p in _detail(
+            events.loc[events["kind"] == GROUP_STANDS, "detail"].iloc[0]).get("holdings", {}).items()}
+        if t_stands is not None else {},
+        # the stall: partitions no live member held for IDLE_S or longer while records waited
+        "idle_partitions": int((idle["idle_s"] >= IDLE_S).sum()),
+        "idle_s_max": float(idle["idle_s"].max()) if len(idle) else None,
+        # partitions that changed member once the group stood (held by more than one member)
+        "moved_partitions": int((owners > 1).sum()),
+        "duplicated_first_by": {int(m): int(n) for m, n in
+                                 _count_first_by(effects).items()},
         "rejoin_reasons": sorted({str(_detail(d).get("reason")) for k, d in
                                   zip(events["kind"], events["detail"]) if k == REJOIN}),
     }
@@ -129,5 +213,16 @@ def summarise(spec: dict[str, Any], tables: dict[str, pd.DataFrame], effects: pd
     hit = [f["coordinator"] for f in faults if "coordinator" in f]
     if hit and not spec.get("scenario"):
         summary["faulted_coordinator"] = hit[0]  # the coordinator the mid-run fault struck
-    return {"summary": summary, "holdings": held, "resumes": resumes,
-            "failed_commits": failed.reset_index(drop=True)}
+    return {"summary": summary, "holdings": held, "resumes": resumes, "idle": idle,
+            "duplicates": dups, "failed_commits": failed.reset_index(drop=True)}
+
+
+def _count_first_by(effects: pd.DataFrame) -> dict[int, int]:
+    """Repeated processings, by the member that processed the record the first time."""
+    if not len(effects):
+        return {}
+    ef = effects.sort_values("t").copy()
+    ef["copy"] = ef.groupby("msg_id").cumcount()
+    first = ef[ef["copy"] == 0].set_index("msg_id")["worker"].map(lambda w: member_of(int(w)))
+    again = ef[ef["copy"] > 0]
+    return first.loc[again["msg_id"]].value_counts().sort_index().to_dict()

@@ -16,7 +16,8 @@ from typing import Any, Callable
 from .errors import LabError, require_whole
 from .ledger import Ledger
 from .supervisor import Supervision, supervise
-from .vocabulary import AT_LEAST_ONCE
+from .vocabulary import (ASSIGNED, AT_LEAST_ONCE, CRASH, EXIT, GROUP_STANDS, PARTITIONS_LOST,
+                         REVOKED)
 from .ids import worker_number
 from .workers.membership import ASSIGNORS, REFUSED_BY_CONSUMER_PROTOCOL, group_settings
 
@@ -160,10 +161,42 @@ def _broker_settings(cluster: Any, keys: tuple[str, ...]) -> list[str] | None:
         return None
 
 
+def wait_for_group(ledger_path: Path, stands: Callable[[Any], dict | None], deadline: float,
+                   stop: threading.Event) -> bool:
+    """Block until the group stands (`stands` over the ledger's membership events says who holds
+    what: group_result.group_stands), then record it (GROUP_STANDS, detail: who holds what) and
+    return True; False when the deadline passed or `stop` was set first (the members'
+    supervision then says why)."""
+    import json
+
+    import pandas as pd
+
+    ledger = Ledger(ledger_path)
+    try:
+        while time.time() < deadline and not stop.is_set():
+            events = pd.read_sql_query(
+                "SELECT kind, worker, detail, t FROM events WHERE kind IN (?, ?, ?, ?, ?)",
+                ledger.conn, params=(ASSIGNED, REVOKED, PARTITIONS_LOST, CRASH, EXIT))
+            holding = stands(events)
+            if holding is not None:
+                ledger.event(GROUP_STANDS, -1, 0, json.dumps({"holdings": holding}))
+                return True
+            time.sleep(0.05)
+        return False
+    finally:
+        ledger.close()
+
+
 def supervise_members(role: str, run_dir: Path, ledger_path: Path, deadline: float, members: int,
                       env: dict[str, str], tick: Callable[[], None] | None = None,
                       processed: Callable[[], int] | None = None,
-                      joining_member: int | None = None, join_after: int | None = None) -> Supervision:
+                      joining_member: int | None = None, join_after: int | None = None,
+                      once_standing: Callable[[], None] | None = None,
+                      stands: Callable[[Any], dict | None] | None = None) -> Supervision:
+    """once_standing: run (in a thread of its own) once the group stands — `stands(events)`
+    says who holds what, or None while the group forms; the run writes its input there, so
+    nothing is processed, crashed or faulted while the group is still forming. Its error is
+    the run's error."""
     reports: list[Supervision | None] = [None] * members
     errors: list[BaseException] = []
     stop = threading.Event()  # an interrupt in this (the main) thread stops every member
@@ -184,8 +217,25 @@ def supervise_members(role: str, run_dir: Path, ledger_path: Path, deadline: flo
         finally:
             ledger.close()
 
+    def standing() -> None:
+        try:
+            starting = [m for m in range(members) if m != joining_member]
+            if wait_for_group(ledger_path, stands, deadline, stop):
+                once_standing()
+            elif not stop.is_set():  # the deadline: no input was written, so nothing to count
+                raise LabError(
+                    f"The group's {len(starting)} members did not all get partitions within the "
+                    "run's time limit, so its input was never written: the run could not happen "
+                    "and nothing of it is counted.",
+                    "Give the run a longer time_limit_s (--time-limit), or use fewer members.")
+        except BaseException as exc:
+            errors.append(exc)
+            stop.set()
+
     threads = [threading.Thread(target=member, args=(m,), name=f"member-{m}", daemon=True)
                for m in range(members)]
+    if once_standing is not None and stands is not None:
+        threads.append(threading.Thread(target=standing, name="group-stands", daemon=True))
     try:
         for t in threads:
             t.start()

@@ -37,7 +37,8 @@ The API, kept stable for the kinds of runs built on it:
 - ``write_spec(spec)``: spec.json, the one file every process of the run reads.
 - ``supervise(role, deadline, tick=None, ledger=None, stop=None)``: one worker role, restarted
   after each crash, stopped at the deadline (``supervisor.supervise``); ``supervise_members(…)``
-  the members of one group, each supervised (``members.supervise_members``).
+  the members of one group, each supervised (``members.supervise_members``); its
+  ``once_standing`` runs once the group stands (a group run writes its input there).
 - ``with_nemeses(nemeses, work, meanwhile=None)``: ``work()`` while the nemeses strike; each
   is told to heal once the work is done, ``meanwhile()`` runs while they heal, and a nemesis
   that failed is the run's error (see the protocol below).
@@ -228,10 +229,14 @@ class Run:
                           tick: Callable[[], None] | None = None,
                           processed: Callable[[], int] | None = None,
                           joining_member: int | None = None,
-                          join_after: int | None = None) -> Supervision:
-        """`members` members of one group, each its own supervised process."""
+                          join_after: int | None = None,
+                          once_standing: Callable[[], None] | None = None,
+                          stands: Callable[[Any], dict | None] | None = None) -> Supervision:
+        """`members` members of one group, each its own supervised process; once_standing()
+        runs once `stands(events)` says the group stands (members.supervise_members)."""
         return supervise_members(role, self.dir, self.ledger.path, deadline, members,
-                                 self.worker_env, tick, processed, joining_member, join_after)
+                                 self.worker_env, tick, processed, joining_member, join_after,
+                                 once_standing, stands)
 
     def with_nemeses(self, nemeses: Iterable[Nemesis], work: Callable[[], T],
                      meanwhile: Callable[[], None] | None = None) -> T:

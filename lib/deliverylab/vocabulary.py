@@ -65,13 +65,16 @@ FAULT, HEAL = "fault", "heal"
 # a group member's partitions (detail: member, partitions)
 ASSIGNED, REVOKED, PARTITIONS_LOST = "assigned", "revoked", "lost"
 STALL = "stall"  # a member's processing stalled (too slow for max.poll.interval.ms)
+# the group stood (every starting member held partitions, each partition one member): only then
+# is the input written, so crashes and faults strike a stable group (detail: holdings)
+GROUP_STANDS = "group-stands"
 # deliverylab check: the lab ended a program that does not exit by itself (no lag, output
 # quiet), and what a killed program had sent that reached the log or the group just after
 STOP, AFTERMATH = "stop", "aftermath"
 # Scenario 2, the worker and the coordinator nemesis taking turns (workers/scenario2.py)
 S2_READY, S2_PAUSED, S2_SETTLED, S2_RESUMED = "s2-ready", "s2-paused", "s2-settled", "s2-resumed"
 EVENT_KINDS = (START, RESTART, CRASH, EXIT, TIMEOUT, INTERRUPTED, WORKER_ERROR, REJOIN, FAULT, HEAL,
-               ASSIGNED, REVOKED, PARTITIONS_LOST, STALL, STOP, AFTERMATH, S2_READY, S2_PAUSED,
+               ASSIGNED, REVOKED, PARTITIONS_LOST, STALL, GROUP_STANDS, STOP, AFTERMATH, S2_READY, S2_PAUSED,
                S2_SETTLED, S2_RESUMED)
 
 # --- outcomes: what can become of a message (the README's first paragraph names them) ---------

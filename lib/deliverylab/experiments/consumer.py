@@ -1,6 +1,6 @@
 """Consumer experiments: a delivery model's worker under crashes and faults.
 
-A run writes N input messages, runs the model's worker (restarting it after every crash; or N
+A run writes N input messages (a group run: once its members stand, see members.py), runs the model's worker (restarting it after every crash; or N
 members of a group, each its own process), strikes the nemeses meanwhile (a broker fault, a
 coordinator fault, Scenario 2), reads the topics back, and counts every message's outcome from
 the ledger, the learner's store and the read-back (counts.consumer_result).
@@ -21,7 +21,8 @@ from ..fields import check_fields
 from ..nemesis import (COORDINATOR_FAULTS, BrokerNemesis, CoordinatorFault, FaultSpec, Scenario2,
                        find_coordinator)
 from ..ids import check_messages
-from ..ledger import Store
+from ..group_result import group_stands
+from ..ledger import Ledger, Store
 from ..members import MAX_MEMBERS, MEMBERS_FIX, check_group, check_group_on, member_linger_s
 from ..results import Result
 from ..runs import Progress, Run
@@ -165,17 +166,36 @@ def run_consumer(spec: ConsumerExperiment, cluster: Cluster | None = None,
                         "group_id": group, "transactional_id": transactional_id(topic),
                         "deadline": deadline, "crash": asdict(spec.crash) if spec.crash else None})
         run.ledger.set_meta(kind=CONSUMER, model=spec.model, topic=topic, t0=run.t0)
-        run.supervise(INPUT, deadline)
+        grouped = spec.membership == "group"
+        if not grouped:
+            run.supervise(INPUT, deadline)
+
+        def write_input() -> None:
+            # A group's input is written only once the group stands (members.wait_for_group):
+            # crashes, faults and leaves then strike a stable group whose every member holds
+            # partitions, never the start-up rebalances (issue 20).
+            ledger = Ledger(run.ledger.path)  # this thread's own connection
+            try:
+                run.supervise(INPUT, deadline, ledger=ledger)
+            finally:
+                ledger.close()
 
         with closing(Store(run.dir / "store.sqlite")) as store:
             def processed() -> int:
                 return store.conn.execute("SELECT COUNT(*) FROM effects").fetchone()[0]
             tick = run.ticker(processed, spec.messages, progress)
 
+            starting = [m for m in range(spec.members) if m != spec.joining_member]
+
+            def stands(events):  # every starting member holds partitions, each partition one
+                return group_stands(events, starting, spec.partitions)
+
             def work() -> Supervision:
                 if spec.membership == "group":
                     return run.supervise_members(spec.model, deadline, spec.members, tick,
-                                                 processed, spec.joining_member, spec.join_after)
+                                                 processed, spec.joining_member, spec.join_after,
+                                                 once_standing=write_input,
+                                                 stands=stands)
                 return run.supervise(spec.model, deadline, tick=tick)
             nemeses: list = []
             if spec.scenario:

@@ -3,7 +3,7 @@
     base         one colour per outcome and event kind; the axes a figure draws into
     runs         one run: outcome_bars, timeline
     comparisons  several runs: compare, heatmap, story_bars, benchmark_bars
-    groups       group runs: group_timeline, share_deliveries
+    groups       group runs: group_timeline, stall_comparison, share_deliveries
     retry        the retry pipeline: place_bars, latency_points
     check        a checked run (deliverylab check): check_timeline
 
@@ -17,10 +17,10 @@ from __future__ import annotations
 from .base import event_styles, outcome_colors
 from .check import check_timeline
 from .comparisons import benchmark_bars, compare, heatmap, story_bars
-from .groups import group_timeline, share_deliveries
+from .groups import group_timeline, share_deliveries, stall_comparison
 from .retry import latency_points, place_bars, retry_kind_colors
 from .runs import outcome_bars, timeline
 
 __all__ = ["outcome_colors", "event_styles", "outcome_bars", "timeline", "compare", "heatmap",
-           "story_bars", "benchmark_bars", "group_timeline", "share_deliveries",
+           "story_bars", "benchmark_bars", "group_timeline", "stall_comparison", "share_deliveries",
            "retry_kind_colors", "place_bars", "latency_points", "check_timeline"]

@@ -1,5 +1,5 @@
-"""Group runs in figures: who held which partition when (a consumer group), and every delivery of
-a share group's records with its delivery count."""
+"""Group runs in figures: who held which partition when (a consumer group), the stall a crash
+cost each kind of group, and every delivery of a share group's records with its delivery count."""
 from __future__ import annotations
 
 from matplotlib.axes import Axes
@@ -29,6 +29,10 @@ def group_timeline(result: Result, ax: Axes | None = None, title: str | None = N
         ax.axvline(t, color="grey", linewidth=0.6, alpha=0.5)
     for row in held[held["how"] == CRASH].itertuples():
         ax.plot(row.end, row.partition, "x", color="red", markersize=9)
+    stood = result.summary.get("group_stood_s")
+    if stood is not None:  # the input is written from here on (members.wait_for_group)
+        ax.axvline(stood, color="black", linestyle=":", linewidth=1.0,
+                   label="group stands: input written")
     tl = result.timeline
     if len(tl) and "copy" in tl and "partition" in tl:
         dup = tl[tl["copy"] > 1]
@@ -43,6 +47,45 @@ def group_timeline(result: Result, ax: Axes | None = None, title: str | None = N
     ax.set_xlabel("seconds since the run started")
     ax.set_title(title or result.label)
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small")
+    return root_figure(ax)
+
+
+def stall_comparison(results: list[Result], ax: Axes | None = None,
+                     title: str | None = None) -> Figure:
+    """The stall each group run's crash cost, side by side: per run (a row of bars) the longest
+    time each partition had no live owner while records waited (result.extra["idle"]), with the
+    crashed member's partitions drawn dark and the others light."""
+    import numpy as np
+
+    from ..group_result import IDLE_S
+
+    fig, ax = axes_for(ax, (8.0, 0.9 + 0.75 * len(results)))
+    runs = [r for r in results if r.extra.get("idle") is not None and len(r.extra["idle"])]
+    if not runs:
+        nothing_to_draw(ax, "no group runs with idle partitions")
+        return fig
+    parts = max(len(r.extra["idle"]) for r in runs)
+    height = 0.8 / parts
+    for i, r in enumerate(runs):
+        idle = r.extra["idle"]
+        crashed = set().union(*[set(p) for p in r.extra["resumes"]["partitions"]]) \
+            if len(r.extra.get("resumes", [])) else set()
+        for row in idle.itertuples():
+            y = i - 0.4 + height * (row.partition + 0.5)
+            ax.barh(y, row.idle_s, height=height * 0.9,
+                    color=FIRST_COLOR if row.partition in crashed else "#9ecae1")
+            ax.text(row.idle_s, y, f" p{row.partition} {row.idle_s:.1f} s", va="center",
+                    fontsize="x-small")
+    ax.set_yticks(np.arange(len(runs)))
+    ax.set_yticklabels([f"{r.label}\n{r.summary.get('idle_partitions')} of {parts} idle ≥ {IDLE_S:g} s"
+                        for r in runs], fontsize="small")
+    ax.invert_yaxis()
+    ax.set_xlabel("longest time a partition had no live owner while records waited (s)")
+    from matplotlib.patches import Patch
+    ax.legend(handles=[Patch(color=FIRST_COLOR, label="the crashed member's partitions"),
+                       Patch(color="#9ecae1", label="the other members' partitions")],
+              loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small")
+    ax.set_title(title or "The same crash, four kinds of group: how long partitions sat idle")
     return root_figure(ax)
 
 

@@ -178,6 +178,7 @@ class GroupEnd:
         self._store = None
         self._next_count = self._next_committed = 0.0
         self._done = False
+        self._input_known = False
         member = member_of(ctx.worker)
         self.leave_after = ctx.spec.get("leave_after") if member == ctx.spec.get("leaving_member") \
             else None
@@ -192,7 +193,26 @@ class GroupEnd:
             self._store = self.ctx.store()
         return self._store.conn.execute("SELECT COUNT(DISTINCT msg_id) FROM effects").fetchone()[0]
 
+    def _input_written(self) -> bool:
+        """The input is written once the group stands (members.wait_for_group), after this
+        member started: until its producer recorded every delivery, the ends are unknown (the
+        watermarks at the member's start say 0). Then the ends are where the acks put them."""
+        if self._input_known:
+            return True
+        topic = self.ctx.spec["topic"]
+        rows = self.ctx.ledger.conn.execute(
+            'SELECT partition, MAX("offset") + 1, COUNT(*) FROM acks WHERE topic = ? AND "offset" >= 0 '
+            "GROUP BY partition", (topic,)).fetchall()
+        if sum(n for _, _, n in rows) < self.messages:
+            return False
+        acked = {p: e for p, e, _ in rows}
+        self.ends = {p: max(e or 0, acked.get(p, 0)) for p, e in self.ends.items()}
+        self._input_known = True
+        return True
+
     def _committed_at_end(self) -> bool:
+        if not self._input_written():
+            return False
         topic = self.ctx.spec["topic"]
         if self.ctx.spec["model"] == IDEMPOTENT_CONSUMER:
             if self._store is None:
