@@ -7,6 +7,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.colors import LinearSegmentedColormap
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
@@ -60,6 +61,13 @@ def compare(frame: pd.DataFrame, by: str, metrics: Sequence[str] = ("lost", "dup
     return fig
 
 
+def _cmap_for(value: str) -> LinearSegmentedColormap | str:
+    """White to the outcome's own colour (plots/base.py) when the metric is an outcome — orange
+    for duplicates, red for losses, as in every other figure; other metrics keep Reds."""
+    color = outcome_colors.get(value.replace("_", "-"))
+    return LinearSegmentedColormap.from_list(value, ["#ffffff", color]) if color else "Reds"
+
+
 def heatmap(frame: pd.DataFrame, index: str, columns: str, value: str,
             ax: Axes | None = None) -> Figure:
     """A matrix of one metric (e.g. lost per delivery model × crash point), mean over runs.
@@ -81,7 +89,8 @@ def heatmap(frame: pd.DataFrame, index: str, columns: str, value: str,
     low = min(0.0, float(finite.min())) if finite.size else 0.0
     high = float(finite.max()) if finite.size else 1.0
     high = high if high > low else low + 1.0  # an all-zero matrix still needs a valid scale
-    image = ax.imshow(np.ma.masked_invalid(data), cmap="Reds", aspect="auto", vmin=low, vmax=high)
+    image = ax.imshow(np.ma.masked_invalid(data), cmap=_cmap_for(value), aspect="auto",
+                      vmin=low, vmax=high)
     ax.set_xticks(range(len(table.columns)), [str(c) for c in table.columns])
     ax.set_yticks(range(len(table.index)), [str(r) for r in table.index])
     for label in ax.get_xticklabels():  # anchored so a long crash-point name ends under its column
