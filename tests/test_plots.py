@@ -217,3 +217,30 @@ def test_empty_tables_draw_without_error() -> None:
     assert not compare(empty, "model").axes[0].patches
     ax = heatmap(empty, "model", "crash", "lost").axes[0]
     assert not ax.images and texts(ax) == ["no runs"]
+
+
+# --- one scale, one colour per outcome --------------------------------------------------------
+def test_heatmap_of_an_outcome_uses_that_outcomes_colour() -> None:
+    from matplotlib.colors import to_rgba
+    frame = pd.DataFrame({"model": ["a", "b"], "crash_point": ["x", "x"],
+                          "duplicated": [0, 4], "acked_but_lost": [0, 4]})
+    for value, outcome in (("duplicated", "duplicated"), ("acked_but_lost", "acked-but-lost")):
+        image = heatmap(frame, "model", "crash_point", value).axes[0].images[0]
+        assert image.cmap(1.0) == to_rgba(outcome_colors[outcome])
+
+
+def test_story_figures_of_the_same_size_share_one_scale() -> None:
+    from types import SimpleNamespace
+    from deliverylab.plots import story_bars
+
+    def story(settings, acked, lost, doubled):
+        return SimpleNamespace(summary={"settings": settings, "payments": 500, "charges": 430,
+                                        "producer_acked_but_lost": acked, "lost_payments": lost,
+                                        "double_charges": doubled, "broker_faults": 1,
+                                        "worker_crashes": 4})
+    typical = story_bars(story("typical", 70, 70, 64)).axes[0]
+    recommended = story_bars(story("recommended", 0, 0, 0)).axes[0]
+    assert typical.get_ylim() == recommended.get_ylim() == (0, 250)
+    stacked = list(typical.patches)
+    assert to_hex(stacked[0].get_facecolor()) == outcome_colors["acked-but-lost"]
+    assert to_hex(stacked[2].get_facecolor()) == outcome_colors["duplicated"]

@@ -11,15 +11,30 @@ from deliverylab.experiments import Story, run_story
 pytestmark = pytest.mark.kafka
 
 # The checkout sends for 7.5 s, so the run outlasts the fault (struck in the 2nd quarter, ~1 s to
-# apply, 1 s to heal) even with two test clusters on two cores.
-CI = dict(payments=300, rate=40, charges=200, crash_every=60)
+# apply, 1 s to heal) even with two test clusters on two cores. The charging stage charges what
+# the checkout stored (≤ 240 payments): 3 or 4 crashes.
+CI = dict(payments=240, rate=32, crash_every=60)
+
+
+def handed_over_exactly(r):
+    """The charging input is the checkout's read-back: each payment once per stored copy, and
+    none the checkout lost — so a payment lost at checkout can never be charged."""
+    pm = r.producer.messages
+    carried = list(r.consumer.spec["input_payments"])
+    stored = [int(i) for i, n in zip(pm["index"], pm["stored_copies"]) for _ in range(int(n))]
+    assert carried == stored and r.summary["charges"] == len(stored)
+    gone = set(pm.loc[pm["stored_copies"] == 0, "index"].astype(int))
+    assert gone.isdisjoint(carried)
+    return gone
 
 
 def test_typical_settings_lose_payments_and_charge_twice(cluster):
     r = run_story(Story("typical", **CI), cluster)
     s = r.summary
-    assert s["broker_faults"] == 1 and s["worker_crashes"] == 3
+    assert s["broker_faults"] == 1 and s["worker_crashes"] == s["charges"] // 60
     assert s["producer_acked_but_lost"] >= 1, s  # acks=1: the stale follower took over
+    gone = handed_over_exactly(r)
+    assert len(gone) >= s["producer_acked_but_lost"]  # lost at checkout → never charged
     assert s["consumer_duplicated"] >= 1, s  # auto-commit: charged, then killed before the timer
     assert s["lost_payments"] >= 1 and s["double_charges"] >= 1
     assert len(r.lost) == s["lost_payments"]
@@ -32,7 +47,8 @@ def test_typical_settings_lose_payments_and_charge_twice(cluster):
 def test_recommended_settings_lose_nothing_and_charge_once_under_the_same_faults(cluster):
     r = run_story(Story("recommended", **CI), cluster)
     s = r.summary
-    assert s["broker_faults"] == 1 and s["worker_crashes"] == 3  # the same faults struck
+    assert s["broker_faults"] == 1 and s["worker_crashes"] == 4  # the same faults struck
+    assert handed_over_exactly(r) == set() and s["charges"] == 240  # all stored, once
     assert (s["lost_payments"], s["double_charges"]) == (0, 0), s
     assert s["producer_failed_reported"] == 0
     assert r.lost.empty and r.doubled.empty
@@ -42,7 +58,7 @@ def test_recommended_settings_lose_nothing_and_charge_once_under_the_same_faults
 @pytest.mark.parametrize("kw, match", [
     ({"settings": "safe"}, "typical"),
     ({"payments": 900}, "at most 500"),
-    ({"charges": 50, "crash_every": 80}, "never crash"),
+    ({"payments": 50, "crash_every": 80}, "never crash"),
     ({"rate": 0}, "rate"),
 ])
 def test_bad_story_is_one_clear_error(kw, match):

@@ -86,6 +86,10 @@ class ConsumerExperiment:
     join_after: int | None = None  # … once the group processed this many records
     stall_at: int | None = None  # too slow: processing this input record takes stall_ms more
     stall_ms: float = 0.0
+    # The payment each input message carries: input message i carries payment number
+    # input_payments[i] of data/payments.jsonl (None: payment i). The story's charging stage sets
+    # it to what the checkout's read-back found, so a payment lost at checkout is never charged.
+    input_payments: tuple[int, ...] | None = None
     scenario: str | None = None  # "scenario-2-applied" / "scenario-2-lost" (coordinator nemesis)
     coordinator_fault: str | None = None  # kill-/pause-/restart-coordinator mid-run …
     coordinator_fault_at: int | None = None  # … once this many records were processed (default: half)
@@ -102,6 +106,9 @@ class ConsumerExperiment:
                            (f"Did you mean {close[0]!r}? " if close else "") +
                            f"Use one of {', '.join(MODELS)}.")
         check_messages(self.messages, "Use e.g. messages=200.")
+        if self.input_payments is not None and len(self.input_payments) != self.messages:
+            raise LabError(f"input_payments holds {len(self.input_payments)} payments for "
+                           f"messages={self.messages}.", "Give one payment number per message.")
         require_whole("partitions", self.partitions, "Use 1 (ordering is per partition) or a few.")
         require_whole("keys", self.keys, "Use e.g. keys=8.")
         if self.commit_every is not None:

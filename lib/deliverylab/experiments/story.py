@@ -13,10 +13,20 @@ Two stages, each an ordinary lab experiment, run one after the other and counted
    fetching for a second but stay in the ISR, then the leader is killed and a stale follower takes
    over). Whatever the producer was told was written and is not in the log afterwards is a lost
    payment (`acked-but-lost`).
-2. **Kafka → charging service**: a consumer charges each payment (a row in its database, after
-   `processing_ms` of work) and its worker is SIGKILLed after every `crash_every`-th charge, right
-   after charging and before anything else happens (`after-process`). A payment charged twice is
-   a double charge; a payment never charged is lost.
+2. **Kafka → charging service**: a consumer charges each payment the checkout's topic holds (a
+   row in its database, after `processing_ms` of work) and its worker is SIGKILLed after every
+   `crash_every`-th charge, right after charging and before anything else happens
+   (`after-process`). A payment charged twice is a double charge; a payment never charged is lost.
+
+One pipeline: the charging stage's input is exactly what the checkout's read-back found — every
+payment as many times as the checkout's topic holds it, none that it lost. A payment lost at
+checkout is therefore never charged, and one written twice is charged twice.
+Why a fresh input topic written from the read-back, not a consumer on the checkout's topic: the
+engine's consumer run counts each input message from its own ledger (written by its input
+producer, which cannot fail: idempotent, acks=all), and the checkout's topic holds records whose
+ids belong to the producer run. Writing the read-back's payments, in order, to the charging
+input keeps both ledgers whole and makes the hand-over itself exact — the same payments, the same
+copies.
 
 Both stages are the engine's `run_producer` and `run_consumer`: nothing here counts on its own.
 """
@@ -81,14 +91,13 @@ CRASH_POINT = "after-process"
 
 @dataclass
 class Story:
-    """The pipeline, its settings and its faults. Sizes: payments (producer stage, at `rate`
-    per second) and charges (consumer stage), both ≤ the 500 payments of data/payments.jsonl so
-    every payment id is a different payment."""
+    """The pipeline, its settings and its faults. Size: payments (sent by the checkout at `rate`
+    per second; the charging stage charges what the checkout stored), ≤ the 500 payments of
+    data/payments.jsonl so every payment id is a different payment."""
 
     settings: str = "typical"
     payments: int = 500
     rate: float = 70.0  # payments per second: the checkout sends for ~7 s, longer than the fault lasts
-    charges: int = 300
     crash_every: int = 100  # the charging worker is killed after every K-th charge
     processing_ms: float = 20.0  # the work of one charge (a payment API call)
     auto_commit_interval_ms: int = 1000  # typical consumer: librdkafka's default is 5000
@@ -103,17 +112,16 @@ class Story:
             raise LabError(f"Unknown story settings {self.settings!r}.",
                            f"Use one of {', '.join(map(repr, SETTINGS))}.")
         limit = len(load_payments())
-        for name in ("payments", "charges", "crash_every"):
+        for name in ("payments", "crash_every"):
             require_whole(name, getattr(self, name),
-                          "E.g. Story(payments=500, charges=300, crash_every=100).")
-        for name in ("payments", "charges"):
-            if getattr(self, name) > limit:
-                raise LabError(f"{name}={getattr(self, name)} is more than the {limit} payments "
-                               "in data/payments.jsonl.", f"Use at most {limit}.")
-        if self.crash_every > self.charges:
-            raise LabError(f"crash_every={self.crash_every} is more than charges={self.charges}: "
+                          "E.g. Story(payments=500, crash_every=100).")
+        if self.payments > limit:
+            raise LabError(f"payments={self.payments} is more than the {limit} payments "
+                           "in data/payments.jsonl.", f"Use at most {limit}.")
+        if self.crash_every > self.payments:
+            raise LabError(f"crash_every={self.crash_every} is more than payments={self.payments}: "
                            "the charging worker would never crash.",
-                           "Use e.g. crash_every = charges // 3.")
+                           "Use e.g. crash_every = payments // 4.")
         if not isinstance(self.rate, (int, float)) or self.rate <= 0:
             raise LabError(f"rate={self.rate!r} must be a positive number of payments per second.",
                            "Use e.g. rate=100.")
@@ -130,10 +138,12 @@ class Story:
             topic_config={"min.insync.replicas": "2"}, seed=self.seed,
             time_limit_s=self.time_limit_s, label=f"checkout → Kafka ({self.settings})")
 
-    def consumer_spec(self) -> ConsumerExperiment:
+    def consumer_spec(self, stored: tuple[int, ...]) -> ConsumerExperiment:
+        """The charging stage; `stored`: the payment numbers the checkout's topic holds, one per
+        copy, in payment order."""
         s = self.chosen
         return ConsumerExperiment(
-            model=s.consumer_model, messages=self.charges,
+            model=s.consumer_model, messages=len(stored), input_payments=tuple(stored),
             crash=CrashSpec(CRASH_POINT, every=self.crash_every, seed=self.seed),
             processing_ms=self.processing_ms, auto_commit_interval_ms=self.auto_commit_interval_ms,
             consumer_config=dict(s.consumer_config), seed=self.seed,
@@ -185,12 +195,19 @@ def run_story(spec: Story, cluster: Cluster | None = None,
     spec.check()
     cluster = cluster or connect(min_brokers=3)
     produced = run_producer(spec.producer_spec(), cluster,
-                            progress=(lambda d, t: progress(d, t + spec.charges)) if progress else None)
-    charged = run_consumer(spec.consumer_spec(), cluster,
+                            progress=(lambda d, t: progress(d, 2 * t)) if progress else None)
+    pm = produced.messages
+    # The hand-over: each payment as many times as the checkout's read-back found it.
+    stored = tuple(int(i) for i, n in zip(pm["index"], pm["stored_copies"]) for _ in range(int(n)))
+    if not stored:
+        raise LabError("The checkout stored no payment: there is nothing to charge.",
+                       "Check the cluster (`deliverylab cluster status`) and run again.")
+    charged = run_consumer(spec.consumer_spec(stored), cluster,
                            progress=(lambda d, t: progress(spec.payments + d, spec.payments + t))
                            if progress else None)
     p, c = produced.summary, charged.summary
-    pm, cm = produced.messages, charged.messages
+    # A charging message's index is its place in `stored`; its payment is stored[index].
+    cm = charged.messages.assign(index=[stored[int(i)] for i in charged.messages["index"]])
     lost_rows = pd.concat([
         _payments(pm.loc[pm["outcome"].isin([ACKED_BUT_LOST, LOST]), "index"]).assign(
             stage="producer"),
@@ -213,6 +230,7 @@ def run_story(spec: Story, cluster: Cluster | None = None,
         "consumer_lost": int(c["lost"]),
         "consumer_duplicated": int(c["duplicated"]),
         "payments": int(p["sent"]), "charges": int(c["sent"]),
+        "stored_by_checkout": len(set(stored)),
         "broker_faults": int((produced.events.kind == FAULT).sum()),
         "worker_crashes": int(c["crashes"]),
         "lost_amount": _total(lost_rows),

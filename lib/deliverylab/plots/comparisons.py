@@ -7,10 +7,11 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.colors import LinearSegmentedColormap
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from ..vocabulary import DUPLICATED, LOST
+from ..vocabulary import ACKED_BUT_LOST, DUPLICATED, LOST
 from .base import (ERROR_PALETTE, SPLIT_PERCENTILES_AT, axes_for, latency_colors, nothing_to_draw,
                    number_text, outcome_colors)
 
@@ -60,6 +61,13 @@ def compare(frame: pd.DataFrame, by: str, metrics: Sequence[str] = ("lost", "dup
     return fig
 
 
+def _cmap_for(value: str) -> LinearSegmentedColormap | str:
+    """White to the outcome's own colour (plots/base.py) when the metric is an outcome — orange
+    for duplicates, red for losses, as in every other figure; other metrics keep Reds."""
+    color = outcome_colors.get(value.replace("_", "-"))
+    return LinearSegmentedColormap.from_list(value, ["#ffffff", color]) if color else "Reds"
+
+
 def heatmap(frame: pd.DataFrame, index: str, columns: str, value: str,
             ax: Axes | None = None) -> Figure:
     """A matrix of one metric (e.g. lost per delivery model × crash point), mean over runs.
@@ -81,7 +89,8 @@ def heatmap(frame: pd.DataFrame, index: str, columns: str, value: str,
     low = min(0.0, float(finite.min())) if finite.size else 0.0
     high = float(finite.max()) if finite.size else 1.0
     high = high if high > low else low + 1.0  # an all-zero matrix still needs a valid scale
-    image = ax.imshow(np.ma.masked_invalid(data), cmap="Reds", aspect="auto", vmin=low, vmax=high)
+    image = ax.imshow(np.ma.masked_invalid(data), cmap=_cmap_for(value), aspect="auto",
+                      vmin=low, vmax=high)
     ax.set_xticks(range(len(table.columns)), [str(c) for c in table.columns])
     ax.set_yticks(range(len(table.index)), [str(r) for r in table.index])
     for label in ax.get_xticklabels():  # anchored so a long crash-point name ends under its column
@@ -97,30 +106,47 @@ def heatmap(frame: pd.DataFrame, index: str, columns: str, value: str,
     return fig
 
 
+def story_scale(payments: int) -> float:
+    """The y-axis top of every story figure of `payments` payments: notebook 00's opening run and
+    notebook 12's closing run have the same sizes, so their figures share one scale and read side
+    by side (a bar above it still fits: story_bars raises the top for it)."""
+    return payments / 2
+
+
 def story_bars(stories: Any, ax: Axes | None = None) -> Figure:
     """Lost payments and double charges of one or more story runs (experiments.story), side by
-    side per settings, with the faults that struck in the title. A 0 bar is drawn and labelled:
-    for the recommended settings, 0 is the lesson."""
+    side per settings, with the faults that struck in the title. The lost bar is stacked by cause
+    in the course's outcome colours (acknowledged-then-lost dark red as in 07, other losses red);
+    double charges are orange. A 0 bar is drawn and labelled: for the recommended settings, 0 is
+    the lesson. The y axis runs from 0 to story_scale(payments), the same in 00 and 12."""
     stories = stories if isinstance(stories, (list, tuple)) else [stories]
     fig, ax = axes_for(ax, figsize=(6.5, 3.8))
     names = [s.summary["settings"] for s in stories]
     x = np.arange(len(stories))
     width = 0.38
-    for i, (key, label, color) in enumerate((
-            ("lost_payments", "lost payments", outcome_colors[LOST]),
-            ("double_charges", "double charges", outcome_colors[DUPLICATED]))):
-        heights = [int(s.summary[key]) for s in stories]
-        bars = ax.bar(x + (i - 0.5) * width, heights, width, label=label, color=color)
-        ax.bar_label(bars, labels=[str(h) for h in heights], padding=2)
+    acked = [int(s.summary["producer_acked_but_lost"]) for s in stories]
+    lost = [int(s.summary["lost_payments"]) for s in stories]
+    other = [t - a for t, a in zip(lost, acked)]
+    doubled = [int(s.summary["double_charges"]) for s in stories]
+    ax.bar(x - 0.5 * width, acked, width, color=outcome_colors[ACKED_BUT_LOST],
+           label="lost: acknowledged, then gone (checkout)")
+    bars = ax.bar(x - 0.5 * width, other, width, bottom=acked, color=outcome_colors[LOST],
+                  label="lost: never charged / never written")
+    ax.bar_label(bars, labels=[str(h) for h in lost], padding=2)
+    bars = ax.bar(x + 0.5 * width, doubled, width, color=outcome_colors[DUPLICATED],
+                  label="double charges")
+    ax.bar_label(bars, labels=[str(h) for h in doubled], padding=2)
     ax.set_xticks(x, [f"{n} settings" for n in names])
     ax.set_ylabel("payments")
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.margins(y=0.2)
     first = stories[0].summary
-    ax.set_title(f"{first['payments']} payments through the checkout, {first['charges']} through "
-                 f"charging:\n{first['broker_faults']} broker failure, "
-                 f"{first['worker_crashes']} charging-worker crashes", fontsize="medium")
-    ax.legend(fontsize="small")
+    top = max(story_scale(int(first["payments"])), 1.2 * max(lost + doubled))
+    ax.set_ylim(0, top)
+    ax.set_title(f"{first['payments']} payments through the checkout, {first['charges']} stored "
+                 f"and handed to charging:\n{first['broker_faults']} broker failure, "
+                 f"{first['worker_crashes']} charging-worker crashes (y: 0–{top:g}, as in 00 and 12)",
+                 fontsize="medium")
+    ax.legend(fontsize="small", loc="upper right")
     return fig
 
 

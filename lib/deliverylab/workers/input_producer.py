@@ -27,9 +27,11 @@ def run(ctx: WorkerContext) -> None:
         reports.append((id_of_value(msg.value()), msg.topic(), msg.partition(), msg.offset() if err is None else -1,
                         None if err is None else err.name(), 0.0))
 
+    carried = spec.get("input_payments")  # the story's charging stage: what the checkout stored
     for rec in records:
+        payment = payment_for(carried[rec["index"]] if carried else rec["index"])
         produce(producer, spec["topic"], rec["key"].encode(),
-                value_for(rec["index"], spec["keys"], payment_for(rec["index"])), on_delivery)
+                value_for(rec["index"], spec["keys"], payment), on_delivery)
         producer.poll(0)
     left = producer.flush(60)
     ctx.ledger.acks(reports)
