@@ -106,6 +106,8 @@ CLI_ROWS: dict[str, tuple[list[str], tuple[str, ...]]] = {
     "check --stall-s": (["check", "--claim", "at-least-once", "--stall-s", "-1", *PROGRAM], ("--stall-s -1",)),
     "check --json": (["check", "--claim", "at-least-once", "--json=yes", *PROGRAM], ("--json",)),
     "check --figure": (["check", "--claim", "at-least-once", "--figure", NOWHERE, *PROGRAM], ("--figure", "does not exist")),
+    "check --json-out": (["check", "--claim", "at-least-once", "--json-out", NOWHERE, *PROGRAM], ("--json-out", "does not exist")),
+    "check --notebook": (["check", "--claim", "at-least-once", "--notebook", "/no/such/nb.ipynb"], ("--notebook",)),
     "check --keep": (["check", "--claim", "at-least-once", "--keep=yes", *PROGRAM], ("--keep",)),
     "check command": (["check", "--claim", "at-least-once"], ("command",)),
     "lab --port": (["lab", "--port", "70000"], ("--port 70000", "1024")),
@@ -202,7 +204,7 @@ FIELD_ROWS: dict[tuple[type, str], tuple] = {
     **{(ConsumerExperiment, k): v for k, v in {
         "model": ("exactly_once", "'exactly_once'"), "messages": (0,), "crash": ("after-process",),
         "commit_every": (0,), "commit_interval_ms": (0,), "auto_commit_interval_ms": (-1,),
-        "transaction_size": (0,), "processing_ms": (-5,), "partitions": (0,), "keys": (0,),
+        "transaction_size": (0,), "input_payments": (kw({"input_payments": (1, 2), "messages": 3}), "input_payments"), "processing_ms": (-5,), "partitions": (0,), "keys": (0,),
         "fault": ("kill-leader",), "consumer_config": ({"isolation.level": "read_everything"}, "isolation.level"),
         "in_flight_ms": (-1,), "membership": ("groups",), "members": (kw({"members": 500, "membership": "group"}),),
         "group_protocol": ("kip848",), "assignor": (kw({"assignor": "sticky", "membership": "group"}),),
@@ -241,7 +243,7 @@ FIELD_ROWS: dict[tuple[type, str], tuple] = {
         "partitions": (0,), "keys": (0,), "verify": ("yes",), "time_limit_s": (0,), "label": (5,),
     }.items()},
     **{(Story, k): v for k, v in {
-        "settings": ("safest", "'safest'"), "payments": (10_000,), "rate": (0,), "charges": (0,),
+        "settings": ("safest", "'safest'"), "payments": (10_000,), "rate": (0,),
         "crash_every": (0,), "processing_ms": (-1,), "auto_commit_interval_ms": (0,),
         "heal_after_s": (-1,), "seed": ("x",), "time_limit_s": (0,),
     }.items()},

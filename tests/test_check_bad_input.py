@@ -66,8 +66,8 @@ def test_the_cli_says_it_in_one_line_and_exits_2():
 
 
 @pytest.mark.parametrize("args, needle", [
-    (["--json-out", "/no/such/folder/r.json"], "--json-out /no/such/folder/r.json: the folder /no/such/folder does not exist"),
-    (["--figure", "/no/such/folder/t.png"], "--figure /no/such/folder/t.png: the folder"),
+    (["--json-out", "/no/such/folder/r.json"], "--json-out '/no/such/folder/r.json': the folder '/no/such/folder' does not exist"),
+    (["--figure", "/no/such/folder/t.png"], "--figure '/no/such/folder/t.png': the folder"),
     ([], "needs --claim"),
     (["--notebook", "x.ipynb"], "takes no --claim and no command"),
 ])

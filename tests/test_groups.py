@@ -237,7 +237,7 @@ def test_a_session_timeout_the_brokers_refuse_is_refused_before_anything_starts(
         run_consumer(ConsumerExperiment(messages=10, membership="group", session_timeout_ms=10), cluster)
     assert time.monotonic() - t < 2
     text = err.value.paragraph()
-    for needle in ("session.timeout.ms=10", "--session-timeout-ms", "group.min.session.timeout.ms=6000",
+    for needle in ("session.timeout.ms=10", "session_timeout_ms", "group.min.session.timeout.ms=6000",
                    "INVALID_SESSION_TIMEOUT", "e.g. 6000"):
         assert needle in text, text
     # nothing was made (an earlier test's topics may still be going, off its learner's wait)
