@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import subprocess
 import sys
 import time
@@ -141,8 +142,12 @@ def workers_alive() -> int:
 
 
 def home_entries() -> set[str]:
+    """What the lab made under the session's home, without the running brokers' own folders
+    (their data and logs change by themselves: checkpoint files, segments)."""
     home = os.environ["DELIVERYLAB_HOME"]
-    return {os.path.join(d, n) for d, dirs, files in os.walk(home) for n in dirs + files}
+    brokers = re.compile(r"/(broker|controller)-\d+(/|$)")
+    return {p for d, dirs, files in os.walk(home) for n in dirs + files
+            if not brokers.search(p := os.path.join(d, n)[len(home):])}
 
 
 @pytest.fixture()
