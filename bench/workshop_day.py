@@ -246,16 +246,21 @@ def sample(cluster: Cluster, home: Path) -> dict[str, float]:
             "runs_folder_mb": disk_mb(home / "runs")}
 
 
-def leftovers(cluster: Cluster, home: Path, before: tuple[set, set], within_s: float = 90.0
+def run_folders(home: Path) -> set[str]:
+    return {p.name for p in (home / "runs").glob("*")} if (home / "runs").exists() else set()
+
+
+def leftovers(cluster: Cluster, home: Path, before: tuple[set, set, set], within_s: float = 90.0
               ) -> dict[str, list]:
     """What the day made and did not remove, after `within_s` for the background cleanup (a
-    killed member keeps its group for its session timeout, which cannot be deleted sooner)."""
+    killed member keeps its group for its session timeout, which cannot be deleted sooner).
+    `before`: the topics, groups and run folders there before the day (someone else's)."""
     deadline = time.monotonic() + within_s
     while True:
         topics, groups = lab_names(cluster)
         left = {"topics": sorted(topics - before[0]), "groups": sorted(groups - before[1]),
                 "workers": workers_of(home), "network": network_left(home),
-                "run_folders": sorted(p.name for p in (home / "runs").glob("*")) if (home / "runs").exists() else []}
+                "run_folders": sorted(run_folders(home) - before[2])}
         if not any(left.values()) or time.monotonic() > deadline:
             return left
         time.sleep(1.0)
@@ -263,7 +268,7 @@ def leftovers(cluster: Cluster, home: Path, before: tuple[set, set], within_s: f
 
 def day(cluster: Cluster, home: Path, steps: list[Step], log: Callable[[str], None] = print,
         leftovers_within_s: float = 90.0) -> dict[str, Any]:
-    before = lab_names(cluster)
+    before = (*lab_names(cluster), run_folders(home))
     samples = {"start": sample(cluster, home)}
     ref = reference()
     t = time.monotonic()

@@ -6,6 +6,7 @@ the counts come from the ledger and a read-back, and a fresh consumer recounts t
 from __future__ import annotations
 
 import json
+import shutil
 import uuid
 
 import pytest
@@ -159,6 +160,7 @@ def test_idempotent_producer_under_leader_fault(cluster, fault="kill-leader"):
         assert len(ids) == s["stored_records"] and len(set(ids)) == 1500
     finally:
         cluster.delete_topics([s["topic"]])
+        shutil.rmtree(r.run_dir, ignore_errors=True)
 
 
 def test_acks_0_loses_silently_on_leader_kill(cluster):
@@ -169,6 +171,7 @@ def test_acks_0_loses_silently_on_leader_kill(cluster):
         assert len(fresh_count(cluster, s["topic"])) == s["stored_records"]
     finally:
         cluster.delete_topics([s["topic"]])
+        shutil.rmtree(r.run_dir, ignore_errors=True)
 
 
 def test_producer_crash_before_flush_loses_queued_messages(cluster):

@@ -70,13 +70,15 @@ def test_a_read_only_run_folder_is_refused_for_a_user_who_cannot_write_it():
 
 
 @pytest.fixture()
-def small_disk():
-    """The session's run folder on a 700 KB tmpfs: a 3000-message run's ledger (~850 KB) fills
-    it while its workers run. Root only; nothing of the real disk is filled."""
-    runs = Path(os.environ["DELIVERYLAB_HOME"]) / "runs"
-    runs.mkdir(parents=True, exist_ok=True)
-    if os.geteuid() != 0 or any(runs.iterdir()):
-        pytest.skip("mounts a small tmpfs over the run folder (needs root and an idle folder)")
+def small_disk(tmp_path, monkeypatch):
+    """A run folder of its own on a 700 KB tmpfs (DELIVERYLAB_HOME points there for this test;
+    the session's cluster is handed to the run directly): a 3000-message run's ledger (~850 KB)
+    fills it while its workers run. Root only; nothing of the real disk is filled."""
+    runs = tmp_path / "home" / "runs"
+    runs.mkdir(parents=True)
+    monkeypatch.setenv("DELIVERYLAB_HOME", str(runs.parent))
+    if os.geteuid() != 0:
+        pytest.skip("mounts a small tmpfs over the run folder (needs root)")
     if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=700k", "tmpfs", str(runs)],
                       capture_output=True).returncode != 0:
         pytest.skip("cannot mount a tmpfs here")

@@ -3,6 +3,8 @@ redelivered after a crash, archived after the delivery limit — counted by the 
 ledger and checked against Kafka's own share-group tool."""
 from __future__ import annotations
 
+import shutil
+
 import pytest
 from confluent_kafka.admin import ConfigResource
 
@@ -224,6 +226,7 @@ def test_kafkas_share_group_tool_agrees_with_the_lab(cluster):
     finally:
         cluster.delete_topics([s["topic"]])
         cluster.delete_groups([group])
+        shutil.rmtree(r.run_dir, ignore_errors=True)
 
 
 def test_share_experiment_refuses_bad_input_clearly():
