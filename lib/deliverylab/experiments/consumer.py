@@ -129,7 +129,12 @@ class ConsumerExperiment:
         if self.abort_at and self.model != EXACTLY_ONCE:
             raise LabError(f"abort_at={self.abort_at!r} makes the exactly-once loop abort a "
                            f"transaction; {self.model} has no transaction to abort.",
-                           "Use model='exactly-once', or abort_at=().")
+                           "Run the exactly-once model, or leave abort_at out.")
+        if not self.rewind and not self.abort_at:
+            raise LabError("rewind=False changes only what the exactly-once loop does after an "
+                           "abort, and abort_at names no input whose processing fails.",
+                           "Give abort_at too, e.g. abort_at=(15,) with model='exactly-once', "
+                           "or leave rewind=True.")
         bad = [i for i in self.abort_at if isinstance(i, bool) or not isinstance(i, int)
                or not 0 <= i < self.messages]
         if bad:

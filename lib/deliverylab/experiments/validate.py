@@ -233,6 +233,9 @@ def validate(repeat: int = 3, messages: int = 120, producer_messages: int = 1500
                 f"dup={row.get('duplicated')} crashes={row.get('crashes')} "
                 f"classes=[{row.get('anomalies', '')}]"
                 + (f" forbidden=[{row['anomaly_violations']}]" if row["anomaly_violations"] else "")
+                + (f" aborts={row['aborts']}" if row.get("aborts") else "")
+                + (f" stall={row['read_committed_stall_s']}s bound={row['bound_s']}s"
+                   if row.get("bound_s") is not None else "")
                 + f" {row['error'][:80]}")
     return pd.DataFrame(rows)
 

@@ -91,6 +91,10 @@ def cmd_run(args: argparse.Namespace) -> int:
                    "Drop them, or use `run share`.")
     refuse_ignored(args, HANGING_ONLY, f"`run {args.model}` (they are the hanging transaction's)",
                    f"Drop them, or use `run {HANGING_RUN}`.")
+    if args.no_rewind and not args.abort_at:
+        raise LabError("--no-rewind changes only what the exactly-once loop does after an abort, "
+                       "and no --abort-at names an input whose processing fails.",
+                       "Add --abort-at I,J (with `run exactly-once`), or drop --no-rewind.")
     crash = None
     if args.crash:
         crash = CrashSpec(args.crash, every=args.crash_every, prob=args.crash_prob, seed=args.seed)
