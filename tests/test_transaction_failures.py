@@ -83,3 +83,14 @@ def test_a_hanging_transaction_stalls_read_committed_until_its_timeout(cluster):
     left = [p for p in psutil.Process().children(recursive=True)
             if "hanging-transaction" in " ".join(p.cmdline())]
     assert not left, "the paused producer was left behind"
+
+
+def test_the_consumer_panel_varies_the_rewind():
+    from deliverylab.widgets.runs import consumer_panel
+
+    panel = consumer_panel(model="exactly-once", crash_point=None, messages=30, abort_at=(15,),
+                           rewind=False, show=("rewind", "messages"), cluster=object())
+    assert (panel.spec().rewind, panel.spec().abort_at) == (False, (15,))
+    panel.fields["rewind"].value = True
+    assert panel.spec().rewind and not panel.spec(raw=True).rewind
+    assert "rewind" not in consumer_panel(cluster=object()).fields  # not shown unless asked for
