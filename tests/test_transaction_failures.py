@@ -94,3 +94,17 @@ def test_the_consumer_panel_varies_the_rewind():
     panel.fields["rewind"].value = True
     assert panel.spec().rewind and not panel.spec(raw=True).rewind
     assert "rewind" not in consumer_panel(cluster=object()).fields  # not shown unless asked for
+
+
+def test_the_hanging_timeline_draws_both_readers_and_the_bound():
+    from deliverylab.plots import hanging_timeline
+    from deliverylab.results import Result
+
+    events = stall_events(rc_at=3.6)
+    reads = pd.DataFrame([{"t": t, **json.loads(d)} for k, d, t in events.itertuples(index=False)
+                          if k == READ])
+    summary = stall_summary(events, readback(COMMITTED), 3000, 1000)
+    fig = hanging_timeline(Result("hanging-transaction", {}, reads, reads, events, summary))
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["read_uncommitted", "read_committed"]
+    assert len(ax.lines) == 4  # opened, the timeout, the bound, the commit after it

@@ -36,8 +36,8 @@ from .topics import unique_topic
 from .vocabulary import (ACKED_BUT_LOST, ARCHIVED, CRASH, CRASH_POINTS, DEAD_LETTERED,
                          DELIVERED_ONCE, DUPLICATED, FAULT, HEAL, LOST, PARTITIONS_LOST, RESTART,
                          REVOKED, STALL)
-from .widgets import (consumer_panel, fault_runs_here, group_panel, producer_panel, retry_panel,
-                      share_panel, show_worker)
+from .widgets import (consumer_panel, fault_runs_here, group_panel, hanging_panel, producer_panel,
+                      retry_panel, share_panel, show_worker)
 
 __all__ = [
     # the cluster, and what a learner can get wrong
@@ -62,6 +62,6 @@ __all__ = [
     "summarise", "verdict", "verdicts", "verdict_text", "benchmark_comparison_warnings",
     "read_recording", "reordered_example",
     # showing: figures, panels, claims
-    "plots", "consumer_panel", "producer_panel", "group_panel", "retry_panel", "share_panel",
+    "plots", "consumer_panel", "producer_panel", "group_panel", "retry_panel", "share_panel", "hanging_panel",
     "show_worker", "fault_runs_here", "claim", "either_way", "zeros", "same", "no_warnings",
 ]
