@@ -86,7 +86,7 @@ def test_a_hanging_transaction_stalls_read_committed_until_its_timeout(cluster):
 
 
 def test_the_consumer_panel_varies_the_rewind():
-    from deliverylab.widgets.runs import consumer_panel
+    from deliverylab.widgets import consumer_panel
 
     panel = consumer_panel(model="exactly-once", crash_point=None, messages=30, abort_at=(15,),
                            rewind=False, show=("rewind", "messages"), cluster=object())

@@ -6,7 +6,7 @@
     groups       group runs: group_timeline, stall_comparison, share_deliveries
     retry        the retry pipeline: place_bars, latency_points
     check        a checked run (deliverylab check): check_timeline
-    transactions a hanging transaction's run: hanging_timeline (what each reader read, when)
+    transactions  a hanging transaction's run: hanging_timeline (what each reader read, when)
 
 Every function returns a ``matplotlib.figure.Figure`` and accepts an ``ax`` to draw into, so a
 notebook can place several plots side by side. Figures are made with ``Figure()`` rather than

@@ -4,7 +4,7 @@
     runs         consumer_panel, producer_panel; fault_runs_here (a notebook skips what cannot run)
     groups       group_panel (a consumer group's rebalances), share_panel (KIP-932)
     retry        retry_panel (retry topics against blocking retries)
-    transactions hanging_panel (a transaction that never ends, and how long readers wait)
+    transactions  hanging_panel (a transaction that never ends, and how long readers wait)
     code         show_worker: the delivery model's real worker loop, shown
 
 A panel only builds a spec from its widgets, calls the experiment's run function with a progress
