@@ -87,8 +87,11 @@ def _read(run: Run, topic: str, isolation: str, stop: threading.Event) -> None:
         ledger.close()
 
 
-def _wait_for(ledger: Ledger, kind: str, deadline: float) -> tuple | None:
-    while time.time() < deadline:
+def _wait_for(ledger: Ledger, kind: str, deadline: float,
+              gone: threading.Thread | None = None) -> tuple | None:
+    """The first event of `kind` (pid, detail, t); None at the deadline, or once the thread
+    supervising its writer has ended without it."""
+    while time.time() < deadline and (gone is None or gone.is_alive()):
         row = ledger.conn.execute("SELECT pid, detail, t FROM events WHERE kind = ?",
                                   (kind,)).fetchone()
         if row is not None:
@@ -126,11 +129,12 @@ def run_hanging(spec: HangingTransaction, cluster: Cluster | None = None,
         for t in readers:
             t.start()
         failure: list[BaseException] = []
+        halt = threading.Event()  # stopped before the producer said where it is: its supervisor kills it
 
         def supervise() -> None:
             ledger = Ledger(run.ledger.path)
             try:
-                run.supervise(HANGING, deadline, ledger=ledger)
+                run.supervise(HANGING, deadline, ledger=ledger, stop=halt)
             except BaseException as exc:  # the worker's error: raised below, in this thread
                 failure.append(exc)
             finally:
@@ -139,7 +143,7 @@ def run_hanging(spec: HangingTransaction, cluster: Cluster | None = None,
         worker.start()
         pid = 0
         try:
-            opened = _wait_for(run.ledger, TXN_OPEN, deadline)
+            opened = _wait_for(run.ledger, TXN_OPEN, deadline, worker)
             if opened is None or failure:
                 raise failure[0] if failure else LabError(
                     "The hanging producer never opened its transaction within the run's time "
@@ -164,6 +168,8 @@ def run_hanging(spec: HangingTransaction, cluster: Cluster | None = None,
                     os.kill(pid, signal.SIGKILL)  # a stopped process dies of SIGKILL too
                 except ProcessLookupError:
                     pass
+            else:  # an error or an interrupt before the transaction opened
+                halt.set()
             worker.join(15)
             for t in readers:
                 t.join(10)
