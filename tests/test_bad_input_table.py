@@ -23,8 +23,8 @@ from deliverylab.check.guarantees import guarantee
 from deliverylab.check.runner import Plan
 from deliverylab.crash import CrashSpec
 from deliverylab.errors import LabError
-from deliverylab.experiments import (Benchmark, ConsumerExperiment, ProducerExperiment,
-                                     RetryPipeline, ShareExperiment, Story)
+from deliverylab.experiments import (Benchmark, ConsumerExperiment, HangingTransaction,
+                                     ProducerExperiment, RetryPipeline, ShareExperiment, Story)
 from deliverylab.nemesis import FaultSpec
 from deliverylab.tools.cli import build_parser, leaf_parsers, main
 
@@ -66,6 +66,11 @@ CLI_ROWS: dict[str, tuple[list[str], tuple[str, ...]]] = {
     "run --max-poll-interval-ms": ([*GROUP, "--max-poll-interval-ms", "0"], ("--max-poll-interval-ms 0",)),
     "run --scenario": ([*ALO, "--scenario", "scenario-3"], ("'scenario-3'", "scenario-2-lost")),
     "run --coordinator-fault": ([*ALO, "--coordinator-fault", "explode"], ("'explode'", "kill-coordinator")),
+    "run --abort-at": (["run", "exactly-once", "--abort-at", "x"], ("--abort-at 'x'", "3,17")),
+    "run --no-rewind": ([*ALO, "--no-rewind"], ("--no-rewind", "--abort-at")),
+    "run --transaction-timeout-ms": (["run", "hanging-transaction", "--transaction-timeout-ms", "500"],
+                                     ("--transaction-timeout-ms 500", "1,000")),
+    "run --records": (["run", "hanging-transaction", "--records", "0"], ("--records 0",)),
     "run --ack": ([*SHARE, "--ack", "sometimes"], ("--ack sometimes", "'explicit'")),
     "run --poison": ([*SHARE, "--poison", "x,y"], ("--poison 'x,y'", "3,17")),
     "run --poison-ack": ([*SHARE, "--poison-ack", "drop"], ("--poison-ack DROP", "REJECT")),
@@ -189,6 +194,7 @@ def plan(**kw) -> Plan:
 SPECS = {  # how each Spec is made and checked, with one field changed
     ConsumerExperiment: lambda **kw: ConsumerExperiment(**kw).check(),
     ShareExperiment: lambda **kw: ShareExperiment(**kw).check(),
+    HangingTransaction: lambda **kw: HangingTransaction(**kw).check(),
     ProducerExperiment: lambda **kw: ProducerExperiment(**kw).check(),
     RetryPipeline: lambda **kw: RetryPipeline(**kw).check(),
     Benchmark: lambda **kw: Benchmark(**kw).check(),
@@ -209,7 +215,8 @@ FIELD_ROWS: dict[tuple[type, str], tuple] = {
     **{(ConsumerExperiment, k): v for k, v in {
         "model": ("exactly_once", "'exactly_once'"), "messages": (0,), "crash": ("after-process",),
         "commit_every": (0,), "commit_interval_ms": (0,), "auto_commit_interval_ms": (-1,),
-        "transaction_size": (0,), "input_payments": (kw({"input_payments": (1, 2), "messages": 3}), "input_payments"), "processing_ms": (-5,), "partitions": (0,), "keys": (0,),
+        "transaction_size": (0,), "abort_at": (kw({"abort_at": (500,), "model": "exactly-once"}), "abort_at=(500,)"),
+        "rewind": (False, "rewind=False"), "input_payments": (kw({"input_payments": (1, 2), "messages": 3}), "input_payments"), "processing_ms": (-5,), "partitions": (0,), "keys": (0,),
         "fault": ("kill-leader",), "consumer_config": ({"isolation.level": "read_everything"}, "isolation.level"),
         "in_flight_ms": (-1,), "membership": ("groups",), "members": (kw({"members": 500, "membership": "group"}),),
         "group_protocol": ("kip848",), "assignor": (kw({"assignor": "sticky", "membership": "group"}),),
@@ -221,6 +228,10 @@ FIELD_ROWS: dict[tuple[type, str], tuple] = {
         "stall_at": (kw({"stall_at": 10}),), "stall_ms": (-1,), "scenario": ("scenario-3", "'scenario-3'"),
         "coordinator_fault": ("explode", "'explode'"), "coordinator_fault_at": (0,),
         "coordinator_heal_after_s": (-1,), "time_limit_s": (-1,), "seed": ("x",), "label": (5,),
+    }.items()},
+    **{(HangingTransaction, k): v for k, v in {
+        "transaction_timeout_ms": (500,), "records": (0,), "time_limit_s": (kw({"time_limit_s": 5}), "time_limit_s=5"),
+        "label": (5,),
     }.items()},
     **{(ShareExperiment, k): v for k, v in {
         "messages": (-1,), "members": (500,), "ack": ("sometimes",), "crash": ("after-poll",),

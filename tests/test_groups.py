@@ -248,7 +248,7 @@ def test_a_join_the_broker_refuses_ends_the_run_with_its_reason(cluster, monkeyp
     """Where the brokers' settings cannot be read first, the refused join itself ends the run:
     one paragraph with the broker's reason, at once (not the time limit), nothing left behind."""
     from deliverylab import members
-    monkeypatch.setattr(members, "_broker_settings", lambda *args: None)
+    monkeypatch.setattr(members, "broker_settings", lambda *args: None)
     spec = ConsumerExperiment(messages=10, membership="group", members=2, session_timeout_ms=10,
                               label="refused")
     admin = cluster.admin()

@@ -47,10 +47,11 @@ Counting (pure, no Kafka: a run folder or frames in, counts out)
     diagnose      warnings for degenerate runs
     counts        a consumer, producer or share run counted into its Result
     retry_counts  a retry pipeline's final place of every message, from its topics
+    stall_counts  a hanging transaction's run counted: each reader's stall and its bound
     benchmark_stats   benchmark runs counted and compared: medians, spreads, the control pair
 Experiments (Spec → run → Result)
     experiments/  one module per kind: consumer, producer, share, retry, throughput, fencing,
-                  story, matrix, validate
+                  hanging, story, matrix, validate
 Showing
     plots/        Matplotlib figures of results (no Kafka), one module per kind of figure
     widgets/      ipywidgets panels (Run buttons), one module per kind of run; the worker loop shown

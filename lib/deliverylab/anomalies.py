@@ -37,7 +37,7 @@ from typing import Any
 
 import pandas as pd
 
-from .vocabulary import (ASSIGNED, CRASH, DOTNET_PERSISTENCE, DUPLICATE,
+from .vocabulary import (ABORT, ASSIGNED, CRASH, DOTNET_PERSISTENCE, DUPLICATE,
                          DUPLICATED, G1A, INCONSISTENT_OFFSETS, LOST, LOST_WRITE, NEVER_PRODUCED,
                          NONMONOTONIC_POLL, NOT_PERSISTED, PERSISTED, POLL_SKIP,
                          POSSIBLY_PERSISTED, REVOKED)
@@ -49,7 +49,7 @@ __all__ = ["poll_cases", "inconsistent_offsets", "g1a_reads", "consumer_anomalie
 
 CASE_COLUMNS = ["kind", "partition", "from_offset", "to_offset", "delta", "skipped",
                 "skipped_ids", "worker_from", "worker_to", "after_crash", "across_rebalance",
-                "cause"]
+                "after_abort", "cause"]
 
 
 def _frame(frame: pd.DataFrame | None, names: tuple[str, ...]) -> pd.DataFrame:
@@ -91,6 +91,7 @@ def poll_cases(polls: pd.DataFrame, log: pd.DataFrame, events: pd.DataFrame | No
     events = _frame(events, ("kind", "t"))
     crash_t = [float(t) for t in events.loc[events["kind"] == CRASH, "t"]]
     rebalance_t = [float(t) for t in events.loc[events["kind"].isin([ASSIGNED, REVOKED]), "t"]]
+    abort_t = [float(t) for t in events.loc[events["kind"] == ABORT, "t"]]  # the loop's own aborts
     order = _log_order(log)
     rows: list[dict[str, Any]] = []
     last_read: dict[int, int] = {}
@@ -107,9 +108,10 @@ def poll_cases(polls: pd.DataFrame, log: pd.DataFrame, events: pd.DataFrame | No
             if delta != 1:
                 after_crash = prev_t is not None and _between(crash_t, prev_t, float(t))
                 across = prev_w is not None and (prev_w != w or _between(rebalance_t, prev_t, float(t)))
+                after_abort = prev_t is not None and _between(abort_t, prev_t, float(t))
                 skipped = [m for _, m in entries[prev_i + 1:i]] if delta > 1 else []
                 rows.append(_case(POLL_SKIP if delta > 1 else NONMONOTONIC_POLL, p, prev_o, int(o),
-                                  delta, skipped, prev_w, w, after_crash, across))
+                                  delta, skipped, prev_w, w, after_crash, across, after_abort=after_abort))
             prev_i, prev_o, prev_w, prev_t = i, int(o), w, float(t)
         last_read[p] = max(last_read.get(p, -1), max(index.get(int(o), -1) for o in g["offset"]))
     rows += _commit_skips(order, last_read, commits)
@@ -117,10 +119,13 @@ def poll_cases(polls: pd.DataFrame, log: pd.DataFrame, events: pd.DataFrame | No
 
 
 def _case(kind: str, p: int, o1: int | None, o2: int | None, delta: int, skipped: list[str],
-          w1: Any, w2: Any, after_crash: bool, across: bool, by_commit: bool = False) -> dict[str, Any]:
+          w1: Any, w2: Any, after_crash: bool, across: bool, by_commit: bool = False,
+          after_abort: bool = False) -> dict[str, Any]:
     if kind == NONMONOTONIC_POLL:
         cause = ("after a crash: the restarted consumer rewound to the committed offset"
                  if after_crash else
+                 "after an aborted transaction: the loop rewound to the committed offset"
+                 if after_abort else
                  "across a rebalance: the partition's new owner began at the committed offset"
                  if across else "unexplained: no crash or rebalance between the two reads")
     elif by_commit:
@@ -130,11 +135,14 @@ def _case(kind: str, p: int, o1: int | None, o2: int | None, delta: int, skipped
     else:
         cause = ("across a crash: the restarted consumer began beyond what was processed"
                  if after_crash else
+                 "after an aborted transaction: the loop carried on past the aborted batch"
+                 if after_abort else
                  "across a rebalance: the new owner began beyond what was processed"
                  if across else "within one consumer's reads")
     return {"kind": kind, "partition": p, "from_offset": o1, "to_offset": o2, "delta": int(delta),
             "skipped": len(skipped), "skipped_ids": skipped, "worker_from": w1, "worker_to": w2,
-            "after_crash": bool(after_crash), "across_rebalance": bool(across), "cause": cause}
+            "after_crash": bool(after_crash), "across_rebalance": bool(across),
+            "after_abort": bool(after_abort), "cause": cause}
 
 
 def _commit_skips(order: dict[int, list[tuple[int, str]]], last_read: dict[int, int],
@@ -220,7 +228,8 @@ def consumer_anomaly_summary(messages: pd.DataFrame, cases: pd.DataFrame,
     by = messages["anomaly"].value_counts().to_dict() if "anomaly" in messages else {}
     kinds = cases["kind"] if len(cases) else pd.Series(dtype=object)
     nonmono = cases[kinds == NONMONOTONIC_POLL] if len(cases) else cases
-    explained = int((nonmono["after_crash"] | nonmono["across_rebalance"]).sum()) if len(nonmono) else 0
+    explained = int((nonmono["after_crash"] | nonmono["across_rebalance"] | nonmono["after_abort"]).sum()) \
+        if len(nonmono) else 0
     counts = {
         POLL_SKIP: int(by.get(POLL_SKIP, 0)), LOST_WRITE: int(by.get(LOST_WRITE, 0)),
         NEVER_PRODUCED: int(by.get(NEVER_PRODUCED, 0)), DUPLICATE: int(by.get(DUPLICATE, 0)),

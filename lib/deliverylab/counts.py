@@ -16,7 +16,7 @@ from .catalog import config_label
 from .history import copies_timeline, events_frame, recorded, worker_course
 from .ids import index_of
 from .results import Result
-from .vocabulary import CONSUMER, EXACTLY_ONCE, PRODUCER, SHARE
+from .vocabulary import ABORT, CONSUMER, EXACTLY_ONCE, PRODUCER, SHARE
 
 DEAD_LETTERS_FILE = "dead_letters.json"  # a share run's dead-letter topic, as read back
 
@@ -63,6 +63,9 @@ def consumer_result(run_dir: Path, spec: Any, bootstrap: str,
             "uncommitted_duplicated": int(checker.consumer_summary(
                 checker.consumer_outcomes(sent, uncommitted), uncommitted)["duplicated"]),
             "store_duplicated": int(checker.consumer_summary(store_outcomes, effects)["duplicated"]),
+            # the loop's own aborts after a processing error (abort_at), and whether it rewound
+            "aborts": int((events["kind"] == ABORT).sum()) if len(events) else 0,
+            "rewind": bool(getattr(spec, "rewind", True)),
         })
     timeline = copies_timeline(effects, t0)
     return Result(CONSUMER, asdict(spec), messages, timeline, events, summary, run_dir,

@@ -19,7 +19,8 @@ from .cluster import connect
 from .crash import CrashSpec
 from .diagnose import benchmark_comparison_warnings
 from .errors import FaultUnavailable, LabError
-from .experiments import (QUEUE, Benchmark, ConsumerExperiment, ProducerExperiment, RetryPipeline,
+from .experiments import (QUEUE, Benchmark, ConsumerExperiment, HangingTransaction,
+                          ProducerExperiment, RetryPipeline, run_hanging,
                           ShareExperiment, Story, failure_plan, group_configs, run_benchmark,
                           run_benchmarks, run_consumer, run_producer, run_retry_pipeline,
                           run_share, run_story, runner, with_control)
@@ -35,8 +36,8 @@ from .topics import unique_topic
 from .vocabulary import (ACKED_BUT_LOST, ARCHIVED, CRASH, CRASH_POINTS, DEAD_LETTERED,
                          DELIVERED_ONCE, DUPLICATED, FAULT, HEAL, LOST, PARTITIONS_LOST, RESTART,
                          REVOKED, STALL)
-from .widgets import (consumer_panel, fault_runs_here, group_panel, producer_panel, retry_panel,
-                      share_panel, show_worker)
+from .widgets import (consumer_panel, fault_runs_here, group_panel, hanging_panel, producer_panel,
+                      retry_panel, share_panel, show_worker)
 
 __all__ = [
     # the cluster, and what a learner can get wrong
@@ -47,7 +48,7 @@ __all__ = [
     "ConsumerExperiment", "run_consumer", "ProducerExperiment", "run_producer", "runner",
     "ShareExperiment", "run_share", "group_configs", "RetryPipeline", "run_retry_pipeline",
     "failure_plan", "Benchmark", "run_benchmark", "run_benchmarks", "with_control", "QUEUE",
-    "Story", "run_story", "consumer_row", "consumer_spec", "producer_spec", "read_matrix", "CrashSpec",
+    "Story", "run_story", "HangingTransaction", "run_hanging", "consumer_row", "consumer_spec", "producer_spec", "read_matrix", "CrashSpec",
     "FaultSpec", "seeded_fault",
     # the words (vocabulary): crash points, the events of a run, the outcomes of a message
     "CRASH_POINTS", "CRASH", "RESTART", "FAULT", "HEAL", "REVOKED", "PARTITIONS_LOST", "STALL",
@@ -61,6 +62,6 @@ __all__ = [
     "summarise", "verdict", "verdicts", "verdict_text", "benchmark_comparison_warnings",
     "read_recording", "reordered_example",
     # showing: figures, panels, claims
-    "plots", "consumer_panel", "producer_panel", "group_panel", "retry_panel", "share_panel",
+    "plots", "consumer_panel", "producer_panel", "group_panel", "retry_panel", "share_panel", "hanging_panel",
     "show_worker", "fault_runs_here", "claim", "either_way", "zeros", "same", "no_warnings",
 ]

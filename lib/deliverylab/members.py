@@ -120,7 +120,7 @@ def check_group_on(spec: Any, cluster: Any) -> None:
     conf = {**group_settings(vars(spec)), **spec.consumer_config}
     if conf.get("group.protocol") != "classic":
         return
-    bounds = _broker_settings(cluster, ("group.min.session.timeout.ms", "group.max.session.timeout.ms"))
+    bounds = broker_settings(cluster, ("group.min.session.timeout.ms", "group.max.session.timeout.ms"))
     if bounds is None:
         return
     low, high = (int(v) for v in bounds)
@@ -147,7 +147,7 @@ def member_linger_s(spec: dict[str, Any]) -> float:
     return session_ms / 1000 + 5.0
 
 
-def _broker_settings(cluster: Any, keys: tuple[str, ...]) -> list[str] | None:
+def broker_settings(cluster: Any, keys: tuple[str, ...]) -> list[str] | None:
     """These broker settings as the first broker reports them, or None if it does not say."""
     from confluent_kafka.admin import ConfigResource
 

@@ -23,6 +23,7 @@ SHARE = "share"  # a share-group member, KIP-932 (a worker role, and a Result's 
 INPUT = "input"  # the worker that writes a consumer run's input (it never crashes)
 RETRY = "retry"  # the retry pipeline's main stage (its crash point; roles below)
 RETRY_BLOCKING = "retry-blocking"  # the blocking variant's one worker
+HANGING = "hanging-transaction"  # opens a transaction, writes, and hangs (SIGSTOP) before its end
 
 
 def retry_stage(n: int) -> str:
@@ -73,9 +74,14 @@ GROUP_STANDS = "group-stands"
 STOP, AFTERMATH = "stop", "aftermath"
 # Scenario 2, the worker and the coordinator nemesis taking turns (workers/scenario2.py)
 S2_READY, S2_PAUSED, S2_SETTLED, S2_RESUMED = "s2-ready", "s2-paused", "s2-settled", "s2-resumed"
+# transactions that fail in production (notebook 06): the exactly-once loop aborted a transaction
+# on a processing error (detail: the input index, whether it rewound); a hanging transaction was
+# opened (its records written, detail: ids) and a second producer committed after it (detail:
+# ids); a reader of the stalled partition read a record (detail: reader, id, offset)
+ABORT, TXN_OPEN, TXN_COMMITTED, READ = "abort", "txn-open", "txn-committed", "read"
 EVENT_KINDS = (START, RESTART, CRASH, EXIT, TIMEOUT, INTERRUPTED, WORKER_ERROR, REJOIN, FAULT, HEAL,
                ASSIGNED, REVOKED, PARTITIONS_LOST, STALL, GROUP_STANDS, STOP, AFTERMATH, S2_READY, S2_PAUSED,
-               S2_SETTLED, S2_RESUMED)
+               S2_SETTLED, S2_RESUMED, ABORT, TXN_OPEN, TXN_COMMITTED, READ)
 
 # --- outcomes: what can become of a message (the README's first paragraph names them) ---------
 DELIVERED_ONCE = "delivered-once"

@@ -6,6 +6,7 @@
     retry        retry topics and a dead-letter topic against blocking retries (RetryPipeline)
     throughput   the cost of reliability, benchmarked (Benchmark)
     fencing      zombie fencing of a transactional producer, step by step
+    hanging      a transaction that never ends stalls every read_committed reader (HangingTransaction)
     story        the whole game in one run: a producer stage and a consumer stage (Story)
     matrix       every delivery model × crash point and producer setting × fault, headless
     validate     every scenario repeated with new seeds, checked against its guarantee
@@ -24,6 +25,7 @@ from ..errors import LabError
 from ..results import Result
 from .consumer import ConsumerExperiment, run_consumer
 from .fencing import fencing_demo
+from .hanging import HangingTransaction, run_hanging
 from .producer import ProducerExperiment, run_producer
 from .retry import RetryPipeline, failure_plan, run_retry_pipeline
 from .share import ShareExperiment, group_configs, run_share
@@ -38,12 +40,13 @@ def run(spec: Spec, **kwargs: Any) -> Any:
     """Run any kind of experiment (cluster=, progress=, keep= as its run function takes them)."""
     for kind, run_kind in ((ConsumerExperiment, run_consumer), (ProducerExperiment, run_producer),
                            (ShareExperiment, run_share), (RetryPipeline, run_retry_pipeline),
-                           (Benchmark, run_benchmark), (Story, run_story)):
+                           (Benchmark, run_benchmark), (Story, run_story),
+                           (HangingTransaction, run_hanging)):
         if isinstance(spec, kind):
             return run_kind(spec, **kwargs)
     raise LabError(f"{spec!r} is not an experiment spec.",
                    "Pass a ConsumerExperiment(...), ProducerExperiment(...), ShareExperiment(...), "
-                   "RetryPipeline(...), Benchmark(...) or Story(...).")
+                   "RetryPipeline(...), Benchmark(...), Story(...) or HangingTransaction(...).")
 
 
 def runner(base: Spec, cluster: Any = None, *fields: str) -> Callable[..., Result]:
@@ -62,7 +65,7 @@ def runner(base: Spec, cluster: Any = None, *fields: str) -> Callable[..., Resul
     return run_changed
 
 
-__all__ = ["Benchmark", "ConsumerExperiment", "ProducerExperiment", "QUEUE", "RetryPipeline",
+__all__ = ["Benchmark", "ConsumerExperiment", "HangingTransaction", "run_hanging", "ProducerExperiment", "QUEUE", "RetryPipeline",
            "ShareExperiment", "Story", "failure_plan", "fencing_demo", "group_configs",
            "record_benchmarks", "run", "run_benchmark", "run_benchmarks", "run_consumer",
            "run_producer", "run_retry_pipeline", "run_share", "run_story", "runner",

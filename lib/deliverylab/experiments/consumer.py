@@ -65,6 +65,10 @@ class ConsumerExperiment:
     commit_interval_ms: int | None = None  # at-least-once: also commit every T ms
     auto_commit_interval_ms: int = 1000  # auto-commit models (auto.commit.interval.ms)
     transaction_size: int = 10  # exactly-once: input messages per transaction
+    # exactly-once: processing these input records fails (once each); the loop aborts the
+    # transaction and carries on, rewinding to the committed offsets if `rewind`
+    abort_at: tuple[int, ...] = ()
+    rewind: bool = True
     processing_ms: float = 0.0  # simulated work per message (every model), before its effect
     partitions: int = 1
     keys: int = 8
@@ -121,6 +125,22 @@ class ConsumerExperiment:
         require_seconds("time_limit_s", self.time_limit_s, "Use e.g. time_limit_s=60.")
         check_consumer_config(self.consumer_config)
         check_group(self)
+        self.abort_at = tuple(self.abort_at or ())
+        if self.abort_at and self.model != EXACTLY_ONCE:
+            raise LabError(f"abort_at={self.abort_at!r} makes the exactly-once loop abort a "
+                           f"transaction; {self.model} has no transaction to abort.",
+                           "Run the exactly-once model, or leave abort_at out.")
+        if not self.rewind and not self.abort_at:
+            raise LabError("rewind=False changes only what the exactly-once loop does after an "
+                           "abort, and abort_at names no input whose processing fails.",
+                           "Give abort_at too, e.g. abort_at=(15,) with model='exactly-once', "
+                           "or leave rewind=True.")
+        bad = [i for i in self.abort_at if isinstance(i, bool) or not isinstance(i, int)
+               or not 0 <= i < self.messages]
+        if bad:
+            raise LabError(f"abort_at={self.abort_at!r}: {bad[0]!r} is not an input record of the "
+                           f"run (messages={self.messages} are numbered 0 to {self.messages - 1}).",
+                           f"Use input numbers from 0 to {self.messages - 1}, e.g. abort_at=(15,).")
         if self.commit_interval_ms is not None and self.model != AT_LEAST_ONCE:
             raise LabError(f"commit_interval_ms={self.commit_interval_ms} is a knob of the "
                            f"at-least-once worker; {self.model} would ignore it.",

@@ -7,6 +7,7 @@ faults are placed by the seed, so repeated runs hit different moments of the loo
 """
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from typing import Any, Callable, Collection
 
@@ -18,8 +19,10 @@ from ..errors import FaultUnavailable, LabError
 from ..nemesis import NETWORK_FAULTS, seeded_fault
 from ..vocabulary import (AT_LEAST_ONCE, AT_MOST_ONCE, AUTO_COMMIT, AUTO_COMMIT_STORE, CONSUMER,
                           CONSUMER_ANOMALIES, CRASH_POINTS, DUPLICATE, EXACTLY_ONCE,
-                          IDEMPOTENT_CONSUMER, LOST_WRITE, NONMONOTONIC_POLL, POLL_SKIP, PRODUCER)
+                          HANGING, IDEMPOTENT_CONSUMER, LOST_WRITE, NONMONOTONIC_POLL, POLL_SKIP,
+                          PRODUCER)
 from .consumer import ConsumerExperiment, run_consumer
+from .hanging import HangingTransaction, run_hanging
 from .producer import ProducerExperiment, run_producer
 
 NETWORK_RUN_S = 12.0  # a partitioned run's length: strike 3–6 s in, heal 8 s later, inside the run
@@ -33,6 +36,17 @@ NO_ACKED_LOSS: Invariant = lambda s: s["acked_but_lost"] == 0
 # worker found the outcome the scenario names, and the duplicates follow from it.
 S2_APPLIED: Invariant = lambda s: s["scenario_2"] == "applied" and s["duplicated"] == 0 and s["lost"] == 0
 S2_LOST: Invariant = lambda s: s["scenario_2"] == "lost" and s["duplicated"] > 0 and s["lost"] == 0
+# A processing error aborts the transaction: with the rewind nothing is lost or duplicated (and
+# the abort did happen); without it, the aborted batches' inputs are lost (the failure reproduces).
+ABORT_REWOUND: Invariant = lambda s: s["aborts"] > 0 and s["lost"] == 0 and s["duplicated"] == 0
+ABORT_SKIPS: Invariant = lambda s: s["aborts"] > 0 and s["lost"] > 0 and s["duplicated"] == 0
+# A hanging transaction: the read_committed stall ends within transaction.timeout.ms + the abort
+# check interval (+ margin), the read_uncommitted reader is not stalled, nothing committed is lost
+# and no aborted record reaches a read_committed reader.
+STALL_BOUNDED: Invariant = lambda s: (s["within_bound"] and s["read_uncommitted_stall_s"] < 1.0
+                                      and s["read_committed_saw_hanging"] == 0 and s["lost"] == 0)
+ABORTS = 2  # processing errors per abort run, at input records drawn under the run's seed
+HANGING_TIMEOUT_MS = 3000
 
 
 # Which anomaly classes (anomalies.py) each scenario may show; every other class it shows is a
@@ -68,7 +82,7 @@ class Scenario:
         classes = CONSUMER_ANOMALIES if self.kind == CONSUMER else (LOST_WRITE, DUPLICATE)
         forbidden = [c for c in classes if c not in self.allowed]
         allowed = [c for c in classes if c in self.allowed]
-        explained = " (after a crash or rebalance)" if NONMONOTONIC_POLL in self.allowed else ""
+        explained = " (after a crash, a rebalance or an abort's rewind)" if NONMONOTONIC_POLL in self.allowed else ""
         return (f"allowed: {', '.join(allowed) + explained if allowed else 'none'}; "
                 f"violations: {', '.join(forbidden)}")
 
@@ -100,6 +114,18 @@ def scenarios() -> list[Scenario]:
                         {"model": AT_LEAST_ONCE, "scenario": "scenario-2-lost"}, S2_LOST,
                         "the in-flight commit is lost: the batch repeats, nothing lost",
                         MODEL_ALLOWS[AT_LEAST_ONCE]))
+    out.append(Scenario("exactly-once / abort + rewind", CONSUMER,
+                        {"model": EXACTLY_ONCE, "rewind": True}, ABORT_REWOUND,
+                        "an aborted transaction, rewound to the committed offsets: nothing lost",
+                        MODEL_ALLOWS[EXACTLY_ONCE]))
+    out.append(Scenario("exactly-once / abort without rewind", CONSUMER,
+                        {"model": EXACTLY_ONCE, "rewind": False}, ABORT_SKIPS,
+                        "an abort without the rewind skips the aborted input (KAFKA-17582)",
+                        frozenset({POLL_SKIP})))
+    out.append(Scenario(f"hanging transaction / transaction.timeout.ms={HANGING_TIMEOUT_MS}", HANGING,
+                        {"transaction_timeout_ms": HANGING_TIMEOUT_MS}, STALL_BOUNDED,
+                        "read_committed stalls at most transaction.timeout.ms + the abort check "
+                        "interval; read_uncommitted does not"))
     idem = PRODUCER_CONFIGS["idempotent"]
     for fault in ("kill-leader", "pause-leader", "pause-followers"):
         out.append(Scenario(f"idempotent producer / {fault}", PRODUCER,
@@ -133,7 +159,15 @@ def scenarios() -> list[Scenario]:
 
 def run_scenario(sc: Scenario, seed: int, messages: int, producer_messages: int,
                  crash_prob: float) -> dict[str, Any]:
-    if sc.kind == CONSUMER and sc.params.get("scenario"):
+    if sc.kind == HANGING:
+        s = run_hanging(HangingTransaction(transaction_timeout_ms=sc.params["transaction_timeout_ms"],
+                                           label=sc.name)).summary
+    elif sc.kind == CONSUMER and "rewind" in sc.params:
+        at = tuple(sorted(random.Random(seed).sample(range(messages), ABORTS)))
+        spec = ConsumerExperiment(model=EXACTLY_ONCE, messages=messages, seed=seed, abort_at=at,
+                                  rewind=sc.params["rewind"])
+        s = run_consumer(spec).summary
+    elif sc.kind == CONSUMER and sc.params.get("scenario"):
         spec = ConsumerExperiment(model=sc.params["model"], messages=max(messages, 40), seed=seed,
                                   scenario=sc.params["scenario"])
         s = run_consumer(spec).summary
@@ -160,6 +194,9 @@ def run_scenario(sc: Scenario, seed: int, messages: int, producer_messages: int,
             "lost": s.get("lost", 0), "duplicated": s.get("duplicated", 0),
             "reordered_keys": s.get("reordered_keys", 0),
             "acked_but_lost": s.get("acked_but_lost", 0), "crashes": s.get("crashes", 0),
+            "aborts": s.get("aborts", 0),
+            "read_committed_stall_s": s.get("read_committed_stall_s"),
+            "bound_s": s.get("bound_s"),
             "elapsed_s": s.get("elapsed_s", 0.0)}
 
 
@@ -196,6 +233,9 @@ def validate(repeat: int = 3, messages: int = 120, producer_messages: int = 1500
                 f"dup={row.get('duplicated')} crashes={row.get('crashes')} "
                 f"classes=[{row.get('anomalies', '')}]"
                 + (f" forbidden=[{row['anomaly_violations']}]" if row["anomaly_violations"] else "")
+                + (f" aborts={row['aborts']}" if row.get("aborts") else "")
+                + (f" stall={row['read_committed_stall_s']}s bound={row['bound_s']}s"
+                   if row.get("bound_s") is not None else "")
                 + f" {row['error'][:80]}")
     return pd.DataFrame(rows)
 

@@ -12,10 +12,15 @@ CONSUMER_KEYS = ("model", "topic", "output_topic", "bootstrap", "sent", "process
                  "delivered_once", "lost", "unread_at_timeout", "duplicated", "reordered_keys",
                  "crashes", "elapsed_s", "timed_out", "members", "rebalances", "commit_failures",
                  "coordinator", "scenario_2", "skipped_by_consumer", "gone_from_log",
-                 "nonmonotonic_polls", "nonmonotonic_polls_explained", "anomalies")
+                 "nonmonotonic_polls", "nonmonotonic_polls_explained", "anomalies", "aborts")
 # `run`'s exit status when the run hit its time limit: it printed what it counted, but that is
 # not a result (argparse uses 2 for bad usage and the CLI 2 for a LabError)
 TIMED_OUT_EXIT = 3
+HANGING_KEYS = ("topic", "bootstrap", "transaction_timeout_ms", "abort_check_interval_ms",
+                "committed_after_open_s", "read_committed_stall_s", "read_uncommitted_stall_s",
+                "stall_ended_after_open_s", "bound_s", "within_bound", "aborted_reads",
+                "read_committed_saw_hanging", "lost")
+HANGING_RUN = "hanging-transaction"  # `run hanging-transaction`: experiments/hanging.py
 SHARE_KEYS = ("model", "ack", "members", "topic", "group", "sent", "processed_effects",
               "delivered_once", "lost", "duplicated", "archived", "dead_lettered", "deliveries",
               "redelivered_messages", "delivery_counts", "crashes", "redelivery_gap_median_s",
@@ -53,6 +58,8 @@ def _stderr_progress(done: int, total: int) -> None:
 
 # `run`'s options that only one kind of run reads: given to the other, they would be ignored
 SHARE_ONLY = ("ack", "poison", "poison_ack", "lock_duration_ms", "delivery_limit", "dead_letter")
+TRANSACTION_ONLY = ("abort_at", "no_rewind")  # the exactly-once loop's processing errors
+HANGING_ONLY = ("transaction_timeout_ms", "records")
 CONSUMER_ONLY = ("partitions", "commit_every", "auto_commit_interval_ms", "membership",
                  "group_protocol", "assignor", "static", "commit_on_revoke", "session_timeout_ms",
                  "max_poll_interval_ms", "scenario", "coordinator_fault", "fault")
@@ -78,8 +85,16 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     if args.model == "share":
         return cmd_share(args)
+    if args.model == HANGING_RUN:
+        return cmd_hanging(args)
     refuse_ignored(args, SHARE_ONLY, f"`run {args.model}` (they are a share group's settings)",
                    "Drop them, or use `run share`.")
+    refuse_ignored(args, HANGING_ONLY, f"`run {args.model}` (they are the hanging transaction's)",
+                   f"Drop them, or use `run {HANGING_RUN}`.")
+    if args.no_rewind and not args.abort_at:
+        raise LabError("--no-rewind changes only what the exactly-once loop does after an abort, "
+                       "and no --abort-at names an input whose processing fails.",
+                       "Add --abort-at I,J (with `run exactly-once`), or drop --no-rewind.")
     crash = None
     if args.crash:
         crash = CrashSpec(args.crash, every=args.crash_every, prob=args.crash_prob, seed=args.seed)
@@ -96,7 +111,9 @@ def cmd_run(args: argparse.Namespace) -> int:
                               static=args.static, commit_on_revoke=args.commit_on_revoke,
                               session_timeout_ms=args.session_timeout_ms,
                               max_poll_interval_ms=args.max_poll_interval_ms,
-                              scenario=args.scenario, coordinator_fault=args.coordinator_fault)
+                              scenario=args.scenario, coordinator_fault=args.coordinator_fault,
+                              abort_at=_indices(args.abort_at, "--abort-at"),
+                              rewind=not args.no_rewind)
     result = run_consumer(spec, progress=_stderr_progress, keep=args.keep)
     _emit({**result.summary, "warnings": result.warnings} if args.json else result.summary,
           CONSUMER_KEYS, args.json)
@@ -105,12 +122,42 @@ def cmd_run(args: argparse.Namespace) -> int:
     return TIMED_OUT_EXIT if result.summary.get("timed_out") else 0
 
 
+def _indices(text: str | None, option: str) -> tuple[int, ...]:
+    """Input indices as an option gives them: "3,17" → (3, 17)."""
+    parts = [i.strip() for i in text.split(",")] if text is not None else []
+    if any(not p.isdigit() for p in parts):
+        raise LabError(f"{option} {text!r} is not a list of input indices.",
+                       f"Give whole numbers ≥ 0 separated by commas, e.g. {option} 3,17.")
+    return tuple(int(p) for p in parts)
+
+
+def cmd_hanging(args: argparse.Namespace) -> int:
+    """`deliverylab run hanging-transaction`: a transaction that never ends, a commit after it,
+    and how long a read_committed and a read_uncommitted reader wait (notebook 06)."""
+    from ..experiments import HangingTransaction, run_hanging
+
+    refuse_ignored(args, (*CONSUMER_ONLY, *SHARE_ONLY, *TRANSACTION_ONLY, "messages", "crash",
+                          "crash_every", "crash_prob", "processing_ms", "members"),
+                   f"`run {HANGING_RUN}` (one producer hangs mid-transaction, another commits "
+                   "after it, two readers read)",
+                   "Drop them; its own options are --transaction-timeout-ms and --records.")
+    spec = HangingTransaction(transaction_timeout_ms=args.transaction_timeout_ms,
+                              records=args.records)
+    result = run_hanging(spec, progress=_stderr_progress, keep=args.keep)
+    _emit({**result.summary, "warnings": result.warnings} if args.json else result.summary,
+          HANGING_KEYS, args.json)
+    for warning in [] if args.json else result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    return 0
+
+
 def cmd_share(args: argparse.Namespace) -> int:
     """`deliverylab run share`: share-group members (KIP-932) on one partition."""
     from ..crash import CrashSpec
     from ..experiments import ShareExperiment, run_share
 
-    refuse_ignored(args, CONSUMER_ONLY, "`run share` (its members read one partition together, "
+    refuse_ignored(args, (*CONSUMER_ONLY, *TRANSACTION_ONLY, *HANGING_ONLY),
+                   "`run share` (its members read one partition together, "
                    "acknowledge each record and take no broker fault)",
                    "Drop them; a share group's own options are --members, --ack, --poison, "
                    "--poison-ack, --lock-duration-ms, --delivery-limit and --dead-letter.")
@@ -120,11 +167,7 @@ def cmd_share(args: argparse.Namespace) -> int:
     elif args.crash_every or args.crash_prob:
         raise LabError("--crash-every/--crash-prob need a crash point.",
                        "Add --crash POINT, e.g. --crash after-process.")
-    parts = [i.strip() for i in args.poison.split(",")] if args.poison is not None else []
-    if any(not p.isdigit() for p in parts):
-        raise LabError(f"--poison {args.poison!r} is not a list of input indices.",
-                       "Give whole numbers ≥ 0 separated by commas, e.g. --poison 3,17.")
-    poison = tuple(int(p) for p in parts)
+    poison = _indices(args.poison, "--poison")
     spec = ShareExperiment(messages=args.messages, members=args.members, ack=args.ack, crash=crash,
                            poison=poison, poison_ack=args.poison_ack.upper(),
                            lock_duration_ms=args.lock_duration_ms,
@@ -249,7 +292,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     from ..nemesis import FAULTS
 
     r = sub.add_parser("run", help="a consumer experiment: one delivery model under crashes")
-    r.add_argument("model", help=" | ".join(MODELS) + " | share (a share group, KIP-932)")
+    r.add_argument("model", help=" | ".join(MODELS) + " | share (a share group, KIP-932) | "
+                   f"{HANGING_RUN} (a transaction that never ends)")
     r.add_argument("--messages", type=int, default=200)
     r.add_argument("--partitions", type=int, default=1)
     r.add_argument("--crash", metavar="POINT", help=" | ".join(ALL_POINTS))
@@ -272,6 +316,16 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--scenario", help="scenario-2-applied | scenario-2-lost")
     r.add_argument("--coordinator-fault",
                    help="kill-coordinator | pause-coordinator | restart-coordinator (halfway)")
+    txn = r.add_argument_group("exactly-once: processing errors (model `exactly-once`)")
+    txn.add_argument("--abort-at", metavar="I,J",
+                     help="input indices whose processing fails once: the loop aborts the transaction")
+    txn.add_argument("--no-rewind", action="store_true",
+                     help="after the abort, carry on without seeking back to the committed offsets")
+    hang = r.add_argument_group(f"a hanging transaction (`run {HANGING_RUN}`)")
+    hang.add_argument("--transaction-timeout-ms", type=int, default=5000, metavar="MS",
+                      help="the hanging producer's transaction.timeout.ms (TransactionTimeoutMs)")
+    hang.add_argument("--records", type=int, default=5, metavar="N",
+                      help="records the hanging transaction writes (and the commit after it)")
     share = r.add_argument_group("share groups (model `share`)")
     share.add_argument("--ack", default="explicit", help="implicit | explicit (acknowledgement mode)")
     share.add_argument("--poison", metavar="I,J", help="input indices whose processing always fails")

@@ -100,7 +100,7 @@ class Panel(w.VBox):
         try:
             spec = self.spec()
             spec.check()
-            self.progress.max = spec.messages
+            self.progress.max = getattr(spec, "messages", 1)  # a hanging transaction has none
             result = self._runner(spec, cluster=self.cluster, progress=self._progress)
         except Exception as exc:  # a LabError is a paragraph; anything else, one line, no traceback
             show_error(self.output, exc)

@@ -15,10 +15,11 @@ from ..vocabulary import AT_LEAST_ONCE, CRASH_POINTS, MODELS
 from ..errors import FaultUnavailable, LabError
 from .panel import LAYOUT, NO_CRASH, Panel, check_show, slider
 
-CONSUMER_FIELDS = ("model", "crash_point", "crash_every", "commit_every", "messages")
+CONSUMER_SHOWN = ("model", "crash_point", "crash_every", "commit_every", "messages")  # by default
+CONSUMER_FIELDS = (*CONSUMER_SHOWN, "rewind")  # rewind: exactly-once with abort_at
 PRODUCER_FIELDS = ("acks", "enable.idempotence", "max.in.flight.requests.per.connection",
                    "fault", "messages")
-CONSUMER_COLUMNS = ("label", "sent", "delivered_once", "lost", "duplicated", "crashes",
+CONSUMER_COLUMNS = ("label", "sent", "delivered_once", "lost", "duplicated", "crashes", "aborts",
                     "aborted_reads", "store_duplicated", "skipped_by_consumer", "gone_from_log",
                     "anomalies", "elapsed_s")
 PRODUCER_COLUMNS = ("label", "fault", "sent", "acked", "delivered_once", "duplicated",
@@ -37,7 +38,8 @@ class ConsumerPanel(Panel):
         self.shown = tuple(show)
         self.values = {"model": model, "crash_point": crash_point or NO_CRASH,
                        "crash_every": crash_every, "messages": messages,
-                       "commit_every": commit_every}
+                       "commit_every": commit_every,
+                       "rewind": spec_kwargs.pop("rewind", True)}
         self.spec_kwargs = spec_kwargs
         fields: dict[str, w.Widget] = {}
         if "model" in show:
@@ -57,6 +59,9 @@ class ConsumerPanel(Panel):
             fields["commit_every"] = slider("commit every", commit_every, 1, 100)
         if "messages" in show:
             fields["messages"] = slider("messages", messages, 10, 2000, 10)
+        if "rewind" in show:  # exactly-once with abort_at: seek back after an abort, or not
+            fields["rewind"] = w.Checkbox(value=bool(self.values["rewind"]), style=LAYOUT,
+                                          description="rewind to the committed offsets after an abort")
         super().__init__(fields, run_consumer, cluster)
         if "model" in fields:
             fields["model"].observe(self._model_changed, names="value")
@@ -89,12 +94,12 @@ class ConsumerPanel(Panel):
         crash = None if point in (None, NO_CRASH) else CrashSpec(point, every=self._value("crash_every", raw))
         return ConsumerExperiment(model=self._value("model", raw), messages=self._value("messages", raw),
                                   crash=crash, commit_every=self._value("commit_every", raw),
-                                  **self.spec_kwargs)
+                                  rewind=self._value("rewind", raw), **self.spec_kwargs)
 
 
 def consumer_panel(model: str = AT_LEAST_ONCE, crash_point: str | None = "after-process",
                    crash_every: int = 50, messages: int = 200, commit_every: int | None = 10,
-                   show: Sequence[str] = CONSUMER_FIELDS, cluster: Cluster | None = None,
+                   show: Sequence[str] = CONSUMER_SHOWN, cluster: Cluster | None = None,
                    **spec_kwargs: Any) -> ConsumerPanel:
     """A panel that runs a ConsumerExperiment: the `show` fields become widgets, the others keep
     the values given here. Extra keyword arguments (e.g. transaction_size=10) go to the spec.

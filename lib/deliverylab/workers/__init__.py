@@ -6,5 +6,6 @@ merge. A notebook shows a model's real loop (widgets.show_worker) beside its pse
 learner compares them side by side: the order of poll, process and commit IS the lesson, so a
 shared loop with hooks would hide exactly what differs. What they truly share (consumer setup,
 end of input, committing, the side effect) lives in common.py. share_consumer is the share-group
-member (KIP-932): acknowledgements per record instead of offsets.
+member (KIP-932): acknowledgements per record instead of offsets. hanging is a transactional
+producer that opens a transaction and pauses itself (SIGSTOP) before ending it (notebook 06).
 """

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from .. import vocabulary as v
 from ..cluster.processes import die_with_parent
-from . import (at_least_once, at_most_once, auto_commit, exactly_once, idempotent_consumer,
-               input_producer, producer, retry_stage, share_consumer)
+from . import (at_least_once, at_most_once, auto_commit, exactly_once, hanging,
+               idempotent_consumer, input_producer, producer, retry_stage, share_consumer)
 from . import exits
 from .common import WorkerContext
 
@@ -22,6 +22,7 @@ ROLES = {
     v.EXACTLY_ONCE: exactly_once.run,
     v.IDEMPOTENT_CONSUMER: idempotent_consumer.run,
     v.SHARE: share_consumer.run,
+    v.HANGING: hanging.run,
     v.RETRY_BLOCKING: retry_stage.run_blocking,
     **{v.retry_stage(n): partial(retry_stage.run_stage, n) for n in range(retry_stage.MAX_STAGES)},
 }

@@ -131,6 +131,11 @@ class EndOfInput:
             return False
         return msg.offset() >= high
 
+    def rewound(self, partitions: list[int]) -> None:
+        """The loop sought these partitions back (a rewind after an abort): their records are
+        to be read again, so a partition done with its last record is not done any more."""
+        self.at_eof.difference_update(partitions)
+
     @property
     def done(self) -> bool:
         if self.group is not None:

@@ -2,19 +2,48 @@
 sent to the same transaction. A crash aborts the open transaction; read_committed readers of
 the output never see its records. The row this worker also writes to the learner's database is
 a side effect OUTSIDE Kafka: the transaction does not cover it, and the lab counts it too.
+
+A processing error (spec "abort_at": input indices whose transform fails, once each) aborts the
+transaction and the loop carries on. abort_transaction() does not move the consumer back
+(KAFKA-17582): unless the loop rewinds to the committed offsets (spec "rewind", librdkafka's
+INTRODUCTION.md), the aborted batch is never copied — lost, in an "exactly-once" loop.
 """
 from __future__ import annotations
 
-from confluent_kafka import Producer, TopicPartition
+import json
+import os
 
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+
+from ..clients import fetch_committed
 from ..ids import member_of, value_of
 from ..topics import transactional_id
-from .common import (EndOfInput, WorkerContext, check_message, decode, new_consumer,
+from ..vocabulary import ABORT
+from .common import (EndOfInput, WorkerContext, check_message, decode, fail, new_consumer,
                      prime_metadata, process)
 
 
-def transform(record: dict) -> bytes:
+class ProcessingError(Exception):
+    """The application could not process this record (a bad payload, a service down)."""
+
+
+def transform(record: dict, failing: set[int] = frozenset()) -> bytes:
+    if record["index"] in failing:
+        failing.discard(record["index"])  # fails once: the retry after a rewind succeeds
+        raise ProcessingError(f"input {record['index']}")
     return value_of({**record, "processed": True})
+
+
+def rewind(consumer: Consumer) -> list[int]:
+    """Seek every assigned partition back to the group's committed offset (librdkafka's
+    INTRODUCTION.md: after an abort, rewind the input to where the transaction began)."""
+    committed = fetch_committed(consumer, consumer.assignment(), 30)
+    if committed is None:
+        fail("the group coordinator gave no committed offsets to rewind to within 30 s")
+    for tp in committed:
+        consumer.seek(TopicPartition(tp.topic, tp.partition,
+                                     tp.offset if tp.offset >= 0 else OFFSET_BEGINNING))
+    return [tp.partition for tp in committed]
 
 
 # Parallel to the other models' loops on purpose (see workers/__init__.py): the
@@ -41,6 +70,7 @@ def run(ctx: WorkerContext) -> None:
     ctx.before_crash = lambda: producer.flush(5)  # "mid-transaction": its records are in the log
     end = EndOfInput(spec["partitions"], consumer)
     size = spec.get("transaction_size") or 10
+    failing = set(spec.get("abort_at") or ())  # input records whose processing fails once
 
     while not end.done and not ctx.deadline_passed():
         batch = [m for m in map(check_message, consumer.consume(size, timeout=0.5))
@@ -52,10 +82,19 @@ def run(ctx: WorkerContext) -> None:
         ctx.crash.hit("after-poll", indices)
 
         producer.begin_transaction()
-        for msg, record in zip(batch, records):
-            producer.produce(spec["output_topic"], key=msg.key(), value=transform(record))
-            process(ctx, store, msg, record)
-            ctx.crash.hit("mid-transaction", record["index"])
+        try:
+            for msg, record in zip(batch, records):
+                producer.produce(spec["output_topic"], key=msg.key(), value=transform(record, failing))
+                process(ctx, store, msg, record)
+                ctx.crash.hit("mid-transaction", record["index"])
+        except ProcessingError as exc:  # this batch failed; the producer itself is fine
+            producer.abort_transaction(30)  # the consumer's position stays past the batch
+            if spec.get("rewind", True):
+                end.rewound(rewind(consumer))  # back to the committed offsets: the batch again
+            ctx.ledger.event(ABORT, ctx.worker, os.getpid(),
+                             json.dumps({"error": str(exc), "rewind": spec.get("rewind", True),
+                                         "batch": indices}))
+            continue
         offsets = {m.partition(): m.offset() + 1 for m in batch}
         producer.send_offsets_to_transaction(
             [TopicPartition(spec["topic"], p, o) for p, o in offsets.items()],
