@@ -101,6 +101,8 @@ def producer_result(run_dir: Path, spec: Any, bootstrap: str,
     readback = tables["readback"].sort_values(["partition", "offset"])
     messages = checker.producer_outcomes(sent, tables["acks"], readback)
     summary = checker.producer_summary(messages, readback)
+    # messages the application itself handed to produce() more than once (spec.resend)
+    summary["resent"] = int(len(tables["sends"]) - tables["sends"]["msg_id"].nunique())
     # what Confluent.Kafka's DeliveryResult.Status would have said, against the read-back
     messages = anomalies.producer_statuses(messages, _acks_setting(spec.config))
     summary.update(anomalies.persistence_summary(messages))
