@@ -16,7 +16,7 @@ from .catalog import config_label
 from .history import copies_timeline, events_frame, recorded, worker_course
 from .ids import index_of
 from .results import Result
-from .vocabulary import CONSUMER, EXACTLY_ONCE, PRODUCER, SHARE
+from .vocabulary import BEFORE_FLUSH, CONSUMER, CRASH, EXACTLY_ONCE, PRODUCER, SHARE
 
 DEAD_LETTERS_FILE = "dead_letters.json"  # a share run's dead-letter topic, as read back
 
@@ -40,9 +40,14 @@ def consumer_result(run_dir: Path, spec: Any, bootstrap: str,
                                              tables["commits"])
     summary = checker.consumer_summary(messages, observed)
     events = events_frame(tables["events"], t0)
+    # the input producer's own crashes (input_resend) are not the consumer's
+    by_input = (events.kind == CRASH) & events.detail.astype(str).str.contains(f'"{BEFORE_FLUSH}"')
     summary.update({
         "model": spec.model, "topic": meta["topic"], "bootstrap": bootstrap,
-        "output_topic": None, **worker_course(events, timed_out, spec.crash.point if spec.crash else None),
+        "output_topic": None, **worker_course(events[~by_input], timed_out,
+                                              spec.crash.point if spec.crash else None),
+        "input_crashes": int(by_input.sum()),
+        "input_resent": int(len(tables["sends"]) - tables["sends"]["msg_id"].nunique()),
         "label": spec.label or spec.model, "commit_every": spec.commit_every,
     })
     summary.update(checker.commit_counts(tables["commits"]))  # the ledger's commits table
@@ -53,6 +58,8 @@ def consumer_result(run_dir: Path, spec: Any, bootstrap: str,
         extra.update(group)
     input_rb = rb[rb.reader == "input"]
     summary["input_records"] = int(len(input_rb))
+    # copies of a message id in the input log beyond its first (an application resend)
+    summary["input_duplicated"] = int(len(input_rb) - input_rb["msg_id"].nunique())
     messages, extra["anomaly_cases"] = _consumer_anomalies(messages, summary, tables, meta["topic"],
                                                            input_rb, effects)
     if spec.model == EXACTLY_ONCE:
