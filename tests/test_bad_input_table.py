@@ -221,6 +221,7 @@ FIELD_ROWS: dict[tuple[type, str], tuple] = {
         "stall_at": (kw({"stall_at": 10}),), "stall_ms": (-1,), "scenario": ("scenario-3", "'scenario-3'"),
         "coordinator_fault": ("explode", "'explode'"), "coordinator_fault_at": (0,),
         "coordinator_heal_after_s": (-1,), "time_limit_s": (-1,), "seed": ("x",), "label": (5,),
+        "input_resend": ("before-flush",), "dedupe": (kw({"dedupe": True, "model": "at-least-once"}),),
     }.items()},
     **{(ShareExperiment, k): v for k, v in {
         "messages": (-1,), "members": (500,), "ack": ("sometimes",), "crash": ("after-poll",),
@@ -234,7 +235,7 @@ FIELD_ROWS: dict[tuple[type, str], tuple] = {
         "messages": (0,), "config": ({"acks": 2}, "acks=2"), "fault": ("kill-leader",),
         "crash": ("before-flush",), "rate": (-10,), "partitions": (0,), "replication_factor": (5,),
         "topic_config": ("min.insync.replicas=2",), "keys": (0,), "time_limit_s": (0,),
-        "seed": (1.5,), "label": (5,),
+        "seed": (1.5,), "label": (5,), "resend": (True,),
     }.items()},
     **{(RetryPipeline, k): v for k, v in {
         "messages": (0,), "mode": ("retry", "'retry'"), "transient_rate": (1.5,), "poison_rate": (-0.1,),
