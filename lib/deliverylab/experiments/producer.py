@@ -68,8 +68,9 @@ class ProducerExperiment:
         if self.resend and self.crash is None:
             raise LabError("resend=True resends what a crashed producer had not seen confirmed, "
                            "but this run has no crash, so it would never resend.",
-                           'Add a crash, e.g. crash=CrashSpec("before-flush", every=100), or '
-                           "use resend=False.")
+                           'Give it a crash to recover from: crash=CrashSpec("before-flush", '
+                           "every=K) in Python, --crash-every K on the command line; or leave "
+                           "resend off.")
         if self.fault is not None:
             self.fault.check()
         require_seconds("time_limit_s", self.time_limit_s, "Use e.g. time_limit_s=60.")
