@@ -224,6 +224,7 @@ FIELD_ROWS: dict[tuple[type, str], tuple] = {
         "coordinator_fault": ("explode", "'explode'"), "coordinator_fault_at": (0,),
         "coordinator_heal_after_s": (-1,), "time_limit_s": (-1,), "seed": ("x",), "label": (5,),
         "input_resend": ("before-flush",), "dedupe": (kw({"dedupe": True, "model": "at-least-once"}),),
+        "topic_config": ("retention.ms=100",), "input_rate": (-1,),
     }.items()},
     **{(ShareExperiment, k): v for k, v in {
         "messages": (-1,), "members": (500,), "ack": ("sometimes",), "crash": ("after-poll",),

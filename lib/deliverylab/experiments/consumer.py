@@ -55,6 +55,8 @@ RANGES = {
     "leave_after": (1, None), "join_after": (1, None), "stall_at": (0, None),
     "stall_ms": (0, 600_000), "coordinator_fault_at": (1, None),
     "coordinator_heal_after_s": (0, 60), "time_limit_s": (None, 3600),
+    "input_rate": (0, 1_000_000, "Use e.g. input_rate=100 messages per second, or 0 for as fast "
+                   "as the input producer can."),
 }
 
 
@@ -100,6 +102,11 @@ class ConsumerExperiment:
     # had not seen confirmed — the same message ids, at new offsets, from a new producer id.
     input_resend: CrashSpec | None = None
     dedupe: bool = False  # idempotent-consumer: skip a message id the store already holds
+    # the input topic's configs, e.g. {"retention.ms": "2000", "segment.ms": "200"}: retention
+    # overtaking a consumer that lags (stall_at, stall_ms)
+    topic_config: dict[str, str] = field(default_factory=dict)
+    input_rate: float = 0.0  # the input's pace (messages per second; 0: as fast as it can),
+    # so a small segment.ms rolls segments while it is written
     scenario: str | None = None  # "scenario-2-applied" / "scenario-2-lost" (coordinator nemesis)
     coordinator_fault: str | None = None  # kill-/pause-/restart-coordinator mid-run …
     coordinator_fault_at: int | None = None  # … once this many records were processed (default: half)
@@ -184,7 +191,7 @@ def run_consumer(spec: ConsumerExperiment, cluster: Cluster | None = None,
                        f"{cluster.bootstrap_servers} is {cluster.kind}, {cluster.size} broker(s).",
                        "Run `deliverylab cluster up --brokers 3`.")
     with Run(cluster, spec.model, keep) as run:
-        topic = run.topic(f"lab-{spec.model}", spec.partitions)
+        topic = run.topic(f"lab-{spec.model}", spec.partitions, config=spec.topic_config)
         group = run.group(topic)
         run.group_linger_s = max(run.group_linger_s, member_linger_s(asdict(spec)))
         output = run.topic(f"lab-{spec.model}-out", spec.partitions) if spec.model == EXACTLY_ONCE else None
