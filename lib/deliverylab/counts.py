@@ -16,7 +16,7 @@ from .catalog import config_label
 from .history import copies_timeline, events_frame, recorded, worker_course
 from .ids import index_of
 from .results import Result
-from .vocabulary import BEFORE_FLUSH, CONSUMER, CRASH, EXACTLY_ONCE, PRODUCER, SHARE
+from .vocabulary import BEFORE_FLUSH, CONSUMER, CRASH, EXACTLY_ONCE, PRODUCER, SHARE, STALL
 
 DEAD_LETTERS_FILE = "dead_letters.json"  # a share run's dead-letter topic, as read back
 
@@ -58,6 +58,7 @@ def consumer_result(run_dir: Path, spec: Any, bootstrap: str,
         extra.update(group)
     input_rb = rb[rb.reader == "input"]
     summary["input_records"] = int(len(input_rb))
+    summary.update(retention_view(meta, tables["commits"], tables["events"]))
     # copies of a message id in the input log beyond its first (an application resend)
     summary["input_duplicated"] = int(len(input_rb) - input_rb["msg_id"].nunique())
     messages, extra["anomaly_cases"] = _consumer_anomalies(messages, summary, tables, meta["topic"],
@@ -93,6 +94,25 @@ def _consumer_anomalies(messages: pd.DataFrame, summary: dict[str, Any],
     inconsistent = anomalies.inconsistent_offsets(stored, effects, log)
     summary.update(anomalies.consumer_anomaly_summary(messages, cases, inconsistent))
     return messages, cases
+
+
+def retention_view(meta: dict[str, str], commits: pd.DataFrame,
+                   events: pd.DataFrame) -> dict[str, Any]:
+    """A run whose input topic had a retention.ms: where the log started at the end, as Kafka's
+    GetOffsetShell read it (log_start_offsets), against the offsets the consumer had committed
+    when its stall began (committed_at_stall, the ledger's last successful commit per partition
+    before the STALL event). retention_overtook: the log start passed a committed offset — the
+    consumer's next record was deleted before it read it. Empty for other runs."""
+    if "log_start_by_tool" not in meta:
+        return {}
+    start = {int(p): int(o) for p, o in json.loads(meta["log_start_by_tool"]).items()}
+    stall = events.loc[events["kind"] == STALL, "t"]
+    ok = commits[pd.to_numeric(commits["ok"], errors="coerce").fillna(0) == 1]
+    if len(stall):
+        ok = ok[ok["t"] < float(stall.min())]
+    committed = {int(p): int(o) for p, o in ok.groupby("partition")["offset"].max().items()}
+    return {"log_start_offsets": start, "committed_at_stall": committed,
+            "retention_overtook": any(o > committed.get(p, 0) for p, o in start.items())}
 
 
 def _output_topic(rb: pd.DataFrame) -> str | None:

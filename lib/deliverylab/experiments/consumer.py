@@ -7,6 +7,7 @@ the ledger, the learner's store and the read-back (counts.consumer_result).
 """
 from __future__ import annotations
 
+import json
 import time
 from contextlib import closing
 from dataclasses import asdict, dataclass, field
@@ -22,6 +23,7 @@ from ..fields import check_fields
 from ..nemesis import (COORDINATOR_FAULTS, BrokerNemesis, CoordinatorFault, FaultSpec, Scenario2,
                        find_coordinator)
 from ..ids import check_messages
+from ..kafka_tool import log_start_offsets
 from ..group_result import group_stands
 from ..ledger import Ledger, Store
 from ..members import MAX_MEMBERS, MEMBERS_FIX, check_group, check_group_on, member_linger_s
@@ -36,6 +38,7 @@ HOUR_MS = 3_600_000
 # crashes finds records the broker stored whose delivery reports the process had not seen yet
 # (at full speed they are all still in its queue at the kill), fast enough for a short run.
 INPUT_RESEND_RATE = 500
+RETENTION_MS = "retention.ms"  # a run whose input topic sets it asks Kafka's tool where the log starts
 # The ranges of ConsumerExperiment's numbers (fields.check_fields; types come from the fields).
 # librdkafka's own ranges (CONFIGURATION.md): session.timeout.ms 1..3600000,
 # max.poll.interval.ms 1..86400000, auto.commit.interval.ms 0..86400000 (0 switches the timer
@@ -258,6 +261,9 @@ def run_consumer(spec: ConsumerExperiment, cluster: Cluster | None = None,
                     pass  # the summary says None: no coordinator answered
         if spec.fault:
             cluster.wait_for_full_isr(topic, spec.partitions)
+        if RETENTION_MS in spec.topic_config:  # where the log starts now, by Kafka's own tool
+            run.ledger.set_meta(log_start_by_tool=json.dumps(
+                log_start_offsets(cluster.bootstrap_servers, topic)))
         faulted = bool(spec.fault and spec.fault.kind != "none") or bool(spec.scenario or spec.coordinator_fault)  # a leader may have moved
         views = {"input": (topic, "read_committed")}
         if output:
