@@ -222,3 +222,16 @@ def test_no_lost_write_when_every_persisted_is_stored():
 def test_producer_anomalies_listed():
     s = an.persistence_summary(an.producer_statuses(_producer_run(), "all"))
     assert s["anomalies"] == [LOST_WRITE]
+
+
+def test_records_a_deduping_consumer_read_and_skipped_are_no_poll_skip():
+    # the producer resent m0, m1 (offsets 2, 3): a consumer that dedupes on the message id stores
+    # no effect for them, so its effects jump from offset 1 to 4 without skipping anything
+    log = pd.DataFrame({"msg_id": ["m0", "m1", "m0", "m1", "m2"], "partition": 0,
+                        "offset": [0, 1, 2, 3, 4]})
+    polls = pd.DataFrame({"msg_id": ["m0", "m1", "m2"], "partition": 0, "offset": [0, 1, 4],
+                          "worker": 0, "t": [0.0, 1.0, 2.0]})
+    assert an.poll_cases(polls, log).empty
+    # … but a jump over one record never processed still is one
+    log.loc[3, "msg_id"] = "m9"
+    assert list(an.poll_cases(polls, log)["skipped_ids"]) == [["m0", "m9"]]

@@ -88,6 +88,8 @@ CLI_ROWS: dict[str, tuple[list[str], tuple[str, ...]]] = {
     "produce --max-in-flight": (["produce", "--max-in-flight", "6"], ("--max-in-flight 6", "1 to 5")),
     "produce --request-timeout-ms": (["produce", "--request-timeout-ms", "0"], ("--request-timeout-ms 0",)),
     "produce --rate": (["produce", "--rate", "-10"], ("--rate -10",)),
+    "produce --crash-every": (["produce", "--crash-every", "0"], ("--crash-every 0",)),
+    "produce --resend": (["produce", "--resend"], ("--resend", "--crash-every")),
     "produce --fault": (["produce", "--fault", "kill-everything"], ("'kill-everything'", "pause-leader")),
     "produce --seed": (["produce", "--seed", "1.5"], ("--seed", "'1.5'")),
     "produce --json": (["produce", "--json=yes"], ("--json",)),
@@ -228,6 +230,8 @@ FIELD_ROWS: dict[tuple[type, str], tuple] = {
         "stall_at": (kw({"stall_at": 10}),), "stall_ms": (-1,), "scenario": ("scenario-3", "'scenario-3'"),
         "coordinator_fault": ("explode", "'explode'"), "coordinator_fault_at": (0,),
         "coordinator_heal_after_s": (-1,), "time_limit_s": (-1,), "seed": ("x",), "label": (5,),
+        "input_resend": ("before-flush",), "dedupe": (kw({"dedupe": True, "model": "at-least-once"}),),
+        "topic_config": ("retention.ms=100",), "input_rate": (-1,),
     }.items()},
     **{(HangingTransaction, k): v for k, v in {
         "transaction_timeout_ms": (500,), "records": (0,), "time_limit_s": (kw({"time_limit_s": 5}), "time_limit_s=5"),
@@ -245,7 +249,7 @@ FIELD_ROWS: dict[tuple[type, str], tuple] = {
         "messages": (0,), "config": ({"acks": 2}, "acks=2"), "fault": ("kill-leader",),
         "crash": ("before-flush",), "rate": (-10,), "partitions": (0,), "replication_factor": (5,),
         "topic_config": ("min.insync.replicas=2",), "keys": (0,), "time_limit_s": (0,),
-        "seed": (1.5,), "label": (5,),
+        "seed": (1.5,), "label": (5,), "resend": (True,),
     }.items()},
     **{(RetryPipeline, k): v for k, v in {
         "messages": (0,), "mode": ("retry", "'retry'"), "transient_rate": (1.5,), "poison_rate": (-0.1,),

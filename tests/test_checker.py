@@ -340,3 +340,16 @@ def test_a_timed_out_run_counts_its_unread_tail_apart_from_its_losses() -> None:
     nothing = processed_frame([])
     out = unread_at_timeout(consumer_outcomes(sent, nothing), log, nothing)
     assert set(out["outcome"]) == {UNREAD}
+
+
+def test_an_application_resend_stored_twice_is_one_message_duplicated() -> None:
+    # m1 sent, the process died before its report; the restarted one sent m1 again (a second
+    # send row, the same id) and both copies are in the log, each acknowledged once at last
+    sends = pd.DataFrame({"msg_id": ["m0", "m1", "m1"], "key": "k", "seq": [0, 1, 1]})
+    acks = pd.DataFrame({"msg_id": ["m0", "m1"], "partition": 0, "offset": [0, 2],
+                         "error": [None, None]})
+    readback = pd.DataFrame({"msg_id": ["m0", "m1", "m1"], "partition": 0, "offset": [0, 1, 2],
+                             "key": "k", "seq": [0, 1, 1]})
+    out = producer_outcomes(sends, acks, readback).set_index("msg_id")
+    assert len(out) == 2 and out.loc["m1", "outcome"] == DUPLICATED
+    assert producer_summary(out.reset_index(), readback)["duplicated"] == 1

@@ -87,7 +87,7 @@ def poll_cases(polls: pd.DataFrame, log: pd.DataFrame, events: pd.DataFrame | No
     The first read of a partition is compared with the start of the log (the lab's consumers
     read from the earliest offset). skipped counts the log's records strictly between the two.
     """
-    polls = _frame(polls, ("partition", "offset", "worker", "t")).dropna(subset=["partition", "offset"])
+    polls = _frame(polls, ("partition", "offset", "worker", "t", "msg_id")).dropna(subset=["partition", "offset"])
     events = _frame(events, ("kind", "t"))
     crash_t = [float(t) for t in events.loc[events["kind"] == CRASH, "t"]]
     rebalance_t = [float(t) for t in events.loc[events["kind"].isin([ASSIGNED, REVOKED]), "t"]]
@@ -100,19 +100,24 @@ def poll_cases(polls: pd.DataFrame, log: pd.DataFrame, events: pd.DataFrame | No
         entries = order.get(p, [])
         index = {o: i for i, (o, _) in enumerate(entries)}
         prev_i, prev_o, prev_w, prev_t = -1, None, None, None
-        for o, w, t in zip(g["offset"], g["worker"], g["t"]):
+        seen: set = set()  # the message ids processed so far
+        for o, w, t, m in zip(g["offset"], g["worker"], g["t"], g["msg_id"]):
             i = index.get(int(o))
             if i is None:  # a read of a record the log does not hold: inconsistent-offsets' case
                 continue
             delta = i - prev_i
-            if delta != 1:
+            skipped = [s for _, s in entries[prev_i + 1:i]] if delta > 1 else []
+            # records jumped over that are all copies of messages already processed (a producer's
+            # resend): a consumer that dedupes on the message id read them and stored nothing
+            deduped = delta > 1 and all(s in seen for s in skipped)
+            if delta != 1 and not deduped:
                 after_crash = prev_t is not None and _between(crash_t, prev_t, float(t))
                 across = prev_w is not None and (prev_w != w or _between(rebalance_t, prev_t, float(t)))
                 after_abort = prev_t is not None and _between(abort_t, prev_t, float(t))
-                skipped = [m for _, m in entries[prev_i + 1:i]] if delta > 1 else []
                 rows.append(_case(POLL_SKIP if delta > 1 else NONMONOTONIC_POLL, p, prev_o, int(o),
                                   delta, skipped, prev_w, w, after_crash, across, after_abort=after_abort))
             prev_i, prev_o, prev_w, prev_t = i, int(o), w, float(t)
+            seen.add(m)
         last_read[p] = max(last_read.get(p, -1), max(index.get(int(o), -1) for o in g["offset"]))
     rows += _commit_skips(order, last_read, commits)
     return pd.DataFrame(rows, columns=CASE_COLUMNS)

@@ -16,7 +16,7 @@ from .catalog import config_label
 from .history import copies_timeline, events_frame, recorded, worker_course
 from .ids import index_of
 from .results import Result
-from .vocabulary import ABORT, CONSUMER, EXACTLY_ONCE, PRODUCER, SHARE
+from .vocabulary import ABORT, BEFORE_FLUSH, CONSUMER, CRASH, EXACTLY_ONCE, PRODUCER, SHARE, STALL
 
 DEAD_LETTERS_FILE = "dead_letters.json"  # a share run's dead-letter topic, as read back
 
@@ -40,9 +40,14 @@ def consumer_result(run_dir: Path, spec: Any, bootstrap: str,
                                              tables["commits"])
     summary = checker.consumer_summary(messages, observed)
     events = events_frame(tables["events"], t0)
+    # the input producer's own crashes (input_resend) are not the consumer's
+    by_input = (events.kind == CRASH) & events.detail.astype(str).str.contains(f'"{BEFORE_FLUSH}"')
     summary.update({
         "model": spec.model, "topic": meta["topic"], "bootstrap": bootstrap,
-        "output_topic": None, **worker_course(events, timed_out, spec.crash.point if spec.crash else None),
+        "output_topic": None, **worker_course(events[~by_input], timed_out,
+                                              spec.crash.point if spec.crash else None),
+        "input_crashes": int(by_input.sum()),
+        "input_resent": int(len(tables["sends"]) - tables["sends"]["msg_id"].nunique()),
         "label": spec.label or spec.model, "commit_every": spec.commit_every,
     })
     summary.update(checker.commit_counts(tables["commits"]))  # the ledger's commits table
@@ -53,6 +58,9 @@ def consumer_result(run_dir: Path, spec: Any, bootstrap: str,
         extra.update(group)
     input_rb = rb[rb.reader == "input"]
     summary["input_records"] = int(len(input_rb))
+    summary.update(retention_view(meta, tables["commits"], tables["events"]))
+    # copies of a message id in the input log beyond its first (an application resend)
+    summary["input_duplicated"] = int(len(input_rb) - input_rb["msg_id"].nunique())
     messages, extra["anomaly_cases"] = _consumer_anomalies(messages, summary, tables, meta["topic"],
                                                            input_rb, effects)
     if spec.model == EXACTLY_ONCE:
@@ -91,6 +99,25 @@ def _consumer_anomalies(messages: pd.DataFrame, summary: dict[str, Any],
     return messages, cases
 
 
+def retention_view(meta: dict[str, str], commits: pd.DataFrame,
+                   events: pd.DataFrame) -> dict[str, Any]:
+    """A run whose input topic had a retention.ms: where the log started at the end, as Kafka's
+    GetOffsetShell read it (log_start_offsets), against the offsets the consumer had committed
+    when its stall began (committed_at_stall, the ledger's last successful commit per partition
+    before the STALL event). retention_overtook: the log start passed a committed offset — the
+    consumer's next record was deleted before it read it. Empty for other runs."""
+    if "log_start_by_tool" not in meta:
+        return {}
+    start = {int(p): int(o) for p, o in json.loads(meta["log_start_by_tool"]).items()}
+    stall = events.loc[events["kind"] == STALL, "t"]
+    ok = commits[pd.to_numeric(commits["ok"], errors="coerce").fillna(0) == 1]
+    if len(stall):
+        ok = ok[ok["t"] < float(stall.min())]
+    committed = {int(p): int(o) for p, o in ok.groupby("partition")["offset"].max().items()}
+    return {"log_start_offsets": start, "committed_at_stall": committed,
+            "retention_overtook": any(o > committed.get(p, 0) for p, o in start.items())}
+
+
 def _output_topic(rb: pd.DataFrame) -> str | None:
     out = rb[rb.reader == "output-committed"]["topic"]
     return str(out.iloc[0]) if len(out) else None
@@ -104,6 +131,8 @@ def producer_result(run_dir: Path, spec: Any, bootstrap: str,
     readback = tables["readback"].sort_values(["partition", "offset"])
     messages = checker.producer_outcomes(sent, tables["acks"], readback)
     summary = checker.producer_summary(messages, readback)
+    # messages the application itself handed to produce() more than once (spec.resend)
+    summary["resent"] = int(len(tables["sends"]) - tables["sends"]["msg_id"].nunique())
     # what Confluent.Kafka's DeliveryResult.Status would have said, against the read-back
     messages = anomalies.producer_statuses(messages, _acks_setting(spec.config))
     summary.update(anomalies.persistence_summary(messages))

@@ -74,6 +74,14 @@ class CrashSpec:
         return None
 
 
+# A run's spec holds its crash schedule under "crash"; a run with a second crashing role (a
+# consumer run whose input producer resends, ConsumerExperiment.input_resend) holds that role's
+# under "role_crash" too: {role: schedule}.
+def crash_of(spec: dict, role: str | None) -> dict | None:
+    """The crash schedule (as written in spec.json) of the worker `role` of a run."""
+    return (spec.get("role_crash") or {}).get(role) or spec.get("crash")
+
+
 _KNOWN = frozenset(ALL_POINTS)
 
 

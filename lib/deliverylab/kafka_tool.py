@@ -19,6 +19,8 @@ TOPIC_COMMAND = "org.apache.kafka.tools.TopicCommand"  # kafka-topics.sh
 CONSUMER_GROUP_COMMAND = "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand"  # kafka-consumer-groups.sh
 SHARE_GROUP_COMMAND = "org.apache.kafka.tools.consumer.group.ShareGroupCommand"  # kafka-share-groups.sh
 CONSOLE_CONSUMER = "org.apache.kafka.tools.consumer.ConsoleConsumer"  # kafka-console-consumer.sh
+GET_OFFSET_SHELL = "org.apache.kafka.tools.GetOffsetShell"  # kafka-get-offsets.sh
+EARLIEST = "-2"  # GetOffsetShell --time -2: each partition's log start offset
 
 _QUIET_LOG4J = """<?xml version="1.0" encoding="UTF-8"?>
 <Configuration status="OFF"><Loggers><Root level="OFF"/></Loggers></Configuration>
@@ -55,6 +57,21 @@ def features(bootstrap: str, version: str | None = None) -> dict[str, dict[str, 
             found[fields.pop("Feature")] = fields
     if not found:
         raise LabError(f"Kafka's FeatureCommand read no feature from {bootstrap} "
+                       f"(exit {out.returncode}): {out.stderr.strip()[-300:]}",
+                       "Check that the cluster runs (`deliverylab cluster status`).")
+    return found
+
+
+def log_start_offsets(bootstrap: str, topic: str, version: str | None = None) -> dict[int, int]:
+    """Each partition's log start offset (the earliest offset still in the log), as Kafka's
+    GetOffsetShell (kafka-get-offsets.sh --time -2) reads it: a witness apart from the lab's
+    Python client, e.g. of retention having deleted segments."""
+    out = run_tool(GET_OFFSET_SHELL, ["--bootstrap-server", bootstrap, "--topic", topic,
+                                      "--time", EARLIEST], version)
+    found = {int(p): int(o) for p, o in re.findall(rf"^{re.escape(topic)}:(\d+):(\d+)$",
+                                                     out.stdout, re.M)}
+    if not found:
+        raise LabError(f"Kafka's GetOffsetShell read no offset of {topic} from {bootstrap} "
                        f"(exit {out.returncode}): {out.stderr.strip()[-300:]}",
                        "Check that the cluster runs (`deliverylab cluster status`).")
     return found

@@ -45,6 +45,8 @@ STORE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS effects (id INTEGER PRIMARY KEY AUTOINCREMENT, msg_id TEXT, key TEXT,
                                     seq INTEGER, topic TEXT, partition INTEGER, "offset" INTEGER,
                                     worker INTEGER, t REAL);
+-- the idempotent consumer's dedupe looks a message id up here (workers/idempotent_consumer.py)
+CREATE INDEX IF NOT EXISTS effects_msg_id ON effects (msg_id);
 -- the idempotent consumer's own offsets, written in the same transaction as its effects
 CREATE TABLE IF NOT EXISTS offsets (topic TEXT, partition INTEGER, next_offset INTEGER,
                                     PRIMARY KEY (topic, partition));

@@ -25,6 +25,7 @@ from typing import Callable, Sequence
 
 import psutil
 
+from .crash import crash_of
 from .errors import LabError
 from .ledger import Ledger
 from .vocabulary import (CRASH, EXIT, INPUT, INTERRUPTED, REJOIN, RESTART, START, STOP, TIMEOUT,
@@ -159,7 +160,7 @@ def _may_crash(role: str, run_dir: Path) -> bool:
     if role == INPUT:
         return False
     try:
-        return bool(json.loads((run_dir / "spec.json").read_text()).get("crash"))
+        return bool(crash_of(json.loads((run_dir / "spec.json").read_text()), role))
     except (OSError, ValueError):
         return False
 

@@ -36,6 +36,7 @@ def retry_stage(n: int) -> str:
 # dies before the effect is written. It is a point of its own only where something happens in
 # the background while the work runs: auto-commit's timer. (In the other loops it would behave
 # exactly like the point before it, so they do not offer it.)
+BEFORE_FLUSH = "before-flush"  # the producer: handed to produce(), the process dies before flush()
 CRASH_POINTS: dict[str, tuple[str, ...]] = {
     AT_MOST_ONCE: ("after-poll", "after-commit", "commit-in-flight", "after-process"),
     AT_LEAST_ONCE: ("after-poll", "after-process", "commit-in-flight", "after-commit"),
@@ -44,7 +45,7 @@ CRASH_POINTS: dict[str, tuple[str, ...]] = {
     EXACTLY_ONCE: ("after-poll", "mid-transaction", "before-commit-transaction", "after-commit"),
     IDEMPOTENT_CONSUMER: ("after-poll", "mid-transaction", "after-process", "commit-in-flight",
                           "after-commit"),
-    PRODUCER: ("before-flush",),
+    PRODUCER: (BEFORE_FLUSH,),
     # A share-group member: before any acknowledgement, processed but not acknowledged, and
     # after the acknowledgements were committed.
     SHARE: ("after-poll", "after-process", "after-ack"),

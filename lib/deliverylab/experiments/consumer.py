@@ -7,11 +7,13 @@ the ledger, the learner's store and the read-back (counts.consumer_result).
 """
 from __future__ import annotations
 
+import json
 import time
 from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..clients import RELIABLE_PRODUCER
 from ..cluster import Cluster, connect
 from ..config_check import check_consumer_config
 from ..crash import CrashSpec
@@ -21,6 +23,7 @@ from ..fields import check_fields
 from ..nemesis import (COORDINATOR_FAULTS, BrokerNemesis, CoordinatorFault, FaultSpec, Scenario2,
                        find_coordinator)
 from ..ids import check_messages
+from ..kafka_tool import log_start_offsets
 from ..group_result import group_stands
 from ..ledger import Ledger, Store
 from ..members import MAX_MEMBERS, MEMBERS_FIX, check_group, check_group_on, member_linger_s
@@ -28,9 +31,14 @@ from ..results import Result
 from ..runs import Progress, Run
 from ..supervisor import Supervision
 from ..topics import MAX_PARTITIONS, PARTITIONS_FIX, transactional_id
-from ..vocabulary import AT_LEAST_ONCE, CONSUMER, EXACTLY_ONCE, INPUT, MODELS
+from ..vocabulary import AT_LEAST_ONCE, CONSUMER, EXACTLY_ONCE, IDEMPOTENT_CONSUMER, INPUT, MODELS, PRODUCER
 
 HOUR_MS = 3_600_000
+# The resending input producer's pace (messages per second): slow enough that each of its
+# crashes finds records the broker stored whose delivery reports the process had not seen yet
+# (at full speed they are all still in its queue at the kill), fast enough for a short run.
+INPUT_RESEND_RATE = 500
+RETENTION_MS = "retention.ms"  # a run whose input topic sets it asks Kafka's tool where the log starts
 # The ranges of ConsumerExperiment's numbers (fields.check_fields; types come from the fields).
 # librdkafka's own ranges (CONFIGURATION.md): session.timeout.ms 1..3600000,
 # max.poll.interval.ms 1..86400000, auto.commit.interval.ms 0..86400000 (0 switches the timer
@@ -50,6 +58,8 @@ RANGES = {
     "leave_after": (1, None), "join_after": (1, None), "stall_at": (0, None),
     "stall_ms": (0, 600_000), "coordinator_fault_at": (1, None),
     "coordinator_heal_after_s": (0, 60), "time_limit_s": (None, 3600),
+    "input_rate": (0, 1_000_000, "Use e.g. input_rate=100 messages per second, or 0 for as fast "
+                   "as the input producer can."),
 }
 
 
@@ -94,6 +104,16 @@ class ConsumerExperiment:
     # input_payments[i] of data/payments.jsonl (None: payment i). The story's charging stage sets
     # it to what the checkout's read-back found, so a payment lost at checkout is never charged.
     input_payments: tuple[int, ...] | None = None
+    # The input's producer is an application that resends (workers/producer.py, resend): it dies
+    # before flush on this schedule (point "before-flush") and, restarted, sends again what it
+    # had not seen confirmed — the same message ids, at new offsets, from a new producer id.
+    input_resend: CrashSpec | None = None
+    dedupe: bool = False  # idempotent-consumer: skip a message id the store already holds
+    # the input topic's configs, e.g. {"retention.ms": "2000", "segment.ms": "200"}: retention
+    # overtaking a consumer that lags (stall_at, stall_ms)
+    topic_config: dict[str, str] = field(default_factory=dict)
+    input_rate: float = 0.0  # the input's pace (messages per second; 0: as fast as it can),
+    # so a small segment.ms rolls segments while it is written
     scenario: str | None = None  # "scenario-2-applied" / "scenario-2-lost" (coordinator nemesis)
     coordinator_fault: str | None = None  # kill-/pause-/restart-coordinator mid-run …
     coordinator_fault_at: int | None = None  # … once this many records were processed (default: half)
@@ -155,6 +175,19 @@ class ConsumerExperiment:
                 raise LabError(f"{name}={value} is past the run's last message "
                                f"(messages={self.messages}): it would never happen.",
                                f"Use a number below {self.messages}.")
+        if self.input_resend is not None:
+            self.input_resend.check(PRODUCER)
+            if self.membership != "assign":
+                raise LabError(f"input_resend with membership={self.membership!r}: the resending "
+                               "input producer is only offered to a run of one worker.",
+                               "Use membership='assign', or input_resend=None.")
+        if not isinstance(self.dedupe, bool):
+            raise LabError(f"dedupe={self.dedupe!r} is not True or False.",
+                           "Use dedupe=True (skip a message id already stored) or False.")
+        if self.dedupe and self.model != IDEMPOTENT_CONSUMER:
+            raise LabError(f"dedupe=True is a knob of the {IDEMPOTENT_CONSUMER} worker (its store "
+                           f"looks the message id up in the same transaction); {self.model} would "
+                           "ignore it.", f"Use model={IDEMPOTENT_CONSUMER!r}, or dedupe=False.")
         if self.coordinator_fault is not None and self.coordinator_fault not in COORDINATOR_FAULTS:
             raise LabError(f"Unknown coordinator fault {self.coordinator_fault!r}.",
                            f"Use one of {', '.join(COORDINATOR_FAULTS)}.")
@@ -181,7 +214,7 @@ def run_consumer(spec: ConsumerExperiment, cluster: Cluster | None = None,
                        f"{cluster.bootstrap_servers} is {cluster.kind}, {cluster.size} broker(s).",
                        "Run `deliverylab cluster up --brokers 3`.")
     with Run(cluster, spec.model, keep) as run:
-        topic = run.topic(f"lab-{spec.model}", spec.partitions)
+        topic = run.topic(f"lab-{spec.model}", spec.partitions, config=spec.topic_config)
         group = run.group(topic)
         run.group_linger_s = max(run.group_linger_s, member_linger_s(asdict(spec)))
         output = run.topic(f"lab-{spec.model}-out", spec.partitions) if spec.model == EXACTLY_ONCE else None
@@ -189,13 +222,17 @@ def run_consumer(spec: ConsumerExperiment, cluster: Cluster | None = None,
             for m in range(spec.members) if spec.membership == "group" else (None,):
                 run.transactional_id(topic, m)
         deadline = time.time() + spec.time_limit_s
+        resending = {"role_crash": {PRODUCER: asdict(spec.input_resend)}, "resend": True,
+                     "producer_config": RELIABLE_PRODUCER, "rate": INPUT_RESEND_RATE,
+                     "flush_timeout_s": 30} if spec.input_resend else {}
         run.write_spec({**asdict(spec), "topic": topic, "output_topic": output,
                         "group_id": group, "transactional_id": transactional_id(topic),
-                        "deadline": deadline, "crash": asdict(spec.crash) if spec.crash else None})
+                        "deadline": deadline, "crash": asdict(spec.crash) if spec.crash else None,
+                        **resending})
         run.ledger.set_meta(kind=CONSUMER, model=spec.model, topic=topic, t0=run.t0)
         grouped = spec.membership == "group"
         if not grouped:
-            run.supervise(INPUT, deadline)
+            run.supervise(PRODUCER if spec.input_resend else INPUT, deadline)
 
         def write_input() -> None:
             # A group's input is written only once the group stands (members.wait_for_group):
@@ -244,6 +281,9 @@ def run_consumer(spec: ConsumerExperiment, cluster: Cluster | None = None,
                     pass  # the summary says None: no coordinator answered
         if spec.fault:
             cluster.wait_for_full_isr(topic, spec.partitions)
+        if RETENTION_MS in spec.topic_config:  # where the log starts now, by Kafka's own tool
+            run.ledger.set_meta(log_start_by_tool=json.dumps(
+                log_start_offsets(cluster.bootstrap_servers, topic)))
         faulted = bool(spec.fault and spec.fault.kind != "none") or bool(spec.scenario or spec.coordinator_fault)  # a leader may have moved
         views = {"input": (topic, "read_committed")}
         if output:

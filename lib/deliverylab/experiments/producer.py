@@ -40,6 +40,9 @@ class ProducerExperiment:
     config: dict[str, Any] = field(default_factory=lambda: dict(ACKS_ALL))
     fault: FaultSpec | None = None
     crash: CrashSpec | None = None  # before-flush
+    # the application resends: restarted after a crash, the worker first sends again every
+    # message it never saw confirmed (same message id, new producer id; workers/producer.py)
+    resend: bool = False
     rate: float = 1000.0  # messages per second; 0 = as fast as the producer can
     partitions: int = 1
     replication_factor: int | None = None  # default: 3 on three brokers
@@ -59,6 +62,15 @@ class ProducerExperiment:
                            "Use e.g. rate=1000, or 0 for as fast as possible.")
         if self.crash is not None:
             self.crash.check(PRODUCER)
+        if not isinstance(self.resend, bool):
+            raise LabError(f"resend={self.resend!r} is not True or False.",
+                           "Use resend=True (resend unconfirmed messages after a crash) or False.")
+        if self.resend and self.crash is None:
+            raise LabError("resend=True resends what a crashed producer had not seen confirmed, "
+                           "but this run has no crash, so it would never resend.",
+                           'Give it a crash to recover from: crash=CrashSpec("before-flush", '
+                           "every=K) in Python, --crash-every K on the command line; or leave "
+                           "resend off.")
         if self.fault is not None:
             self.fault.check()
         require_seconds("time_limit_s", self.time_limit_s, "Use e.g. time_limit_s=60.")
@@ -84,7 +96,7 @@ def run_producer(spec: ProducerExperiment, cluster: Cluster | None = None,
         run.ledger.set_meta(kind=PRODUCER, topic=topic, t0=run.t0)
 
         def sent() -> int:
-            return run.ledger.conn.execute("SELECT COUNT(*) FROM sends").fetchone()[0]
+            return run.ledger.conn.execute("SELECT COUNT(DISTINCT msg_id) FROM sends").fetchone()[0]
 
         def reported() -> int:  # the fault is armed by delivery reports: the log is really growing
             return run.ledger.conn.execute("SELECT COUNT(*) FROM acks").fetchone()[0]

@@ -154,6 +154,8 @@ def scenarios() -> list[Scenario]:
                         {"config": PRODUCER_CONFIGS["acks=1"], "fault": "partition-leader",
                          "run_s": NETWORK_RUN_S},
                         None, "timing-dependent (acks the cut leader gave are lost)", ACKS_1_ALLOWS))
+    out += resend_scenarios()
+    out += retention_scenarios()
     return out
 
 
@@ -173,7 +175,8 @@ def run_scenario(sc: Scenario, seed: int, messages: int, producer_messages: int,
         s = run_consumer(spec).summary
     elif sc.kind == CONSUMER:
         spec = ConsumerExperiment(model=sc.params["model"], messages=messages, seed=seed,
-                                  crash=CrashSpec(sc.params["point"], prob=crash_prob, seed=seed))
+                                  crash=CrashSpec(sc.params["point"], prob=crash_prob, seed=seed),
+                                  **resend_fields(sc, crash_prob, seed), **sc.params.get("lag", {}))
         s = run_consumer(spec).summary
     else:
         rate = producer_messages / sc.params["run_s"] if "run_s" in sc.params else ProducerExperiment.rate
@@ -273,3 +276,41 @@ def violations(runs: pd.DataFrame) -> pd.DataFrame:
     if "anomaly_violations" in runs:
         held_false = held_false | (runs["anomaly_violations"].fillna("").astype(str) != "")
     return runs[held_false]
+
+
+# --- issue 24: the application resends (appended) ------------------------------------------------
+def resend_scenarios() -> list[Scenario]:
+    """The input's producer dies before flush and resends what it had not seen confirmed (the same
+    message ids at new offsets, a new producer id); the idempotent consumer, crashing too,
+    dedupes on the message id: each message in the store once, none lost."""
+    return [Scenario(f"{IDEMPOTENT_CONSUMER}, dedupe / input resend, {point}", CONSUMER,
+                     {"model": IDEMPOTENT_CONSUMER, "point": point, "input_resend": True,
+                      "dedupe": True},
+                     NEITHER_LOST_NOR_DUPLICATED,
+                     "a message its producer sent twice is stored once, none lost",
+                     MODEL_ALLOWS[IDEMPOTENT_CONSUMER])
+            for point in ("mid-transaction",)]  # one: each scenario is a test of its own
+
+
+def resend_fields(sc: Scenario, crash_prob: float, seed: int) -> dict[str, Any]:
+    """A resend scenario's ConsumerExperiment fields: the input producer's crashes drawn under
+    their own seed, so they fall elsewhere than the consumer's."""
+    if not sc.params.get("input_resend"):
+        return {}
+    return {"input_resend": CrashSpec("before-flush", prob=crash_prob, seed=seed + 1000),
+            "dedupe": sc.params["dedupe"]}
+
+
+# --- issue 24: retention and a lagging consumer (appended) -----------------------------------------
+# The consumer stalls 3 s after 10 records with a small fetch queue (notebook 01); its topic rolls
+# a segment every 100 ms. With 7 days of retention nothing it has not read may be deleted.
+LAG = {"input_rate": 300, "stall_at": 10, "stall_ms": 3000,
+       "consumer_config": {"queued.min.messages": 1, "queued.max.messages.kbytes": 1,
+                           "max.partition.fetch.bytes": 1024, "fetch.queue.backoff.ms": 0}}
+
+
+def retention_scenarios() -> list[Scenario]:
+    return [Scenario(f"{AT_LEAST_ONCE}, long retention / lagging consumer", CONSUMER,
+                     {"model": AT_LEAST_ONCE, "point": "after-process",
+                      "lag": {**LAG, "topic_config": {"retention.ms": "604800000", "segment.ms": "100"}}},
+                     NO_LOSS, "retention longer than the lag: nothing lost", MODEL_ALLOWS[AT_LEAST_ONCE])]

@@ -28,7 +28,8 @@ SHARE_KEYS = ("model", "ack", "members", "topic", "group", "sent", "processed_ef
 PRODUCER_KEYS = ("topic", "bootstrap", "sent", "acked", "failed_reported", "stored_records",
                  "acked_but_lost", "unacked_but_stored", "duplicated", "reordered_keys",
                  "persisted", "persisted_in_log", "possibly_persisted", "possibly_persisted_in_log",
-                 "not_persisted", "not_persisted_in_log", "lost_writes", "anomalies", "elapsed_s")
+                 "not_persisted", "not_persisted_in_log", "lost_writes", "anomalies", "crashes", "resent",
+                 "elapsed_s")
 
 
 def _emit(summary: dict[str, Any], keys: tuple[str, ...], as_json: bool, share: bool = False) -> None:
@@ -199,13 +200,19 @@ def producer_config(acks: str, idempotence: str, retries: int | None,
 
 
 def cmd_produce(args: argparse.Namespace) -> int:
+    from ..crash import CrashSpec
     from ..experiments import ProducerExperiment, run_producer
     from ..nemesis import seeded_fault
+    from ..vocabulary import BEFORE_FLUSH
 
     conf = producer_config(args.acks, args.idempotence, args.retries, args.max_in_flight,
                            args.request_timeout_ms)
+    # --crash-every K: the producer dies before flush at every K-th message; --resend: restarted,
+    # it sends again what it had not seen confirmed (notebook 08, experiment 2b)
+    crash = CrashSpec(BEFORE_FLUSH, every=args.crash_every) if args.crash_every is not None else None
     spec = ProducerExperiment(messages=args.messages, config=conf, seed=args.seed, rate=args.rate,
-                              fault=seeded_fault(args.fault, args.messages, args.seed))
+                              fault=seeded_fault(args.fault, args.messages, args.seed),
+                              crash=crash, resend=args.resend)
     result = run_producer(spec, progress=_stderr_progress, keep=args.keep)
     _emit(result.summary, PRODUCER_KEYS, args.json)
     return 0
@@ -349,10 +356,16 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-in-flight", type=int)
     p.add_argument("--request-timeout-ms", type=int)
     p.add_argument("--rate", type=float, default=1000.0, help="messages per second (0: unlimited)")
+    p.add_argument("--crash-every", type=int, metavar="K",
+                   help="the producer dies before flush at every K-th message (SIGKILL), restarted")
+    p.add_argument("--resend", action="store_true",
+                   help="restarted after a crash, the producer sends again what it had not seen "
+                        "confirmed (the same message ids: duplicates idempotence cannot catch)")
     _run_options(p, FAULTS)
-    # librdkafka's keys, as produce's options set them (producer_config)
+    # librdkafka's keys, as produce's options set them (producer_config); CrashSpec's every
     p.set_defaults(func=cmd_produce, respell={"max.in.flight.requests.per.connection": "--max-in-flight",
-                                              "request.timeout.ms": "--request-timeout-ms"})
+                                              "request.timeout.ms": "--request-timeout-ms",
+                                              "every": "--crash-every", "resend": "--resend"})
 
     m = sub.add_parser("matrix", help="the scenario matrix, headless, to a CSV file")
     m.add_argument("--repeat", type=int, default=1)

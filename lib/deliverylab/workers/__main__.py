@@ -31,7 +31,7 @@ ROLES = {
 def main(argv: list[str]) -> int:
     role, run_dir, worker = argv[0], Path(argv[1]), int(argv[2])
     die_with_parent()
-    ctx = WorkerContext.load(run_dir, worker)
+    ctx = WorkerContext.load(run_dir, worker, role)
     ROLES[role](ctx)
     ctx.ledger.close()
     return exits.TIME_LIMIT if ctx.out_of_time else exits.DONE

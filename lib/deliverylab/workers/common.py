@@ -13,7 +13,7 @@ from confluent_kafka import (OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcept
                              TopicPartition)
 
 from ..clients import client_from_env, error_reason, fetch_committed
-from ..crash import CrashPoints, CrashSpec
+from ..crash import CrashPoints, CrashSpec, crash_of
 from ..ids import member_of, record_of
 from ..ledger import Ledger, Store
 from ..vocabulary import CRASH
@@ -39,25 +39,29 @@ class WorkerContext:
     out_of_time: bool = False  # the loop stopped because the run's time limit passed
 
     @classmethod
-    def load(cls, run_dir: Path, worker: int) -> "WorkerContext":
+    def load(cls, run_dir: Path, worker: int, role: str | None = None) -> "WorkerContext":
         wait_for_turn()
         spec = json.loads((run_dir / "spec.json").read_text())
         ledger = Ledger(run_dir / "ledger.sqlite")
-        crashed = [json.loads(d)["index"] for (d,) in ledger.conn.execute(
-            "SELECT detail FROM events WHERE kind = ?", (CRASH,))]
-        crash_spec = CrashSpec(**{**spec["crash"], "at": tuple(spec["crash"].get("at") or ())}) \
-            if spec.get("crash") else None
+        schedule = crash_of(spec, role)
+        crash_spec = CrashSpec(**{**schedule, "at": tuple(schedule.get("at") or ())}) \
+            if schedule else None
         ctx = cls(run_dir, worker, spec, ledger, None)  # type: ignore[arg-type]
-        ctx.crash = CrashPoints(crash_spec, crashed, ctx._record_crash, ctx._crashed_at)
+        crashed = ctx._crashes(crash_spec.point) if crash_spec else []
+        ctx.crash = CrashPoints(crash_spec, crashed, ctx._record_crash,
+                                lambda index: index in ctx._crashes(crash_spec.point))
         return ctx
 
     def _record_crash(self, point: str, index: int) -> None:
         self.before_crash()
         self.ledger.event(CRASH, self.worker, os.getpid(), json.dumps({"point": point, "index": index}))
 
-    def _crashed_at(self, index: int) -> bool:
-        return any(json.loads(d).get("index") == index for (d,) in self.ledger.conn.execute(
-            "SELECT detail FROM events WHERE kind = ?", (CRASH,)))
+    def _crashes(self, point: str) -> list[int]:
+        """The indices this run's workers crashed at, at `point`: an input producer's crash at
+        index 99 does not use up the consumer's crash at 99 (their points differ)."""
+        details = [json.loads(d) for (d,) in self.ledger.conn.execute(
+            "SELECT detail FROM events WHERE kind = ?", (CRASH,))]
+        return [d["index"] for d in details if d.get("point", point) == point]
 
     def before_crash(self) -> None:
         """Workers that buffer ledger rows override this to write them out first."""

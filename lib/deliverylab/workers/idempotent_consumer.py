@@ -1,6 +1,8 @@
 """Idempotent consumer: the effect and the next offset go into the database in ONE transaction,
 and on start the consumer seeks to the offset the database holds. Kafka's committed offset is
 then only for monitoring (consumer lag); a crash anywhere neither loses nor duplicates an effect.
+With `dedupe` it also skips a record whose message id the store already holds: a message its
+producer sent twice sits at two offsets, and only its id tells the second copy apart.
 """
 from __future__ import annotations
 
@@ -34,6 +36,7 @@ def run(ctx: WorkerContext) -> None:
                          for p in range(spec["partitions"])])
     end = EndOfInput(spec["partitions"], consumer)
     every = spec.get("commit_every") or 10
+    dedupe = spec.get("dedupe", False)  # skip a message id the store already holds
     pending: dict[int, int] = {}
     pending_indices: list[int] = []
 
@@ -47,11 +50,16 @@ def run(ctx: WorkerContext) -> None:
             time.sleep(spec["processing_ms"] / 1000)
 
         store.conn.execute("BEGIN IMMEDIATE")
-        store.conn.execute(
-            'INSERT INTO effects (msg_id, key, seq, topic, partition, "offset", worker, t) '
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (record["id"], record["key"], record["seq"], topic, msg.partition(), msg.offset(),
-             ctx.worker, time.time()))
+        # dedupe: a message its producer sent twice (an application resend) is at a new offset,
+        # so the offset alone does not catch it; its message id does.
+        seen = dedupe and store.conn.execute(
+            "SELECT 1 FROM effects WHERE msg_id = ?", (record["id"],)).fetchone()
+        if not seen:
+            store.conn.execute(
+                'INSERT INTO effects (msg_id, key, seq, topic, partition, "offset", worker, t) '
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (record["id"], record["key"], record["seq"], topic, msg.partition(), msg.offset(),
+                 ctx.worker, time.time()))
         ctx.crash.hit("mid-transaction", record["index"])  # effect written, not yet committed
         store.conn.execute(
             "INSERT INTO offsets VALUES (?, ?, ?) ON CONFLICT(topic, partition) "

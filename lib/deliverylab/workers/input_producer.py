@@ -3,10 +3,11 @@ and a payment payload. Idempotent with acks=all, so the input itself is exactly 
 from __future__ import annotations
 
 import sys
+import time
 
 from confluent_kafka import Producer
 
-from ..clients import RELIABLE_PRODUCER, produce
+from ..clients import RELIABLE_PRODUCER, poll_until, produce
 from ..ids import id_of_value, record, value_for
 from ..payloads import payment_for
 from .common import WorkerContext, prime_metadata
@@ -28,7 +29,10 @@ def run(ctx: WorkerContext) -> None:
                         None if err is None else err.name(), 0.0))
 
     carried = spec.get("input_payments")  # the story's charging stage: what the checkout stored
+    rate, t0 = spec.get("input_rate") or 0, time.monotonic()
     for rec in records:
+        if rate:  # spread over time, so a small segment.ms rolls segments meanwhile
+            poll_until(producer, t0 + rec["index"] / rate)
         payment = payment_for(carried[rec["index"]] if carried else rec["index"])
         produce(producer, spec["topic"], rec["key"].encode(),
                 value_for(rec["index"], spec["keys"], payment), on_delivery)

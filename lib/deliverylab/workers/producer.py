@@ -1,6 +1,11 @@
 """The producer under test: sends N messages with the learner's settings (librdkafka keys
 verbatim), records every delivery report — success with its offset, or the error — and never
-retries on its own, so what the log holds afterwards is what the settings did."""
+retries on its own, so what the log holds afterwards is what the settings did.
+
+With `resend` on it is an application that does retry on its own: restarted after a crash, it
+first sends again every message it never saw confirmed (no successful delivery report in its
+ledger), with the same message id, then carries on. The new process is a new producer with a new
+producer id, so the broker's idempotence cannot recognise a resent message it already stored."""
 from __future__ import annotations
 
 import time
@@ -8,7 +13,7 @@ import time
 from confluent_kafka import Producer
 
 from ..clients import poll_until, produce
-from ..ids import id_of_value, record, value_for
+from ..ids import id_of_value, index_of, record, value_for
 from ..payloads import payment_for
 from .common import WorkerContext, prime_metadata
 
@@ -37,6 +42,15 @@ class ReportBook:
             self.sends, self.acks, self.last_write = [], [], time.monotonic()
 
 
+def unconfirmed(ctx: WorkerContext) -> list[int]:
+    """The input indices this application sent but never saw confirmed, in send order: what an
+    application that keeps its own record of confirmations sends again after a restart."""
+    rows = ctx.ledger.conn.execute(
+        "SELECT DISTINCT msg_id FROM sends WHERE msg_id NOT IN "
+        "(SELECT msg_id FROM acks WHERE error IS NULL OR error = '')").fetchall()
+    return sorted(index_of(m) for (m,) in rows)
+
+
 def run(ctx: WorkerContext) -> None:
     spec = ctx.spec
     book = ReportBook(ctx)
@@ -44,23 +58,25 @@ def run(ctx: WorkerContext) -> None:
     producer = Producer(ctx.client(**spec.get("producer_config", {})))
     prime_metadata(producer, spec["topic"])  # an idempotent producer's id: at once, not in 0.5 s
     # After a crash the app resumes after the last message it handed to produce(): whatever
-    # was still queued inside the dead process is gone without a report.
-    start = ctx.ledger.conn.execute("SELECT COUNT(*) FROM sends").fetchone()[0]
+    # was still queued inside the dead process is gone without a report — unless it resends.
+    start = ctx.ledger.conn.execute("SELECT COUNT(DISTINCT msg_id) FROM sends").fetchone()[0]
+    again = unconfirmed(ctx) if spec.get("resend") else []
     rate = spec.get("rate") or 0
     t0 = time.monotonic()
 
-    for index in range(start, spec["messages"]):
+    for n, index in enumerate([*again, *range(start, spec["messages"])]):
         if ctx.deadline_passed():
             break
         if rate:
-            poll_until(producer, t0 + (index - start) / rate)
+            poll_until(producer, t0 + n / rate)
         rec = record(index, spec["keys"])
         value = value_for(index, spec["keys"], payment_for(index))
         book.sends.append((rec["id"], rec["key"], rec["seq"], spec["topic"]))
         produce(producer, spec["topic"], rec["key"].encode(), value, book.on_delivery)
         producer.poll(0)
         book.write()
-        ctx.crash.hit("before-flush", index)
+        if n >= len(again):  # a resend itself never crashes: each crash is one new message's
+            ctx.crash.hit("before-flush", index)
 
     producer.flush(spec.get("flush_timeout_s", 60))
     book.write(force=True)
