@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import LabError
+from .ids import record_of
 from .java import find_java
 from .kafka_dist import classpath, libs_dir
 
@@ -41,6 +42,34 @@ def run_tool(main_class: str, args: list[str], version: str | None = None,
             raise LabError(f"Kafka's {main_class.rsplit('.', 1)[-1]} did not finish within "
                            f"{timeout:.0f} s.", "Check that the cluster runs "
                            "(`deliverylab cluster status`).") from None
+
+
+def console_records(client: dict[str, Any], topic: str, timeout_ms: int = 3000,
+                    version: str | None = None) -> list[tuple[int, int, str, str, int]]:
+    """(partition, offset, message id, key, seq) of every record of `topic`, as Kafka's own ConsoleConsumer
+    (a Java client, read_committed) reads them from the beginning: a witness of what the
+    partition holds, independent of librdkafka. `client`: the cluster's client settings."""
+    with tempfile.TemporaryDirectory(prefix="console-") as tmp:
+        props = Path(tmp) / "consumer.properties"  # security settings; never on the command line
+        props.write_text("".join(f"{k}={v}\n" for k, v in client.items()
+                                 if k != "bootstrap.servers" and not callable(v)))
+        out = run_tool(CONSOLE_CONSUMER,
+                       ["--bootstrap-server", client["bootstrap.servers"], "--topic", topic,
+                        "--from-beginning", "--timeout-ms", str(timeout_ms),
+                        "--isolation-level", "read_committed", "--consumer.config", str(props),
+                        "--formatter-property", "print.partition=true",
+                        "--formatter-property", "print.offset=true"], version)
+    rows = []
+    for line in out.stdout.splitlines():
+        found = re.match(r"Partition:(\d+)\s+Offset:(\d+)\s+(.*)$", line.strip())
+        if found:
+            rec = record_of(found[3].encode())
+            rows.append((int(found[1]), int(found[2]), rec["id"], rec["key"], int(rec["seq"])))
+    if not rows and out.returncode not in (0, 1):
+        raise LabError(f"Kafka's ConsoleConsumer could not read topic {topic!r} (exit "
+                       f"{out.returncode}): {out.stderr.strip()[-300:]}",
+                       "Check that the topic exists and the cluster runs (`deliverylab cluster status`).")
+    return rows
 
 
 def features(bootstrap: str, version: str | None = None) -> dict[str, dict[str, str]]:
