@@ -14,14 +14,18 @@ from deliverylab.experiments.validate import report, run_scenario, scenarios, vi
 # invariant only report a spread, which one run cannot show (their effects are asserted in
 # test_engine.py and test_network_faults.py). One test per scenario, so the two xdist workers
 # share them.
-CHECKED = [s for s in scenarios() if s.invariant is not None and s.params.get("fault") not in NETWORK_FAULTS]
+# kill-leader-alone (unclean off: ~40 s a run, the ISR shrink and a broker restart) is asserted
+# by notebook 07's claims at CI size (test_notebooks.py), with the same invariant.
+ASSERTED_ELSEWHERE = {"acks=all, min ISR 1, unclean off / kill-leader-alone"}
+CHECKED = [s for s in scenarios() if s.invariant is not None and s.params.get("fault") not in NETWORK_FAULTS
+           and s.name not in ASSERTED_ELSEWHERE]
 
 
 def test_the_checked_scenarios_are_the_ones_validate_runs():
     chosen = {s.name for s in CHECKED}
     assert len(chosen) >= 20
     assert {s.name for s in scenarios() if s.invariant is not None} - chosen <= \
-        {f"acks=all, min ISR 2 / {f}" for f in NETWORK_FAULTS}
+        {f"acks=all, min ISR 2 / {f}" for f in NETWORK_FAULTS} | ASSERTED_ELSEWHERE
 
 
 @pytest.mark.kafka

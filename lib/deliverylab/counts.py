@@ -106,7 +106,7 @@ def producer_result(run_dir: Path, spec: Any, bootstrap: str,
     # what Confluent.Kafka's DeliveryResult.Status would have said, against the read-back
     messages = anomalies.producer_statuses(messages, _acks_setting(spec.config))
     summary.update(anomalies.persistence_summary(messages))
-    summary.update(_offsets_and_witness(tables["acks"], readback, every[every.reader == WITNESS],
+    summary.update(producer_offsets(tables["acks"], readback, every[every.reader == WITNESS],
                                         bool(getattr(spec, "witness", False))))
     if summary["inconsistent_offsets"]:
         summary["anomalies"] = [*summary["anomalies"], INCONSISTENT_OFFSETS]
@@ -128,7 +128,7 @@ def producer_result(run_dir: Path, spec: Any, bootstrap: str,
                   warnings=diagnose.producer_warnings(asdict(spec), summary, timeline, events))
 
 
-def _offsets_and_witness(acks: pd.DataFrame, readback: pd.DataFrame, witness: pd.DataFrame,
+def producer_offsets(acks: pd.DataFrame, readback: pd.DataFrame, witness: pd.DataFrame,
                          witnessed: bool) -> dict[str, Any]:
     """inconsistent_offsets: offsets a delivery report gave one message and the read-back finds
     holding another (Jepsen's inconsistent-offsets: an acknowledged write overwritten, as after
@@ -219,5 +219,5 @@ def redelivery_gaps(deliveries: pd.DataFrame) -> dict[str, float | None]:
             "redelivery_gap_max_s": round(float(gaps.max()), 3)}
 
 
-__all__ = ["consumer_result", "producer_result", "share_result", "dead_letters_of",
+__all__ = ["consumer_result", "producer_result", "producer_offsets", "share_result", "dead_letters_of",
            "delivery_timeline", "redelivery_gaps", "refused_acks", "DEAD_LETTERS_FILE"]
