@@ -72,6 +72,45 @@ def console_records(client: dict[str, Any], topic: str, timeout_ms: int = 3000,
     return rows
 
 
+TRANSACTIONS_COMMAND = "org.apache.kafka.tools.TransactionsCommand"  # kafka-transactions.sh
+MESSAGE_COPIER = "org.apache.kafka.tools.TransactionalMessageCopier"  # Kafka's system-test app
+
+
+def describe_transaction(bootstrap: str, transactional_id: str,
+                         version: str | None = None) -> dict[str, str]:
+    """What the transaction coordinator holds for `transactional_id`, as Kafka's
+    TransactionsCommand describes it: {"ProducerId": …, "ProducerEpoch": …, "TransactionState": …}."""
+    out = run_tool(TRANSACTIONS_COMMAND, ["--bootstrap-server", bootstrap, "describe",
+                                          "--transactional-id", transactional_id], version)
+    lines = [line.split("\t") for line in out.stdout.splitlines() if "\t" in line]
+    if len(lines) < 2:
+        raise LabError(f"Kafka's TransactionsCommand did not describe transactional id "
+                       f"{transactional_id!r} (exit {out.returncode}): {out.stderr.strip()[-300:]}",
+                       "Check that a producer with that transactional.id committed a transaction "
+                       "and that the cluster runs (`deliverylab cluster status`).")
+    return {k.strip(): v.strip() for k, v in zip(lines[0], lines[1]) if k.strip()}
+
+
+def copy_transactionally(bootstrap: str, source: str, target: str, transactional_id: str,
+                         group: str, messages: int, per_transaction: int,
+                         version: str | None = None) -> int:
+    """Kafka's own TransactionalMessageCopier (a Java client's consume-transform-produce loop,
+    read_committed) copies `messages` records of partition 0 of `source` to `target`,
+    `per_transaction` in each transaction; returns how many it reported copied."""
+    out = run_tool(MESSAGE_COPIER, ["--broker-list", bootstrap, "--input-topic", source,
+                                    "--input-partition", "0", "--output-topic", target,
+                                    "--consumer-group", group, "--transactional-id", transactional_id,
+                                    "--transaction-size", str(per_transaction),
+                                    "--transaction-timeout", "10000",
+                                    "--max-messages", str(messages)], version)
+    done = [int(n) for n in re.findall(r'"stage":"ShutdownComplete".*?"totalProcessed":(\d+)', out.stdout)]
+    if out.returncode != 0 or not done:
+        raise LabError(f"Kafka's TransactionalMessageCopier did not finish copying {source!r} "
+                       f"(exit {out.returncode}): {(out.stderr or out.stdout).strip()[-300:]}",
+                       "Check that the cluster runs (`deliverylab cluster status`).")
+    return done[-1]
+
+
 def features(bootstrap: str, version: str | None = None) -> dict[str, dict[str, str]]:
     """The cluster's feature levels as Kafka's FeatureCommand (kafka-features.sh describe) reads
     them from a broker: {feature: {"SupportedMaxVersion": …, "FinalizedVersionLevel": …}}."""
