@@ -235,3 +235,19 @@ def test_records_a_deduping_consumer_read_and_skipped_are_no_poll_skip():
     # … but a jump over one record never processed still is one
     log.loc[3, "msg_id"] = "m9"
     assert list(an.poll_cases(polls, log)["skipped_ids"]) == [["m0", "m9"]]
+
+
+def test_producer_offsets_an_acked_offset_holding_another_record_and_the_witness():
+    """Pure: after an unclean election the new leader wrote m3 where m2 was acknowledged; a
+    failed report's offset (-1) never counts; the witness agrees only on identical triples."""
+    from deliverylab.counts import producer_offsets
+    acks = pd.DataFrame({"msg_id": ["m1", "m2", "m3", "m4"], "partition": [0, 0, 0, 0],
+                         "offset": [0, 1, 1, -1], "error": [None, None, None, "_MSG_TIMED_OUT"]})
+    log = pd.DataFrame({"partition": [0, 0], "offset": [0, 1], "msg_id": ["m1", "m3"]})
+    got = producer_offsets(acks.iloc[[0, 1]], log, log, witnessed=True)
+    assert (got["inconsistent_offsets"], got["inconsistent_offset_list"]) == (1, [1])
+    assert got["witness_agrees"] and got["witness_records"] == 2
+    clean = producer_offsets(acks.iloc[[0, 2, 3]], log, log.iloc[:1], witnessed=True)
+    assert clean["inconsistent_offsets"] == 0
+    assert not clean["witness_agrees"] and clean["witness_differs"] == 1
+    assert "witness_agrees" not in producer_offsets(acks, log, log.iloc[:0], witnessed=False)

@@ -16,9 +16,11 @@ from .catalog import config_label
 from .history import copies_timeline, events_frame, recorded, worker_course
 from .ids import index_of
 from .results import Result
-from .vocabulary import ABORT, BEFORE_FLUSH, CONSUMER, CRASH, EXACTLY_ONCE, PRODUCER, SHARE, STALL
+from .vocabulary import (ABORT, BEFORE_FLUSH, CONSUMER, CRASH, EXACTLY_ONCE, INCONSISTENT_OFFSETS,
+                         PRODUCER, SHARE, STALL)
 
 DEAD_LETTERS_FILE = "dead_letters.json"  # a share run's dead-letter topic, as read back
+WITNESS = "console-consumer"  # a producer run's second read-back: Kafka's own Java consumer
 
 
 # --- consumer runs ----------------------------------------------------------------------------
@@ -128,7 +130,8 @@ def _output_topic(rb: pd.DataFrame) -> str | None:
 def producer_result(run_dir: Path, spec: Any, bootstrap: str,
                     timed_out: bool = False) -> Result:
     meta, t0, tables, sent = recorded(run_dir)
-    readback = tables["readback"].sort_values(["partition", "offset"])
+    every = tables["readback"]
+    readback = every[every.reader != WITNESS].sort_values(["partition", "offset"])
     messages = checker.producer_outcomes(sent, tables["acks"], readback)
     summary = checker.producer_summary(messages, readback)
     # messages the application itself handed to produce() more than once (spec.resend)
@@ -136,6 +139,10 @@ def producer_result(run_dir: Path, spec: Any, bootstrap: str,
     # what Confluent.Kafka's DeliveryResult.Status would have said, against the read-back
     messages = anomalies.producer_statuses(messages, _acks_setting(spec.config))
     summary.update(anomalies.persistence_summary(messages))
+    summary.update(producer_offsets(tables["acks"], readback, every[every.reader == WITNESS],
+                                        bool(getattr(spec, "witness", False))))
+    if summary["inconsistent_offsets"]:
+        summary["anomalies"] = [*summary["anomalies"], INCONSISTENT_OFFSETS]
     events = events_frame(tables["events"], t0)
     acks = tables["acks"].copy()
     acks["t"] = acks["t"] - t0
@@ -152,6 +159,25 @@ def producer_result(run_dir: Path, spec: Any, bootstrap: str,
     timeline = acks[["t", "index", "msg_id", "outcome"]]
     return Result(PRODUCER, asdict(spec), messages, timeline, events, summary, run_dir,
                   warnings=diagnose.producer_warnings(asdict(spec), summary, timeline, events))
+
+
+def producer_offsets(acks: pd.DataFrame, readback: pd.DataFrame, witness: pd.DataFrame,
+                         witnessed: bool) -> dict[str, Any]:
+    """inconsistent_offsets: offsets a delivery report gave one message and the read-back finds
+    holding another (Jepsen's inconsistent-offsets: an acknowledged write overwritten, as after
+    an unclean election); and, with a witness, whether Kafka's ConsoleConsumer read the same
+    (partition, offset, message) triples as the lab's read-back."""
+    acked = acks[acks["error"].isna() | (acks["error"] == "")]
+    clash = anomalies.inconsistent_offsets(acked, readback)
+    out: dict[str, Any] = {"inconsistent_offsets": int(len(clash)),
+                           "inconsistent_offset_list": [int(o) for o in clash["offset"]]}
+    if witnessed:
+        def triples(f: pd.DataFrame) -> set:
+            return set(zip(f["partition"].astype(int), f["offset"].astype(int), f["msg_id"]))
+        lab, java = triples(readback), triples(witness)
+        out.update({"witness_records": len(java), "witness_agrees": lab == java,
+                    "witness_differs": len(lab ^ java)})
+    return out
 
 
 def _acks_setting(config: dict[str, Any]) -> str:
@@ -226,5 +252,5 @@ def redelivery_gaps(deliveries: pd.DataFrame) -> dict[str, float | None]:
             "redelivery_gap_max_s": round(float(gaps.max()), 3)}
 
 
-__all__ = ["consumer_result", "producer_result", "share_result", "dead_letters_of",
+__all__ = ["consumer_result", "producer_result", "producer_offsets", "share_result", "dead_letters_of",
            "delivery_timeline", "redelivery_gaps", "refused_acks", "DEAD_LETTERS_FILE"]

@@ -27,7 +27,7 @@ from .experiments import (QUEUE, Benchmark, ConsumerExperiment, HangingTransacti
 from .experiments.matrix import consumer_row, consumer_spec, producer_spec, read_matrix
 from .ids import value_of
 from .java import find_java
-from .kafka_tool import run_tool
+from .kafka_tool import copy_transactionally, describe_transaction, run_tool
 from .nemesis import FaultSpec, seeded_fault
 from .readback import read_topic
 from .recording import read_recording
@@ -58,6 +58,7 @@ __all__ = [
     # a notebook's own clients: a fresh topic, quiet librdkafka logs, a lab record, the read-back,
     # and Kafka's own command-line tools run from the jars
     "unique_topic", "quiet", "value_of", "read_topic", "run_tool",
+    "describe_transaction", "copy_transactionally",
     # counting and comparing what ran
     "summarise", "verdict", "verdicts", "verdict_text", "benchmark_comparison_warnings",
     "read_recording", "reordered_example",

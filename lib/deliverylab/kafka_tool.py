@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import LabError
+from .ids import record_of
 from .java import find_java
 from .kafka_dist import classpath, libs_dir
 
@@ -43,6 +44,73 @@ def run_tool(main_class: str, args: list[str], version: str | None = None,
             raise LabError(f"Kafka's {main_class.rsplit('.', 1)[-1]} did not finish within "
                            f"{timeout:.0f} s.", "Check that the cluster runs "
                            "(`deliverylab cluster status`).") from None
+
+
+def console_records(client: dict[str, Any], topic: str, timeout_ms: int = 3000,
+                    version: str | None = None) -> list[tuple[int, int, str, str, int]]:
+    """(partition, offset, message id, key, seq) of every record of `topic`, as Kafka's own ConsoleConsumer
+    (a Java client, read_committed) reads them from the beginning: a witness of what the
+    partition holds, independent of librdkafka. `client`: the cluster's client settings."""
+    with tempfile.TemporaryDirectory(prefix="console-") as tmp:
+        props = Path(tmp) / "consumer.properties"  # security settings; never on the command line
+        props.write_text("".join(f"{k}={v}\n" for k, v in client.items()
+                                 if k != "bootstrap.servers" and not callable(v)))
+        out = run_tool(CONSOLE_CONSUMER,
+                       ["--bootstrap-server", client["bootstrap.servers"], "--topic", topic,
+                        "--from-beginning", "--timeout-ms", str(timeout_ms),
+                        "--isolation-level", "read_committed", "--consumer.config", str(props),
+                        "--formatter-property", "print.partition=true",
+                        "--formatter-property", "print.offset=true"], version)
+    rows = []
+    for line in out.stdout.splitlines():
+        found = re.match(r"Partition:(\d+)\s+Offset:(\d+)\s+(.*)$", line.strip())
+        if found:
+            rec = record_of(found[3].encode())
+            rows.append((int(found[1]), int(found[2]), rec["id"], rec["key"], int(rec["seq"])))
+    if not rows and out.returncode not in (0, 1):
+        raise LabError(f"Kafka's ConsoleConsumer could not read topic {topic!r} (exit "
+                       f"{out.returncode}): {out.stderr.strip()[-300:]}",
+                       "Check that the topic exists and the cluster runs (`deliverylab cluster status`).")
+    return rows
+
+
+TRANSACTIONS_COMMAND = "org.apache.kafka.tools.TransactionsCommand"  # kafka-transactions.sh
+MESSAGE_COPIER = "org.apache.kafka.tools.TransactionalMessageCopier"  # Kafka's system-test app
+
+
+def describe_transaction(bootstrap: str, transactional_id: str,
+                         version: str | None = None) -> dict[str, str]:
+    """What the transaction coordinator holds for `transactional_id`, as Kafka's
+    TransactionsCommand describes it: {"ProducerId": …, "ProducerEpoch": …, "TransactionState": …}."""
+    out = run_tool(TRANSACTIONS_COMMAND, ["--bootstrap-server", bootstrap, "describe",
+                                          "--transactional-id", transactional_id], version)
+    lines = [line.split("\t") for line in out.stdout.splitlines() if "\t" in line]
+    if len(lines) < 2:
+        raise LabError(f"Kafka's TransactionsCommand did not describe transactional id "
+                       f"{transactional_id!r} (exit {out.returncode}): {out.stderr.strip()[-300:]}",
+                       "Check that a producer with that transactional.id committed a transaction "
+                       "and that the cluster runs (`deliverylab cluster status`).")
+    return {k.strip(): v.strip() for k, v in zip(lines[0], lines[1]) if k.strip()}
+
+
+def copy_transactionally(bootstrap: str, source: str, target: str, transactional_id: str,
+                         group: str, messages: int, per_transaction: int,
+                         version: str | None = None) -> int:
+    """Kafka's own TransactionalMessageCopier (a Java client's consume-transform-produce loop,
+    read_committed) copies `messages` records of partition 0 of `source` to `target`,
+    `per_transaction` in each transaction; returns how many it reported copied."""
+    out = run_tool(MESSAGE_COPIER, ["--broker-list", bootstrap, "--input-topic", source,
+                                    "--input-partition", "0", "--output-topic", target,
+                                    "--consumer-group", group, "--transactional-id", transactional_id,
+                                    "--transaction-size", str(per_transaction),
+                                    "--transaction-timeout", "10000",
+                                    "--max-messages", str(messages)], version)
+    done = [int(n) for n in re.findall(r'"stage":"ShutdownComplete".*?"totalProcessed":(\d+)', out.stdout)]
+    if out.returncode != 0 or not done:
+        raise LabError(f"Kafka's TransactionalMessageCopier did not finish copying {source!r} "
+                       f"(exit {out.returncode}): {(out.stderr or out.stdout).strip()[-300:]}",
+                       "Check that the cluster runs (`deliverylab cluster status`).")
+    return done[-1]
 
 
 def features(bootstrap: str, version: str | None = None) -> dict[str, dict[str, str]]:

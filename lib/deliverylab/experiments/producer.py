@@ -12,11 +12,12 @@ from typing import Any
 from ..catalog import ACKS_ALL
 from ..cluster import Cluster, connect
 from ..config_check import check_producer_config
-from ..counts import producer_result
+from ..counts import WITNESS, producer_result
 from ..crash import CrashSpec
 from ..errors import LabError, require_seconds, require_whole
 from ..fields import check_fields
 from ..ids import check_messages
+from ..kafka_tool import console_records
 from ..nemesis import READ_WHILE_HEALING, BrokerNemesis, FaultSpec
 from ..results import Result
 from ..runs import Progress, Run
@@ -51,6 +52,9 @@ class ProducerExperiment:
     time_limit_s: float = 90.0
     seed: int = 1
     label: str | None = None
+    # After the read-back, Kafka's own ConsoleConsumer (a Java client) reads the topic too, and
+    # the Result says whether it found the same record at every offset (summary "witness_*").
+    witness: bool = False
 
     def check(self) -> "ProducerExperiment":
         check_fields(self, RANGES)
@@ -105,6 +109,9 @@ def run_producer(spec: ProducerExperiment, cluster: Cluster | None = None,
         def read_back() -> None:
             cluster.wait_for_leader(topic)
             run.read_back(topic, spec.partitions, reader="topic", after_fault=faulted)
+            if spec.witness:
+                run.ledger.readback(WITNESS, [(topic, *row) for row in
+                                              console_records(cluster.client_config(), topic)])
         early = spec.fault is not None and spec.fault.kind in READ_WHILE_HEALING
         tick = run.ticker(sent, spec.messages, progress)
         nemeses = [BrokerNemesis(cluster, spec.fault, topic, run.ledger.path, reported)] if faulted else []

@@ -156,6 +156,14 @@ def scenarios() -> list[Scenario]:
                         None, "timing-dependent (acks the cut leader gave are lost)", ACKS_1_ALLOWS))
     out += resend_scenarios()
     out += retention_scenarios()
+    # The leader dies alone in the ISR (min ISR 1): with unclean election off the partition waits
+    # for it (offline), and what it acknowledged survives. 16 s: sending outlasts the ISR shrink.
+    out.append(Scenario("acks=all, min ISR 1, unclean off / kill-leader-alone", PRODUCER,
+                        {"config": ACKS_ALL, "fault": "kill-leader-alone", "run_s": 16.0,
+                         "topic_config": {"min.insync.replicas": "1",
+                                          "unclean.leader.election.enable": "false"}},
+                        NO_ACKED_LOSS, "never loses an acked message (it waits instead)",
+                        RETRIES_ALLOW))
     return out
 
 

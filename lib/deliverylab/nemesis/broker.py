@@ -19,6 +19,12 @@ from .faults import NETWORK_FAULTS, FaultSpec
 from .thread import NemesisThread
 
 LAG_BEFORE_KILL_S = 1.0  # followers fall this far behind (still in the ISR) before the leader dies
+# kill-leader-alone: the ISR shrinks after replica.lag.time.max.ms (5 s in the lab) or the
+# paused brokers' fencing (broker.session.timeout.ms, 4 s); the controller acts on the dead
+# leader after the session timeout. Waited on, never slept; these bound the waits.
+ALONE_WITHIN_S = 20.0
+ELECTION_WITHIN_S = 20.0
+ACKED_ALONE = 20  # delivery reports the leader gives while alone in the ISR, before it dies
 
 
 class BrokerNemesis(NemesisThread):
@@ -31,6 +37,7 @@ class BrokerNemesis(NemesisThread):
         self.t0 = time.monotonic()
         self.struck: list = []
         self.struck_at: float | None = None
+        self.seen: dict[str, Any] = {}  # what the fault watched happen (kill-leader-alone)
 
     def _due(self) -> bool:
         if self.spec.at_s is not None and time.monotonic() - self.t0 >= self.spec.at_s:
@@ -76,6 +83,8 @@ class BrokerNemesis(NemesisThread):
             for b in followers:
                 c.resume(b)
             return self._each([state.leader], None, c.restart)
+        if kind == "kill-leader-alone":
+            return self._kill_leader_alone(state)
         if kind == "restart-leader":
             return self._each([state.leader], c.restart, None)
         if kind == "pause-controller":
@@ -94,6 +103,47 @@ class BrokerNemesis(NemesisThread):
             return self._each([state.leader], None, c.restart)
         raise ValueError(f"{kind!r} is not a broker fault")
 
+    def _kill_leader_alone(self, state: PartitionState) -> list:
+        """Pause the followers until the ISR is the leader alone, let it acknowledge ACKED_ALONE
+        more writes, kill it, resume the followers, and watch what the controller makes of the
+        partition: a follower elected (unclean) or no leader (-1). The old leader is restarted at
+        the heal, heal_after_s after that first change."""
+        c, t0 = self.cluster, time.monotonic()
+        followers = list(state.followers())
+        for b in followers:
+            c.pause(b)
+            self.heals.append(lambda b=b: c.resume(b))  # resumed below; again is harmless
+        alone = self._wait_state(lambda s: s.isr == (state.leader,), ALONE_WITHIN_S,
+                                 f"the ISR of {self.topic} to shrink to the leader alone")
+        self.seen["alone_after_s"] = round(time.monotonic() - t0, 2)
+        self.seen["isr_alone"] = list(alone.isr)
+        reported = self.progress()
+        self.wait_until(lambda: self.progress() >= reported + ACKED_ALONE)
+        c.kill(state.leader)
+        killed = time.monotonic()
+        for b in followers:
+            c.resume(b)
+        after = self._wait_state(lambda s: s.leader != state.leader, ELECTION_WITHIN_S,
+                                 f"the controller to act on the dead leader of {self.topic}")
+        self.seen.update({"after_kill_s": round(time.monotonic() - killed, 2),
+                          "leader_after_kill": after.leader, "isr_after_kill": list(after.isr)})
+        return self._each([state.leader], None, c.restart)
+
+    def _wait_state(self, done: Callable[[PartitionState], bool], within_s: float,
+                    what: str) -> PartitionState:
+        deadline, last = time.monotonic() + within_s, None
+        while time.monotonic() < deadline and not self.halt.is_set():
+            try:
+                last = self.cluster.partition_state(self.topic, 0, timeout=2.0)
+                if done(last):
+                    return last
+            except Exception:  # a broker of the partition is down: ask again
+                pass
+            time.sleep(0.05)
+        raise LabError(f"Waited {within_s:.0f} s for {what}; last seen: {last}.",
+                       "Check `deliverylab cluster status` (replica.lag.time.max.ms and "
+                       "broker.session.timeout.ms of the lab's brokers are 5 s and 4 s).")
+
     def _each(self, targets: list, act: Callable[[Any], None] | None,
               heal: Callable[[Any], None] | None) -> list:
         for b in targets:
@@ -107,6 +157,7 @@ class BrokerNemesis(NemesisThread):
         # cut_short: the run ended before the planned heal, so the fault lasted less than asked
         # and a Result warns about it.
         return {"kind": self.spec.kind, "brokers": self.struck, "planned_s": self.spec.heal_after_s,
+                **self.seen,
                 "lasted_s": round(lasted, 3),
                 "cut_short": bool(self.struck_at and lasted < self.spec.heal_after_s - 0.05)}
 

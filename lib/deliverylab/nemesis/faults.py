@@ -13,6 +13,10 @@ from ..fields import check_fields
 
 FAULTS = ("none", "kill-leader", "pause-leader", "pause-followers", "kill-follower",
           "restart-leader", "kill-leader-lagging-followers",
+          # The followers paused until the ISR is the leader alone, the leader acks on, dies:
+          # only an unclean election (unclean.leader.election.enable=true) gives the partition
+          # a leader again before the old one returns, and it lacks what the old one acked.
+          "kill-leader-alone",
           # The KRaft controller, a process of its own on the 3-broker cluster: without it no
           # leader is elected, no ISR change is committed, no broker is fenced.
           "pause-controller", "kill-controller", "pause-controller-kill-leader",
@@ -34,6 +38,7 @@ NETWORK_HEAL_AFTER_S = 8.0
 # back while that heal runs. A paused or cut-off leader instead answers on as a zombie (its own
 # high watermark, records it will truncate) until it learns it was replaced: read after the heal.
 READ_WHILE_HEALING = ("kill-leader", "kill-follower", "kill-leader-lagging-followers",
+                      "kill-leader-alone",
                       "restart-leader", "pause-controller-kill-leader")
 
 
