@@ -29,8 +29,11 @@ run: setup  ## the whole course, headless, on the embedded cluster -> out/course
 
 # Two pytest-xdist workers, each with its own session cluster: most of a Kafka test is waiting
 # (timeouts, restarts, heals), and a broker fault in one worker's test never reaches the other's.
+# worksteal: a worker that runs out takes half of the other's queue. The default (load) hands
+# each worker a quarter of the suite up front and never takes it back: one worker got every long
+# test and ran 840 s while the other stopped at 527 s.
 test: setup browser  ## unit + integration tests on real brokers, notebooks at CI size, browser tests
-	$(VENV)/bin/pytest -q -ra -n 2 --durations=20
+	$(VENV)/bin/pytest -q -ra -n 2 --dist worksteal --durations=20
 
 # The browser tests drive Debian's Chromium (Playwright never downloads a browser here).
 browser:  ## Debian's chromium for tests/test_browser.py (apt-get, as root)

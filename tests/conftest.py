@@ -71,8 +71,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if unmarked:
         raise pytest.UsageError("These tests use the `cluster` fixture without @pytest.mark.kafka: "
                                 + ", ".join(unmarked))
-    # Longest first: pytest-xdist hands tests out in this order, so the two workers share the
-    # long ones and finish together, instead of one worker starting a 60 s notebook at the end.
+    # Longest first: under `--dist worksteal` (make test) each worker starts on its half of this
+    # order and an idle one steals from the end of the other's queue, so what is left to share at
+    # the end is short, instead of one worker starting a 60 s notebook when the other is done.
     items.sort(key=lambda item: -expected_seconds(item.nodeid))
 
 

@@ -249,7 +249,7 @@ FIELD_ROWS: dict[tuple[type, str], tuple] = {
         "messages": (0,), "config": ({"acks": 2}, "acks=2"), "fault": ("kill-leader",),
         "crash": ("before-flush",), "rate": (-10,), "partitions": (0,), "replication_factor": (5,),
         "topic_config": ("min.insync.replicas=2",), "keys": (0,), "time_limit_s": (0,),
-        "seed": (1.5,), "label": (5,), "resend": (True,),
+        "seed": (1.5,), "label": (5,), "resend": (True,), "witness": ("yes",),
     }.items()},
     **{(RetryPipeline, k): v for k, v in {
         "messages": (0,), "mode": ("retry", "'retry'"), "transient_rate": (1.5,), "poison_rate": (-0.1,),
