@@ -23,7 +23,8 @@ settings["bootstrap.servers"] = os.environ["KAFKA_BOOTSTRAP_SERVERS"]
 consumer = Consumer({**settings, "group.id": os.environ["GROUP_ID"],
                      # Static membership: a restart takes the dead member's place at once.
                      "group.instance.id": os.environ["GROUP_ID"] + "-app",
-                     # ... and gone 6 s after the last start ends, so the group can be deleted.
+                     # Its session: 6 s after the last run ends, the member is gone and the
+                     # group can be deleted.
                      "session.timeout.ms": 6000,
                      "auto.offset.reset": "earliest", "enable.auto.commit": False,
                      "enable.partition.eof": True})

@@ -22,7 +22,8 @@ settings = json.loads(os.environ.get("KAFKA_CLIENT_CONFIG_JSON", "{}"))
 settings["bootstrap.servers"] = os.environ["KAFKA_BOOTSTRAP_SERVERS"]
 consumer = Consumer({**settings, "group.id": os.environ["GROUP_ID"],
                      "group.instance.id": os.environ["GROUP_ID"] + "-app",
-                     # ... and gone 6 s after the last start ends, so the group can be deleted.
+                     # Its session: 6 s after the last run ends, the member is gone and the
+                     # group can be deleted.
                      "session.timeout.ms": 6000,
                      "auto.offset.reset": "earliest", "enable.auto.commit": False,
                      "isolation.level": "read_committed", "enable.partition.eof": True})
