@@ -22,7 +22,7 @@ class LabError(Exception):
     def respelled(self, spelling: dict[str, str]) -> "LabError":
         """The same error in another interface's words: `spelling` maps a Python name to what
         the learner typed there (the CLI: processing_ms -> --processing-ms), so `name=value`
-        reads `--name value` and a bare snake_case name its option. Checks are written once, in
+        reads `--name value`, `name=True` the switch alone, and a bare snake_case name its option. Checks are written once, in
         Python's words (fields.check_fields), and each interface says them in its own."""
         if not spelling:
             return self
@@ -31,7 +31,11 @@ class LabError(Exception):
         assign = re.compile(before + f"({names})=" + r"""('([^'\n]*)'|"([^"\n]*)"|)""")
         bare = re.compile(before + f"({names})" + r"(?![\w.=(\-'])")
 
+        flag = re.compile(before + f"({names})=True" + r"(?![\w.])")  # a switch: --keep
+
         def say(text: str) -> str:
+            text = flag.sub(lambda m: spelling[m.group(1)], text)
+
             def assigned(m: re.Match) -> str:
                 quoted = m.group(3) if m.group(3) is not None else m.group(4)
                 return f"{spelling[m.group(1)]} " + (quoted if quoted is not None else "")

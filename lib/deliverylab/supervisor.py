@@ -247,7 +247,7 @@ def supervise(role: str, run_dir: Path, ledger: Ledger, deadline: float,
                 raise LabError(refused["problem"], refused.get("fix", ""))
             raise LabError(f"The {role} worker stopped with an error (exit code {code}): {detail}",
                            "Check the experiment's settings and `deliverylab cluster status`; "
-                           "run it again with keep=True (--keep) to keep the worker's full "
+                           "run it again with keep=True to keep the worker's full "
                            f"output ({err_path.name} in the run folder).")
     finally:
         _stop(successor)  # an unused successor: never told to go, it has touched nothing

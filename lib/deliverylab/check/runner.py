@@ -306,7 +306,7 @@ def _worker_error(plan: Plan, run_: Run) -> LabError | None:
     code = json.loads(row[0]).get("code")
     return LabError(f"{plan.subject} stopped with exit code {code}{last_line(log)}.",
                     "Run it by hand with the same environment (KAFKA_BOOTSTRAP_SERVERS, "
-                    "INPUT_TOPIC, OUTPUT_TOPIC, GROUP_ID) to see why; keep=True (--keep) keeps "
+                    "INPUT_TOPIC, OUTPUT_TOPIC, GROUP_ID) to see why; keep=True keeps "
                     "its whole output in the run folder.")
 
 
