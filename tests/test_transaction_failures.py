@@ -108,3 +108,8 @@ def test_the_hanging_timeline_draws_both_readers_and_the_bound():
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["read_uncommitted", "read_committed"]
     assert len(ax.lines) == 4  # opened, the timeout, the bound, the commit after it
+    # each fetch is one dot, labelled with the number of records it read (2 + 2 + 2 here)
+    assert sorted(t.get_text() for t in ax.texts) == ["×2", "×2", "×2"]
+    opened, *_, commit = ax.lines  # 0.5 s apart here, 0.1 s in a run: they must not look alike
+    assert (opened.get_color(), opened.get_linestyle()) != (commit.get_color(), commit.get_linestyle())
+    assert opened.get_color() != commit.get_color()

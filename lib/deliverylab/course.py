@@ -34,7 +34,7 @@ from .recording import read_recording
 from .retry_counts import reordered_example
 from .topics import unique_topic
 from .vocabulary import (ACKED_BUT_LOST, ARCHIVED, CRASH, CRASH_POINTS, DEAD_LETTERED,
-                         DELIVERED_ONCE, DUPLICATED, FAULT, HEAL, LOST, PARTITIONS_LOST, RESTART,
+                         DELIVERED_ONCE, DUPLICATED, FAULT, HEAL, HEALED, LOST, PARTITIONS_LOST, RESTART,
                          REVOKED, STALL)
 from .widgets import (consumer_panel, fault_runs_here, group_panel, hanging_panel, producer_panel,
                       retry_panel, share_panel, show_worker)
@@ -51,7 +51,7 @@ __all__ = [
     "Story", "run_story", "HangingTransaction", "run_hanging", "consumer_row", "consumer_spec", "producer_spec", "read_matrix", "CrashSpec",
     "FaultSpec", "seeded_fault",
     # the words (vocabulary): crash points, the events of a run, the outcomes of a message
-    "CRASH_POINTS", "CRASH", "RESTART", "FAULT", "HEAL", "REVOKED", "PARTITIONS_LOST", "STALL",
+    "CRASH_POINTS", "CRASH", "RESTART", "FAULT", "HEAL", "HEALED", "REVOKED", "PARTITIONS_LOST", "STALL",
     "DELIVERED_ONCE", "LOST", "DUPLICATED", "ACKED_BUT_LOST", "ARCHIVED", "DEAD_LETTERED",
     # settings: the .NET ↔ librdkafka map and the named producer configurations (catalog)
     "settings_table", "PRODUCER_CONFIGS", "SAFE",

@@ -62,8 +62,9 @@ TIMEOUT = "timeout"  # the run's time limit passed: its worker was stopped
 INTERRUPTED = "interrupted"  # a kernel interrupt stopped the worker
 WORKER_ERROR = "error"  # the worker exited with an error (its last stderr line in detail)
 REJOIN = "rejoin"  # a group member refused for now (workers/exits.REJOIN): started again
-# the nemesis: a fault struck, and when healing began
-FAULT, HEAL = "fault", "heal"
+# the nemesis: a fault struck, and when healing began; what it watched once the heal was done
+# (kill-leader-alone: the partition's leader after the heal, and how long it had none)
+FAULT, HEAL, HEALED = "fault", "heal", "healed"
 # a group member's partitions (detail: member, partitions)
 ASSIGNED, REVOKED, PARTITIONS_LOST = "assigned", "revoked", "lost"
 STALL = "stall"  # a member's processing stalled (too slow for max.poll.interval.ms)
@@ -80,7 +81,7 @@ S2_READY, S2_PAUSED, S2_SETTLED, S2_RESUMED = "s2-ready", "s2-paused", "s2-settl
 # opened (its records written, detail: ids) and a second producer committed after it (detail:
 # ids); a reader of the stalled partition read a record (detail: reader, id, offset)
 ABORT, TXN_OPEN, TXN_COMMITTED, READ = "abort", "txn-open", "txn-committed", "read"
-EVENT_KINDS = (START, RESTART, CRASH, EXIT, TIMEOUT, INTERRUPTED, WORKER_ERROR, REJOIN, FAULT, HEAL,
+EVENT_KINDS = (START, RESTART, CRASH, EXIT, TIMEOUT, INTERRUPTED, WORKER_ERROR, REJOIN, FAULT, HEAL, HEALED,
                ASSIGNED, REVOKED, PARTITIONS_LOST, STALL, GROUP_STANDS, STOP, AFTERMATH, S2_READY, S2_PAUSED,
                S2_SETTLED, S2_RESUMED, ABORT, TXN_OPEN, TXN_COMMITTED, READ)
 

@@ -38,6 +38,7 @@ class BrokerNemesis(NemesisThread):
         self.struck: list = []
         self.struck_at: float | None = None
         self.seen: dict[str, Any] = {}  # what the fault watched happen (kill-leader-alone)
+        self.killed_at: float | None = None  # kill-leader-alone: when the leader died
 
     def _due(self) -> bool:
         if self.spec.at_s is not None and time.monotonic() - self.t0 >= self.spec.at_s:
@@ -120,19 +121,37 @@ class BrokerNemesis(NemesisThread):
         reported = self.progress()
         self.wait_until(lambda: self.progress() >= reported + ACKED_ALONE)
         c.kill(state.leader)
-        killed = time.monotonic()
+        killed = self.killed_at = time.monotonic()
         for b in followers:
             c.resume(b)
         after = self._wait_state(lambda s: s.leader != state.leader, ELECTION_WITHIN_S,
                                  f"the controller to act on the dead leader of {self.topic}")
         self.seen.update({"after_kill_s": round(time.monotonic() - killed, 2),
                           "leader_after_kill": after.leader, "isr_after_kill": list(after.isr)})
+        if after.leader != -1:  # elected (unclean): leaderless from the kill until now
+            self.seen["leaderless_s"] = self.seen["after_kill_s"]
         return self._each([state.leader], None, c.restart)
 
+    def after_heal(self) -> dict[str, Any] | None:
+        """kill-leader-alone, once the old leader was restarted: the partition's leader, and the
+        seconds from the kill until a live broker led it (with no election, until the old leader
+        was back: the first time this nemesis saw a leader after the restart)."""
+        if self.spec.kind != "kill-leader-alone" or self.killed_at is None:
+            return None
+        try:  # the heal runs after the halt too: watch regardless
+            back = self._wait_state(lambda s: s.leader != -1, ELECTION_WITHIN_S,
+                                    f"a leader of {self.topic} after the heal", halted_ok=True)
+        except LabError as exc:
+            self.error = self.error or exc
+            return None
+        return {"leader_after_heal": back.leader, "isr_after_heal": list(back.isr),
+                "leaderless_s": self.seen.get("leaderless_s",
+                                              round(time.monotonic() - self.killed_at, 2))}
+
     def _wait_state(self, done: Callable[[PartitionState], bool], within_s: float,
-                    what: str) -> PartitionState:
+                    what: str, halted_ok: bool = False) -> PartitionState:
         deadline, last = time.monotonic() + within_s, None
-        while time.monotonic() < deadline and not self.halt.is_set():
+        while time.monotonic() < deadline and (halted_ok or not self.halt.is_set()):
             try:
                 last = self.cluster.partition_state(self.topic, 0, timeout=2.0)
                 if done(last):

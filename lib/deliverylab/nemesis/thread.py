@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 from ..errors import LabError
 from ..ledger import Ledger
-from ..vocabulary import FAULT, HEAL
+from ..vocabulary import FAULT, HEAL, HEALED
 
 
 class NemesisThread(threading.Thread):
@@ -53,6 +53,11 @@ class NemesisThread(threading.Thread):
         """`error` as the one paragraph the learner reads."""
         raise NotImplementedError
 
+    def after_heal(self) -> dict[str, Any] | None:
+        """What the nemesis saw once every heal was done (the HEALED event's detail), for one
+        that watches the cluster come back; None: nothing to record."""
+        return None
+
     # --- what a subclass's act() uses -------------------------------------------------------
     def wait_until(self, due: Callable[[], bool], every_s: float = 0.01) -> bool:
         """True once due(), False if halted first."""
@@ -78,6 +83,9 @@ class NemesisThread(threading.Thread):
         ledger.event(HEAL, -1, 0, json.dumps(self.heal_detail()))
         for action in actions:
             action()
+        healed = self.after_heal()
+        if healed:
+            ledger.event(HEALED, -1, 0, json.dumps(healed))
 
     def stop(self) -> None:
         """End the fault: heal now if still broken, and wait for the heal to finish."""

@@ -55,7 +55,8 @@ def compare(frame: pd.DataFrame, by: str, metrics: Sequence[str] = ("lost", "dup
         ax.set_title(title)
     ax.margins(y=0.15)
     if metrics:
-        ax.legend(fontsize="small",
+        # outside the axes: inside, it covered the tallest bars and their labels
+        ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0),
                   title="bar: mean, whisker: min–max over runs" if repeated else None,
                   title_fontsize="x-small")
     return fig

@@ -23,23 +23,33 @@ def hanging_timeline(result: Result, ax: Axes | None = None, title: str | None =
         nothing_to_draw(ax, "no reader read anything")
         return fig
     hanging = reads["msg_id"].str.startswith("hanging-")
-    # the two kinds of record a little apart in each row: a reader often gets both in one fetch
+    # A reader gets a group of records in one fetch, all at one moment: one dot per group,
+    # labelled with its size, or 5 records would look like one.
+    span = max(float(reads["t"].max() - reads["t"].min()), 1.0)
     for label, mask, color, dy in (("the hanging transaction's records (aborted)", hanging, ABORTED_COLOR, -0.12),
                                    ("records committed after it", ~hanging, FIRST_COLOR, 0.12)):
-        got = reads[mask]
-        ax.scatter(got["t"], [READERS.index(r) + dy for r in got["reader"]], color=color, s=18,
-                   label=label, zorder=3)
+        groups = [(reader, g) for reader, rows in reads[mask].groupby("reader")
+                  for g in fetch_groups(rows["t"], span / 200)]
+        ax.scatter([sum(g) / len(g) for _, g in groups],
+                   [READERS.index(r) + dy for r, _ in groups], color=color, s=18, label=label, zorder=3)
+        for reader, g in groups:
+            if len(g) > 1:
+                ax.annotate(f"×{len(g)}", (sum(g) / len(g), READERS.index(reader) + dy),
+                            xytext=(4, 2 if dy > 0 else -8), textcoords="offset points",
+                            fontsize="x-small", color=color)
     opened = events.loc[events["kind"] == TXN_OPEN, "t"]
     committed = events.loc[events["kind"] == TXN_COMMITTED, "t"]
     if len(opened):
         t_open = float(opened.iloc[0])
-        ax.axvline(t_open, color="grey", linestyle=":", label="transaction opened, producer paused")
+        # the hanging transaction's colour, dotted; the commit 0.1 s later is solid blue: the
+        # two lines nearly coincide and must not look alike
+        ax.axvline(t_open, color=ABORTED_COLOR, linestyle=":", label="transaction opened, producer paused")
         ax.axvline(t_open + s["transaction_timeout_ms"] / 1000, color="black", linestyle="--",
                    label=f"+ transaction.timeout.ms ({s['transaction_timeout_ms']} ms)")
         ax.axvline(t_open + s["bound_s"], color="black", linestyle="-", linewidth=0.8,
                    label="+ abort check interval + margin (the bound)")
     if len(committed):
-        ax.axvline(float(committed.iloc[0]), color=FIRST_COLOR, linestyle=":",
+        ax.axvline(float(committed.iloc[0]), color=FIRST_COLOR, linestyle="-", linewidth=1.2,
                    label="second producer committed")
     ax.set_yticks(range(len(READERS)))
     ax.set_yticklabels(READERS)
@@ -50,6 +60,17 @@ def hanging_timeline(result: Result, ax: Axes | None = None, title: str | None =
                  f"{s.get('read_committed_stall_s')} s, read_uncommitted "
                  f"{s.get('read_uncommitted_stall_s')} s", fontsize="small")
     return fig
+
+
+def fetch_groups(times, gap: float) -> list[list[float]]:
+    """The moments of one reader's reads, split where two are more than `gap` seconds apart."""
+    groups: list[list[float]] = []
+    for t in sorted(float(t) for t in times):
+        if groups and t - groups[-1][-1] <= gap:
+            groups[-1].append(t)
+        else:
+            groups.append([t])
+    return groups
 
 
 __all__ = ["hanging_timeline"]
