@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import time
 
-from confluent_kafka import Producer
+from confluent_kafka import Consumer, Producer, TopicPartition
 
 from ..clients import poll_until, produce
 from ..ids import id_of_value, index_of, record, value_for
 from ..payloads import payment_for
+from ..vocabulary import BEFORE_FLUSH
 from .common import WorkerContext, prime_metadata
 
 
@@ -53,6 +54,37 @@ def unconfirmed(ctx: WorkerContext) -> list[int]:
     return sorted(index_of(m) for (m,) in rows)
 
 
+# How long a kill waits for the log to hold a message its process has not seen confirmed.
+AT_STAKE_WAIT_S = 10.0
+
+
+class LogEnd:
+    """The topic's end offsets, summed over its partitions, asked of the brokers (the high
+    watermark: with acks=all, what the in-sync replicas hold). Taken when the process starts, it
+    tells how many records this process's sends have put in the log so far."""
+
+    def __init__(self, ctx: WorkerContext, producer: Producer, topic: str) -> None:
+        self.topic = topic
+        self.partitions = sorted(producer.list_topics(topic, timeout=10).topics[topic].partitions)
+        self.consumer = Consumer(ctx.client(**{"group.id": f"{topic}-log-end",
+                                               "enable.auto.commit": False}))
+        self.start = self.now()
+
+    def now(self) -> int:
+        return sum(self.consumer.get_watermark_offsets(TopicPartition(self.topic, p), timeout=5,
+                                                       cached=False)[1] for p in self.partitions)
+
+    def wait_for_unconfirmed_record(self, book: "ReportBook") -> None:
+        """Before a kill: wait until the log holds more of this process's records than it has
+        seen delivery reports for, serving none meanwhile (no poll()), so the kill leaves a
+        message stored whose report the application never saw — what an application's resend
+        sends twice. Without the wait, the few messages a kill finds unconfirmed at 500 a second
+        are mostly still in librdkafka's queue (linger.ms), and a resend duplicates none."""
+        until = time.monotonic() + AT_STAKE_WAIT_S
+        while self.now() - self.start <= book.confirmed_here and time.monotonic() < until:
+            pass  # each now() is a round trip to the brokers
+
+
 def run(ctx: WorkerContext) -> None:
     spec = ctx.spec
     book = ReportBook(ctx)
@@ -66,12 +98,17 @@ def run(ctx: WorkerContext) -> None:
     start = ctx.ledger.conn.execute("SELECT COUNT(DISTINCT msg_id) FROM sends").fetchone()[0]
     again = unconfirmed(ctx) if spec.get("resend") else []
     rate = spec.get("rate") or 0
+    # A rated producer's crash is armed by its first delivery report and waits for a record the
+    # log holds unconfirmed (below); at full speed (rate 0) a kill finds a queue full of messages
+    # that never left the process, and strikes at once.
+    log_end = LogEnd(ctx, producer, spec["topic"]) if ctx.crash.spec and rate else None
     t0 = time.monotonic()
     # A crash is armed only once this process saw its first delivery report (as 07's faults
-    # are): before it, a new producer may still wait for its producer id with everything queued,
-    # and a kill then would put a whole life at stake, not the few messages in flight. A crash
-    # scheduled before that strikes at the first message after it.
-    due: list[int] = []
+    # are; rated runs only): before it, a new producer may still wait for its producer id with
+    # everything queued, and a kill then would put a whole life at stake, not the few messages
+    # in flight (08's experiment 2b lost one whole life of 200 so). A crash scheduled before that strikes at the first message after it — in this life or, if its life
+    # ended before it could, in the next (even while that one resends: each crash uses one up).
+    due = ctx.crash.pending(BEFORE_FLUSH, range(start))
 
     for n, index in enumerate([*again, *range(start, spec["messages"])]):
         if ctx.deadline_passed():
@@ -86,15 +123,19 @@ def run(ctx: WorkerContext) -> None:
         producer.poll(0)
         book.write()
         if n >= len(again):  # a resend itself never crashes: each crash is one new message's
-            due.append(index)
-        if due and book.confirmed_here:
-            ctx.crash.hit("before-flush", due)
-            due = []
+            due += ctx.crash.pending(BEFORE_FLUSH, [index])
+        if due and not log_end:
+            ctx.crash.hit(BEFORE_FLUSH, due)
+        elif due and book.confirmed_here and book.sent_here > book.confirmed_here:
+            log_end.wait_for_unconfirmed_record(book)
+            ctx.crash.hit(BEFORE_FLUSH, due)
 
-    # A life sent whole before its first report: its crash still strikes, once that report came.
-    while due and not book.confirmed_here and not ctx.deadline_passed():
-        producer.poll(0.05)
-    if due and book.confirmed_here:
-        ctx.crash.hit("before-flush", due)
+    # A life sent whole before its first report (a new producer's start can take longer than a
+    # short life): its crash strikes once the log holds a record the process has not seen
+    # confirmed — with more at stake than a kill in the flow, which the summary's
+    # unconfirmed_per_crash shows.
+    if due and log_end and book.sent_here > book.confirmed_here:
+        log_end.wait_for_unconfirmed_record(book)
+        ctx.crash.hit(BEFORE_FLUSH, due)
     producer.flush(spec.get("flush_timeout_s", 60))
     book.write(force=True)
