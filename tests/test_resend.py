@@ -12,7 +12,7 @@ from deliverylab.experiments import ConsumerExperiment, ProducerExperiment, run_
 @pytest.mark.kafka
 def test_a_restarted_producer_resends_what_it_never_saw_confirmed(cluster):
     s = run_producer(ProducerExperiment(messages=150, rate=500, config={"enable.idempotence": True},
-                                        crash=CrashSpec("before-flush", every=50), resend=True),
+                                        crash=CrashSpec("before-flush", at=(25, 75, 125)), resend=True),
                      cluster).summary
     assert s["crashes"] == 3 and s["resent"] > 0
     # in the end every message was confirmed: nothing lost; only a resent message can be stored

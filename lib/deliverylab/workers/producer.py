@@ -56,6 +56,10 @@ def unconfirmed(ctx: WorkerContext) -> list[int]:
 
 # How long a kill waits for the log to hold a message its process has not seen confirmed.
 AT_STAKE_WAIT_S = 10.0
+# A kill strikes a producer with at most this many messages waiting for their report (at 500
+# messages a second, 20 ms of sending): a producer in flow, not one that never reported.
+AT_STAKE_MAX = 10
+AT_STAKE_MIN = 3  # … and at least this many, so two runs' kills put comparable numbers at stake
 
 
 class LogEnd:
@@ -85,6 +89,26 @@ class LogEnd:
             pass  # each now() is a round trip to the brokers
 
 
+def strike(ctx: WorkerContext, producer: Producer, book: ReportBook, log_end: LogEnd,
+           due: list[int], last: bool = False) -> None:
+    """A rated producer's due kill. It holds until the process is delivering: its first delivery
+    report came (as 07's faults are armed) and at most AT_STAKE_MAX messages wait for one —
+    serving reports meanwhile, sending nothing. A new producer can take longer than a short life
+    to report first (08's experiment 2b once lost a whole life of 200 so), and a kill then puts
+    that whole life at stake, not the few messages in flight. Then it waits, serving no reports,
+    until the log holds a message the process has not seen confirmed, and dies. The loop's kill
+    waits for the next message while fewer than AT_STAKE_MIN wait; the `last` one (the life's
+    messages all sent) strikes with what is left, even nothing."""
+    while (not book.confirmed_here or book.sent_here - book.confirmed_here > AT_STAKE_MAX) \
+            and not ctx.deadline_passed():
+        producer.poll(0.01)
+    if book.sent_here - book.confirmed_here < AT_STAKE_MIN and not last:
+        return  # the next message's turn
+    if book.sent_here > book.confirmed_here:
+        log_end.wait_for_unconfirmed_record(book)
+    ctx.crash.hit(BEFORE_FLUSH, due)
+
+
 def run(ctx: WorkerContext) -> None:
     spec = ctx.spec
     book = ReportBook(ctx)
@@ -103,11 +127,8 @@ def run(ctx: WorkerContext) -> None:
     # that never left the process, and strikes at once.
     log_end = LogEnd(ctx, producer, spec["topic"]) if ctx.crash.spec and rate else None
     t0 = time.monotonic()
-    # A crash is armed only once this process saw its first delivery report (as 07's faults
-    # are; rated runs only): before it, a new producer may still wait for its producer id with
-    # everything queued, and a kill then would put a whole life at stake, not the few messages
-    # in flight (08's experiment 2b lost one whole life of 200 so). A crash scheduled before that strikes at the first message after it — in this life or, if its life
-    # ended before it could, in the next (even while that one resends: each crash uses one up).
+    # Crashes due (scheduled, not yet struck), from earlier lives too: a kill that its life
+    # ended before strikes in the next, even while that one resends (each crash uses one up).
     due = ctx.crash.pending(BEFORE_FLUSH, range(start))
 
     for n, index in enumerate([*again, *range(start, spec["messages"])]):
@@ -126,16 +147,10 @@ def run(ctx: WorkerContext) -> None:
             due += ctx.crash.pending(BEFORE_FLUSH, [index])
         if due and not log_end:
             ctx.crash.hit(BEFORE_FLUSH, due)
-        elif due and book.confirmed_here and book.sent_here > book.confirmed_here:
-            log_end.wait_for_unconfirmed_record(book)
-            ctx.crash.hit(BEFORE_FLUSH, due)
+        elif due:
+            strike(ctx, producer, book, log_end, due)
 
-    # A life sent whole before its first report (a new producer's start can take longer than a
-    # short life): its crash strikes once the log holds a record the process has not seen
-    # confirmed — with more at stake than a kill in the flow, which the summary's
-    # unconfirmed_per_crash shows.
-    if due and log_end and book.sent_here > book.confirmed_here:
-        log_end.wait_for_unconfirmed_record(book)
-        ctx.crash.hit(BEFORE_FLUSH, due)
+    if due and log_end and book.sent_here:  # a life that ended before its due kill could strike
+        strike(ctx, producer, book, log_end, due, last=True)
     producer.flush(spec.get("flush_timeout_s", 60))
     book.write(force=True)
