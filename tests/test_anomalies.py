@@ -237,6 +237,19 @@ def test_records_a_deduping_consumer_read_and_skipped_are_no_poll_skip():
     assert list(an.poll_cases(polls, log)["skipped_ids"]) == [["m0", "m9"]]
 
 
+def test_a_commit_past_trailing_copies_a_deduping_consumer_read_is_no_poll_skip():
+    # the resent m0, m1 are the log's last records (offsets 3, 4): the consumer read them, stored
+    # nothing and committed offset 5, past them — past nothing it had not processed
+    log = pd.DataFrame({"msg_id": ["m0", "m1", "m2", "m0", "m1"], "partition": 0,
+                        "offset": [0, 1, 2, 3, 4]})
+    polls = pd.DataFrame({"msg_id": ["m0", "m1", "m2"], "partition": 0, "offset": [0, 1, 2],
+                          "worker": 0, "t": [0.0, 1.0, 2.0]})
+    commits = pd.DataFrame({"partition": [0], "offset": [5], "ok": [1]})
+    assert an.poll_cases(polls, log, commits=commits).empty
+    log.loc[4, "msg_id"] = "m9"  # a record never processed behind the commit still is a skip
+    assert list(an.poll_cases(polls, log, commits=commits)["skipped_ids"]) == [["m9"]]
+
+
 def test_producer_offsets_an_acked_offset_holding_another_record_and_the_witness():
     """Pure: after an unclean election the new leader wrote m3 where m2 was acknowledged; a
     failed report's offset (-1) never counts; the witness agrees only on identical triples."""

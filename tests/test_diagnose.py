@@ -98,3 +98,14 @@ def test_a_refused_static_restart_is_explained():
     (w,) = diagnose.static_id_refused(spec(), {"rejoin_reasons": ["UNRELEASED_INSTANCE_ID"]}, timeline(), ev)
     assert "refused 5 time(s) (UNRELEASED_INSTANCE_ID) over 4.0 s" in w and "KIP-848" in w
     assert diagnose.static_id_refused(spec(), {}, timeline(), events(0.5)) == []
+
+
+def test_a_resending_input_that_left_no_copy_in_the_log_says_so():
+    resend = {"point": "before-flush", "every": 100, "prob": None, "at": (), "seed": 1}
+    counts = {"crashes": 0, "input_crashes": 3, "input_resent": 6, "input_duplicated": 0,
+              "input_unconfirmed_per_crash": [2, 2, 2]}
+    args = (spec("idempotent-consumer", point=None, input_resend=resend), counts,
+            timeline((0.0, 0, 10)), events())
+    [w] = diagnose.consumer_warnings(*args)
+    assert "input_duplicated 0" in w and "[2, 2, 2]" in w
+    assert diagnose.consumer_warnings(args[0], {**counts, "input_duplicated": 1}, *args[2:]) == []

@@ -95,6 +95,7 @@ def poll_cases(polls: pd.DataFrame, log: pd.DataFrame, events: pd.DataFrame | No
     order = _log_order(log)
     rows: list[dict[str, Any]] = []
     last_read: dict[int, int] = {}
+    processed: dict[int, set] = {}  # per partition, the message ids processed
     for p, g in polls.sort_values("t", kind="stable").groupby("partition", sort=True):
         p = int(p)
         entries = order.get(p, [])
@@ -119,7 +120,8 @@ def poll_cases(polls: pd.DataFrame, log: pd.DataFrame, events: pd.DataFrame | No
             prev_i, prev_o, prev_w, prev_t = i, int(o), w, float(t)
             seen.add(m)
         last_read[p] = max(last_read.get(p, -1), max(index.get(int(o), -1) for o in g["offset"]))
-    rows += _commit_skips(order, last_read, commits)
+        processed[p] = seen
+    rows += _commit_skips(order, last_read, commits, processed)
     return pd.DataFrame(rows, columns=CASE_COLUMNS)
 
 
@@ -151,14 +153,18 @@ def _case(kind: str, p: int, o1: int | None, o2: int | None, delta: int, skipped
 
 
 def _commit_skips(order: dict[int, list[tuple[int, str]]], last_read: dict[int, int],
-                  commits: pd.DataFrame | None) -> list[dict[str, Any]]:
+                  commits: pd.DataFrame | None,
+                  processed: dict[int, set] | None = None) -> list[dict[str, Any]]:
+    # a commit past trailing copies of messages already processed (a producer's resend at the
+    # log's end, deduped on the message id) went past nothing unread
     commits = _frame(commits, ("partition", "offset", "ok"))
     ok = commits[pd.to_numeric(commits["ok"], errors="coerce").fillna(0).astype(int) == 1]
     rows = []
     for p, top in ok.groupby("partition")["offset"].max().items():
         entries = order.get(int(p), [])
         start = last_read.get(int(p), -1) + 1
-        skipped = [m for o, m in entries[start:] if o < int(top)]
+        skipped = [m for o, m in entries[start:] if o < int(top)
+                   and m not in (processed or {}).get(int(p), ())]
         if skipped:
             rows.append(_case(POLL_SKIP, int(p), entries[start - 1][0] if start else None,
                               int(top), len(skipped) + 1, skipped, None, None, False, False,

@@ -50,6 +50,7 @@ def consumer_result(run_dir: Path, spec: Any, bootstrap: str,
                                               spec.crash.point if spec.crash else None),
         "input_crashes": int(by_input.sum()),
         "input_resent": int(len(tables["sends"]) - tables["sends"]["msg_id"].nunique()),
+        "input_unconfirmed_per_crash": unconfirmed_per_crash(events[by_input]),
         "label": spec.label or spec.model, "commit_every": spec.commit_every,
     })
     summary.update(checker.commit_counts(tables["commits"]))  # the ledger's commits table
@@ -149,6 +150,7 @@ def producer_result(run_dir: Path, spec: Any, bootstrap: str,
     acks["index"] = acks["msg_id"].map(index_of).astype(int)
     acks["outcome"] = acks["error"].fillna("ok")
     course = worker_course(events, timed_out, None)
+    summary["unconfirmed_per_crash"] = unconfirmed_per_crash(events)
     summary.update({
         "topic": meta["topic"], "bootstrap": bootstrap,
         **{k: course[k] for k in ("crashes", "elapsed_s", "timed_out")},
@@ -159,6 +161,15 @@ def producer_result(run_dir: Path, spec: Any, bootstrap: str,
     timeline = acks[["t", "index", "msg_id", "outcome"]]
     return Result(PRODUCER, asdict(spec), messages, timeline, events, summary, run_dir,
                   warnings=diagnose.producer_warnings(asdict(spec), summary, timeline, events))
+
+
+def unconfirmed_per_crash(events: pd.DataFrame) -> list[int]:
+    """Per before-flush kill, in order: the messages the dead process had sent and never seen
+    confirmed (workers/producer.py writes it into the crash event): what that kill put at stake."""
+    crashes = events[events.kind == CRASH].sort_values("t")
+    details = [json.loads(d) for d in crashes["detail"].astype(str)]
+    return [int(d["unconfirmed"]) for d in details
+            if d.get("point") == BEFORE_FLUSH and "unconfirmed" in d]
 
 
 def producer_offsets(acks: pd.DataFrame, readback: pd.DataFrame, witness: pd.DataFrame,

@@ -97,6 +97,13 @@ class CrashPoints:
         # Another process (a group member) may have crashed at this index since we started.
         self.crashed_elsewhere = crashed_elsewhere
 
+    def pending(self, point: str, indices: Iterable[int]) -> list[int]:
+        """The indices among `indices` a hit at `point` would still crash at, in order."""
+        if self.spec is None or point != self.spec.point:
+            return []
+        return [i for i in sorted(indices) if i not in self.done and self.spec.scheduled(i)
+                and not self.crashed_elsewhere(i)]
+
     def hit(self, point: str, indices: int | Iterable[int]) -> None:
         if point not in _KNOWN:  # a misspelt point in a loop would never crash: say so at once
             raise ValueError(f"{point!r} is not a crash point (vocabulary.CRASH_POINTS)")

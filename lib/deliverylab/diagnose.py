@@ -26,7 +26,8 @@ def consumer_warnings(spec: Mapping[str, Any], summary: Mapping[str, Any],
     timeline: one row per effect with t, partition, offset; events: t, kind ('crash', …).
     """
     return [w for rule in (timed_out, group_never_formed, crash_never_fired,
-                           no_commit_between_crashes, tick_outside_the_work, static_id_refused)
+                           no_commit_between_crashes, tick_outside_the_work, static_id_refused,
+                           resend_left_no_copy)
             for w in rule(spec, summary, timeline, events)]
 
 
@@ -85,6 +86,20 @@ def crash_never_fired(spec: Mapping[str, Any], summary: Mapping[str, Any],
         return []
     return [f"The crash schedule ({_schedule(crash)}) never fired: no message it names reached "
             f"the crash point {crash.get('point')!r}, so this run shows a crash-free loop."]
+
+
+def resend_left_no_copy(spec: Mapping[str, Any], summary: Mapping[str, Any],
+                        timeline: pd.DataFrame, events: pd.DataFrame) -> list[str]:
+    """input_resend is there to put copies of a message in the input; with none, neither the
+    offsets nor a dedupe on the message id had a copy to deal with."""
+    if not spec.get("input_resend") or int(summary.get("input_duplicated") or 0) > 0:
+        return []
+    return [f"The input's producer crashed {summary.get('input_crashes', 0)} time(s) and resent "
+            f"{summary.get('input_resent', 0)} message(s), but none reached the log twice "
+            f"(input_duplicated 0; unconfirmed at each kill "
+            f"{summary.get('input_unconfirmed_per_crash')}): every resent message had died "
+            f"unsent with its process, so this run has no copy for the consumer to store twice "
+            f"or to deduplicate."]
 
 
 def _schedule(crash: Mapping[str, Any]) -> str:

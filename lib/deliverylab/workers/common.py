@@ -7,7 +7,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from confluent_kafka import (OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer,
                              TopicPartition)
@@ -37,6 +37,8 @@ class WorkerContext:
     ledger: Ledger
     crash: CrashPoints
     out_of_time: bool = False  # the loop stopped because the run's time limit passed
+    # what a worker adds to its crash event, e.g. the producer's messages at stake at the kill
+    crash_detail: Callable[[], dict] = lambda: {}
 
     @classmethod
     def load(cls, run_dir: Path, worker: int, role: str | None = None) -> "WorkerContext":
@@ -54,7 +56,8 @@ class WorkerContext:
 
     def _record_crash(self, point: str, index: int) -> None:
         self.before_crash()
-        self.ledger.event(CRASH, self.worker, os.getpid(), json.dumps({"point": point, "index": index}))
+        self.ledger.event(CRASH, self.worker, os.getpid(), json.dumps({"point": point, "index": index,
+                                                                  **self.crash_detail()}))
 
     def _crashes(self, point: str) -> list[int]:
         """The indices this run's workers crashed at, at `point`: an input producer's crash at
