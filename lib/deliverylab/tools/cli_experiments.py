@@ -4,9 +4,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import LabError, require_seconds, require_whole
+
+if TYPE_CHECKING:
+    from ..crash import CrashSpec
 
 CONSUMER_KEYS = ("model", "topic", "output_topic", "bootstrap", "sent", "processed_effects",
                  "delivered_once", "lost", "unread_at_timeout", "duplicated", "reordered_keys",
@@ -30,6 +33,18 @@ PRODUCER_KEYS = ("topic", "bootstrap", "sent", "acked", "failed_reported", "stor
                  "persisted", "persisted_in_log", "possibly_persisted", "possibly_persisted_in_log",
                  "not_persisted", "not_persisted_in_log", "lost_writes", "anomalies", "crashes", "resent",
                  "elapsed_s")
+
+
+def crash_of(args: argparse.Namespace) -> CrashSpec | None:
+    """--crash POINT with its --crash-every/--crash-prob (either alone is refused)."""
+    from ..crash import CrashSpec  # the CLI imports the lab only when a command runs
+
+    if args.crash:
+        return CrashSpec(args.crash, every=args.crash_every, prob=args.crash_prob, seed=args.seed)
+    if args.crash_every or args.crash_prob:
+        raise LabError("--crash-every/--crash-prob need a crash point.",
+                       "Add --crash POINT, e.g. --crash after-process.")
+    return None
 
 
 def _emit(summary: dict[str, Any], keys: tuple[str, ...], as_json: bool, share: bool = False) -> None:
@@ -80,7 +95,6 @@ def spelled(parser: argparse.ArgumentParser, dest: str) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from ..crash import CrashSpec
     from ..experiments import ConsumerExperiment, run_consumer
     from ..nemesis import seeded_fault
 
@@ -96,12 +110,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise LabError("--no-rewind changes only what the exactly-once loop does after an abort, "
                        "and no --abort-at names an input whose processing fails.",
                        "Add --abort-at I,J (with `run exactly-once`), or drop --no-rewind.")
-    crash = None
-    if args.crash:
-        crash = CrashSpec(args.crash, every=args.crash_every, prob=args.crash_prob, seed=args.seed)
-    elif args.crash_every or args.crash_prob:
-        raise LabError("--crash-every/--crash-prob need a crash point.",
-                       "Add --crash POINT, e.g. --crash after-process.")
+    crash = crash_of(args)
     spec = ConsumerExperiment(model=args.model, messages=args.messages, partitions=args.partitions,
                               crash=crash, commit_every=args.commit_every, seed=args.seed,
                               processing_ms=args.processing_ms,
@@ -154,7 +163,6 @@ def cmd_hanging(args: argparse.Namespace) -> int:
 
 def cmd_share(args: argparse.Namespace) -> int:
     """`deliverylab run share`: share-group members (KIP-932) on one partition."""
-    from ..crash import CrashSpec
     from ..experiments import ShareExperiment, run_share
 
     refuse_ignored(args, (*CONSUMER_ONLY, *TRANSACTION_ONLY, *HANGING_ONLY),
@@ -162,12 +170,7 @@ def cmd_share(args: argparse.Namespace) -> int:
                    "acknowledge each record and take no broker fault)",
                    "Drop them; a share group's own options are --members, --ack, --poison, "
                    "--poison-ack, --lock-duration-ms, --delivery-limit and --dead-letter.")
-    crash = None
-    if args.crash:
-        crash = CrashSpec(args.crash, every=args.crash_every, prob=args.crash_prob, seed=args.seed)
-    elif args.crash_every or args.crash_prob:
-        raise LabError("--crash-every/--crash-prob need a crash point.",
-                       "Add --crash POINT, e.g. --crash after-process.")
+    crash = crash_of(args)
     poison = _indices(args.poison, "--poison")
     spec = ShareExperiment(messages=args.messages, members=args.members, ack=args.ack, crash=crash,
                            poison=poison, poison_ack=args.poison_ack.upper(),
