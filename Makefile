@@ -27,13 +27,14 @@ run: setup  ## the whole course, headless, on the embedded cluster -> out/course
 	$(LAB) cluster up --brokers 3
 	$(PY) -m deliverylab.tools.course_runner --size $(SIZE) --out $(OUT); rc=$$?; $(LAB) cluster down; exit $$rc
 
-# Two pytest-xdist workers, each with its own session cluster: most of a Kafka test is waiting
-# (timeouts, restarts, heals), and a broker fault in one worker's test never reaches the other's.
-# worksteal: a worker that runs out takes half of the other's queue. The default (load) hands
-# each worker a quarter of the suite up front and never takes it back: one worker got every long
+# Three pytest-xdist workers, each with its own session cluster: most of a Kafka test is waiting
+# (timeouts, restarts, heals), and a broker fault in one worker's test never reaches another's.
+# Two workers used 114 % of the 200 % two cores give and took 13 min; three take ~10 min at ~145 %.
+# worksteal: a worker that runs out takes half of another's queue. The default (load) hands
+# each worker its share up front and never takes it back: with two, one worker got every long
 # test and ran 840 s while the other stopped at 527 s.
 test: setup browser  ## unit + integration tests on real brokers, notebooks at CI size, browser tests
-	$(VENV)/bin/pytest -q -ra -n 2 --dist worksteal --durations=20
+	$(VENV)/bin/pytest -q -ra -n 3 --dist worksteal --durations=20
 
 # The browser tests drive Debian's Chromium (Playwright never downloads a browser here).
 browser:  ## Debian's chromium for tests/test_browser.py (apt-get, as root)

@@ -82,10 +82,15 @@ def group(seed: int, messages: int = 150, **kw: Any) -> Step:
 
 def producer(config: str, fault: str, seed: int, messages: int = 600) -> Step:
     conf = PRODUCER_CONFIGS[config] if config in PRODUCER_CONFIGS else ACKS_ALL
-    # slow enough that the run outlasts the fault (a network fault holds 8 s)
-    rate = messages / (14.0 if fault in NETWORK_FAULTS else 5.0)
-    spec = ProducerExperiment(messages=messages, config=dict(conf), seed=seed, rate=rate,
-                              topic_config={"min.insync.replicas": "2"},
+    # slow enough that the run outlasts the fault (a network fault holds 8 s; kill-leader-alone
+    # waits ~5 s for the ISR to shrink, then for 20 acks from the leader alone, then the election)
+    seconds = 20.0 if fault == "kill-leader-alone" else 14.0 if fault in NETWORK_FAULTS else 5.0
+    # kill-leader-alone needs an ISR of one to acknowledge acks=all writes (unclean election
+    # stays off: nothing acked may be lost)
+    min_isr = "1" if fault == "kill-leader-alone" else "2"
+    spec = ProducerExperiment(messages=messages, config=dict(conf), seed=seed,
+                              rate=messages / seconds,
+                              topic_config={"min.insync.replicas": min_isr},
                               fault=seeded_fault(fault, messages, seed))
     holds = IDEMPOTENT_PRODUCER if config == "idempotent" else NO_ACKED_LOSS
     return Step(f"producer {config} / {fault}", lambda c: run_producer(spec, c).summary, holds)

@@ -40,7 +40,7 @@ def cluster():
     from deliverylab.cluster import LocalCluster
 
     # A random start, so two test sessions on one machine do not race for the same ports; under
-    # pytest-xdist (make test: -n 2) each worker runs its own session and cluster, in a port
+    # pytest-xdist (make test: -n 3) each worker runs its own session and cluster, in a port
     # band of its own. All bands lie below the kernel's ephemeral range (testing/ports.py).
     worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:] or 0)
     base = free_port_base(start=20092 + 1500 * (worker % 4) + 10 * random.randrange(140))
@@ -81,7 +81,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 # Only the order matters: a stale figure costs a little balance, never a result.
 EXPECTED_SECONDS = {
     "tests/test_validate.py::test_every_guarantee_holds": 6,
-    "tests/test_notebooks.py::test_notebook_runs_at_ci_size": 40,
+    "tests/test_notebooks.py::test_notebook_runs_at_ci_size": 25,
+    "tests/test_notebooks.py::test_notebook_runs_at_ci_size[07-": 85,
+    "tests/test_notebooks.py::test_notebook_runs_at_ci_size[08-": 65,
+    "tests/test_notebooks.py::test_notebook_runs_at_ci_size[04-": 43,
+    "tests/test_notebooks.py::test_notebook_runs_at_ci_size[06-": 36,
+    "tests/test_workshop_day.py": 85,  # ~30 runs in a row
     "tests/test_story.py::test_typical": 25,
     "tests/test_story.py::test_recommended": 35,
     "tests/test_network_faults.py": 17,

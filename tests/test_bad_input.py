@@ -88,6 +88,10 @@ API_CASES = [
     (lambda: ConsumerExperiment(time_limit_s=-1).check(), ("time_limit_s=-1",)),
     (lambda: ProducerExperiment(rate=-10).check(), ("rate=-10",)),
     (lambda: ProducerExperiment(crash=CrashSpec("after-commit", every=5)).check(), ("producer", "before-flush")),
+    # the leader alone in the ISR refuses acks=all writes under the lab's min ISR 2: the fault
+    # would wait the whole run (a workshop day's run did, and then killed the leader for good)
+    (lambda: ProducerExperiment(fault=FaultSpec("kill-leader-alone", at_index=10)).check(),
+     ("kill-leader-alone", "min.insync.replicas=2", '{"min.insync.replicas": "1"}')),
     (lambda: check_topic_name("bad topic!"), ("'bad topic!'", "letters, digits")),
     (lambda: check_topic_name("x" * 250), ("is not a valid Kafka topic name",)),
     (lambda: FaultSpec("kill-leader").check(), ("'kill-leader'", "at_index")),

@@ -88,6 +88,7 @@ CLI_ROWS: dict[str, tuple[list[str], tuple[str, ...]]] = {
     "produce --max-in-flight": (["produce", "--max-in-flight", "6"], ("--max-in-flight 6", "1 to 5")),
     "produce --request-timeout-ms": (["produce", "--request-timeout-ms", "0"], ("--request-timeout-ms 0",)),
     "produce --rate": (["produce", "--rate", "-10"], ("--rate -10",)),
+    "produce --min-insync-replicas": (["produce", "--min-insync-replicas", "0"], ("--min-insync-replicas",)),
     "produce --crash-every": (["produce", "--crash-every", "0"], ("--crash-every 0",)),
     "produce --resend": (["produce", "--resend"], ("--resend", "--crash-every")),
     "produce --fault": (["produce", "--fault", "kill-everything"], ("'kill-everything'", "pause-leader")),

@@ -16,6 +16,13 @@ from deliverylab.vocabulary import ARCHIVED, DEAD_LETTERED, DELIVERED_ONCE
 from lab_asserts import fails_clearly, left_behind
 
 
+def _course(s: dict) -> dict:
+    """What a timed-out share run had reached, for the assertion's message (CI once timed out
+    with nothing else to go on)."""
+    return {k: s.get(k) for k in ("delivered_once", "lost", "duplicated", "archived", "delivery_counts",
+                                  "refused_acks", "refused_ack_errors", "crashes")}
+
+
 def _consecutive_counts(result) -> None:
     """The broker numbers a record's deliveries 1, 2, 3, …: no count skipped or repeated."""
     d = result.extra["deliveries"]
@@ -28,7 +35,7 @@ def _consecutive_counts(result) -> None:
 def test_no_crash_every_record_is_delivered_once_to_two_members_of_one_partition(cluster, ack):
     r = run_share(ShareExperiment(messages=60, members=2, ack=ack), cluster=cluster)
     s = r.summary
-    assert not s["timed_out"]
+    assert not s["timed_out"], _course(s)
     assert s["delivered_once"] == 60 and s["lost"] == 0 and s["duplicated"] == 0
     assert s["archived"] == 0
     assert s["delivery_counts"] == {"1": 60}
@@ -54,7 +61,7 @@ def test_crash_after_processing_before_acknowledging_redelivers_with_a_higher_co
     r = run_share(ShareExperiment(messages=60, members=2, ack="explicit",
                                   crash=CrashSpec("after-process", every=30)), cluster=cluster)
     s = r.summary
-    assert not s["timed_out"]
+    assert not s["timed_out"], _course(s)
     assert s["crashes"] == 2
     assert s["lost"] == 0 and s["archived"] == 0
     assert s["duplicated"] > 0

@@ -77,9 +77,27 @@ class ProducerExperiment:
                            "resend off.")
         if self.fault is not None:
             self.fault.check()
+            self._check_alone()
         require_seconds("time_limit_s", self.time_limit_s, "Use e.g. time_limit_s=60.")
         check_producer_config(self.config)
         return self
+
+    def _check_alone(self) -> None:
+        """kill-leader-alone waits for the leader to acknowledge writes alone in the ISR; an
+        acks=all write needs min.insync.replicas replicas in the ISR (the lab's brokers: 2), so
+        it would wait for the whole run and strike at no moment."""
+        if self.fault.kind != "kill-leader-alone":
+            return
+        acks_all = str(self.config.get("acks", "all")).strip().lower() in ("all", "-1")
+        min_isr = str(self.topic_config.get("min.insync.replicas", "2")).strip()
+        if acks_all and min_isr != "1":
+            raise LabError(f"Fault 'kill-leader-alone' with acks=all and min.insync.replicas="
+                           f"{min_isr}: the leader alone in the ISR refuses every acks=all write "
+                           "(NOT_ENOUGH_REPLICAS), so the fault would wait for acknowledgements "
+                           "that never come.",
+                           "Let the topic acknowledge with one in-sync replica (what unclean "
+                           'election is about): topic_config={"min.insync.replicas": "1"} in '
+                           "Python, --min-insync-replicas 1 on the command line; or use acks=1.")
 
 
 # --- consumer experiments ----------------------------------------------------------------------

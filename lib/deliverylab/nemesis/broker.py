@@ -119,9 +119,18 @@ class BrokerNemesis(NemesisThread):
         self.seen["alone_after_s"] = round(time.monotonic() - t0, 2)
         self.seen["isr_alone"] = list(alone.isr)
         reported = self.progress()
-        self.wait_until(lambda: self.progress() >= reported + ACKED_ALONE)
+        if not self.wait_until(lambda: self.progress() >= reported + ACKED_ALONE):
+            # No kill after the run: a leader killed then would never be restarted by this run's
+            # heal order, and the next run would find two brokers (a workshop day did).
+            raise LabError(f"The run ended before the leader of {self.topic} acknowledged "
+                           f"{ACKED_ALONE} more writes alone in the ISR (it acknowledged "
+                           f"{self.progress() - reported}), so it was not killed.",
+                           "Send for longer (a lower rate or more messages: the ISR takes 5 s "
+                           "to shrink), and with acks=all let an ISR of one acknowledge: "
+                           'topic_config={"min.insync.replicas": "1"}.')
         c.kill(state.leader)
         killed = self.killed_at = time.monotonic()
+        self.heals.append(lambda: c.restart(state.leader))  # at once: the waits below may raise
         for b in followers:
             c.resume(b)
         after = self._wait_state(lambda s: s.leader != state.leader, ELECTION_WITHIN_S,
@@ -130,7 +139,7 @@ class BrokerNemesis(NemesisThread):
                           "leader_after_kill": after.leader, "isr_after_kill": list(after.isr)})
         if after.leader != -1:  # elected (unclean): leaderless from the kill until now
             self.seen["leaderless_s"] = self.seen["after_kill_s"]
-        return self._each([state.leader], None, c.restart)
+        return [state.leader]
 
     def after_heal(self) -> dict[str, Any] | None:
         """kill-leader-alone, once the old leader was restarted: the partition's leader, and the
@@ -159,6 +168,9 @@ class BrokerNemesis(NemesisThread):
             except Exception:  # a broker of the partition is down: ask again
                 pass
             time.sleep(0.05)
+        if self.halt.is_set() and not halted_ok:
+            raise LabError(f"The run ended while the fault waited for {what}; last seen: {last}.",
+                           "Send for longer, so that the run outlasts the fault.")
         raise LabError(f"Waited {within_s:.0f} s for {what}; last seen: {last}.",
                        "Check `deliverylab cluster status` (replica.lag.time.max.ms and "
                        "broker.session.timeout.ms of the lab's brokers are 5 s and 4 s).")

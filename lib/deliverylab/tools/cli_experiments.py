@@ -213,9 +213,11 @@ def cmd_produce(args: argparse.Namespace) -> int:
     # --crash-every K: the producer dies before flush at every K-th message; --resend: restarted,
     # it sends again what it had not seen confirmed (notebook 08, experiment 2b)
     crash = CrashSpec(BEFORE_FLUSH, every=args.crash_every) if args.crash_every is not None else None
+    topic_config = {} if args.min_insync_replicas is None else \
+        {"min.insync.replicas": str(args.min_insync_replicas)}  # kill-leader-alone needs 1
     spec = ProducerExperiment(messages=args.messages, config=conf, seed=args.seed, rate=args.rate,
                               fault=seeded_fault(args.fault, args.messages, args.seed),
-                              crash=crash, resend=args.resend)
+                              crash=crash, resend=args.resend, topic_config=topic_config)
     result = run_producer(spec, progress=_stderr_progress, keep=args.keep)
     _emit(result.summary, PRODUCER_KEYS, args.json)
     return 0
@@ -359,6 +361,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-in-flight", type=int)
     p.add_argument("--request-timeout-ms", type=int)
     p.add_argument("--rate", type=float, default=1000.0, help="messages per second (0: unlimited)")
+    p.add_argument("--min-insync-replicas", type=int, choices=(1, 2, 3), metavar="N",
+                   help="the topic's min.insync.replicas (default: the brokers', 2 on three)")
     p.add_argument("--crash-every", type=int, metavar="K",
                    help="the producer dies before flush at every K-th message (SIGKILL), restarted")
     p.add_argument("--resend", action="store_true",
