@@ -65,6 +65,12 @@ def _truthy(value: Any) -> bool:
     return str(value).strip().lower() in ("true", "1", "yes", "on")
 
 
+def acks_all(config: dict[str, Any]) -> bool:
+    """Whether a producer config asks every in-sync replica to acknowledge: acks all or -1, or no
+    acks at all (librdkafka's default is all, CONFIGURATION.md)."""
+    return str(config.get("acks", "all")).strip().lower() in ("all", "-1")
+
+
 def _check_idempotence(config: dict[str, Any]) -> None:
     """What librdkafka refuses when idempotence is on (enable.idempotence=true, or a
     transactional.id): max.in.flight > 5, acks other than all, retries=0 ("`max.in.flight` must be
@@ -80,7 +86,7 @@ def _check_idempotence(config: dict[str, Any]) -> None:
                            "5 requests in flight per connection (the broker tracks the last 5 "
                            "batches per producer to drop duplicates), so librdkafka refuses it.",
                            f"Use {key} from 1 to 5, or enable.idempotence=false.")
-    if "acks" in config and str(config["acks"]).strip().lower() not in ("all", "-1"):
+    if not acks_all(config):
         raise LabError(f"acks={config['acks']!r} with {why}: librdkafka refuses it (idempotence "
                        "needs every in-sync replica to acknowledge).",
                        "Use acks='all', or enable.idempotence=false.")

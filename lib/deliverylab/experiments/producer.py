@@ -11,7 +11,7 @@ from typing import Any
 
 from ..catalog import ACKS_ALL
 from ..cluster import Cluster, connect
-from ..config_check import check_producer_config
+from ..config_check import acks_all, check_producer_config
 from ..counts import WITNESS, producer_result
 from ..crash import CrashSpec
 from ..errors import LabError, require_seconds, require_whole
@@ -88,9 +88,8 @@ class ProducerExperiment:
         it would wait for the whole run and strike at no moment."""
         if self.fault.kind != "kill-leader-alone":
             return
-        acks_all = str(self.config.get("acks", "all")).strip().lower() in ("all", "-1")
         min_isr = str(self.topic_config.get("min.insync.replicas", "2")).strip()
-        if acks_all and min_isr != "1":
+        if acks_all(self.config) and min_isr != "1":
             raise LabError(f"Fault 'kill-leader-alone' with acks=all and min.insync.replicas="
                            f"{min_isr}: the leader alone in the ISR refuses every acks=all write "
                            "(NOT_ENOUGH_REPLICAS), so the fault would wait for acknowledgements "

@@ -130,7 +130,7 @@ class BrokerNemesis(NemesisThread):
                            'topic_config={"min.insync.replicas": "1"}.')
         c.kill(state.leader)
         killed = self.killed_at = time.monotonic()
-        self.heals.append(lambda: c.restart(state.leader))  # at once: the waits below may raise
+        struck = self._each([state.leader], None, c.restart)  # at once: the waits below may raise
         for b in followers:
             c.resume(b)
         after = self._wait_state(lambda s: s.leader != state.leader, ELECTION_WITHIN_S,
@@ -139,7 +139,7 @@ class BrokerNemesis(NemesisThread):
                           "leader_after_kill": after.leader, "isr_after_kill": list(after.isr)})
         if after.leader != -1:  # elected (unclean): leaderless from the kill until now
             self.seen["leaderless_s"] = self.seen["after_kill_s"]
-        return [state.leader]
+        return struck
 
     def after_heal(self) -> dict[str, Any] | None:
         """kill-leader-alone, once the old leader was restarted: the partition's leader, and the
