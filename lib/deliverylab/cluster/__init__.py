@@ -26,7 +26,7 @@ from .compose import ComposeCluster
 from ..kafka_dist import kafka_version
 from .external import ExternalCluster, read_client_config_file
 from .local import LocalCluster
-from .settings import BrokerSettings, check_port_base, check_size
+from .settings import BrokerSettings, check_port_base, check_size, default_min_insync_replicas
 
 KINDS = ("local", "compose", "external")
 DEFAULT_BROKERS = 3  # the course default: replication and broker faults need three
@@ -131,4 +131,4 @@ def connect(kind: str | None = None, brokers: int | None = None,
 
 __all__ = ["BrokerInfo", "BrokerSettings", "Cluster", "ComposeCluster", "ExternalCluster",
            "LocalCluster", "PartitionState", "check_environment", "connect", "find_or_start",
-           "running_cluster"]
+           "running_cluster", "DEFAULT_BROKERS", "default_min_insync_replicas"]

@@ -35,6 +35,12 @@ def check_size(brokers: int) -> int:
     return brokers
 
 
+def default_min_insync_replicas(brokers: int) -> int:
+    """The lab's brokers' min.insync.replicas when a topic sets none: 2 on three brokers (an
+    acks=all write is on two replicas before it is acknowledged), 1 on a single broker."""
+    return 2 if brokers >= 3 else 1
+
+
 @dataclass
 class BrokerSettings:
     """The durability knobs of the course, explicit rather than left to broker defaults."""
@@ -90,7 +96,7 @@ class BrokerSettings:
         """Settings identical on every broker, whatever starts it (local JVMs or Compose)."""
         n = self.brokers
         internal_rf = 3 if n >= 3 else 1
-        min_isr = self.min_insync_replicas or (2 if n >= 3 else 1)
+        min_isr = self.min_insync_replicas or default_min_insync_replicas(n)
         props = {
             "min.insync.replicas": str(min_isr),
             "unclean.leader.election.enable": str(self.unclean_leader_election_enable).lower(),

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..catalog import ACKS_ALL
-from ..cluster import Cluster, connect
+from ..cluster import DEFAULT_BROKERS, Cluster, connect, default_min_insync_replicas
 from ..config_check import acks_all, check_producer_config
 from ..counts import WITNESS, producer_result
 from ..crash import CrashSpec
@@ -84,11 +84,13 @@ class ProducerExperiment:
 
     def _check_alone(self) -> None:
         """kill-leader-alone waits for the leader to acknowledge writes alone in the ISR; an
-        acks=all write needs min.insync.replicas replicas in the ISR (the lab's brokers: 2), so
-        it would wait for the whole run and strike at no moment."""
+        acks=all write needs min.insync.replicas replicas in the ISR (the lab's brokers: 2 on
+        the three a broker fault needs), so it would wait for the whole run and strike at no
+        moment."""
         if self.fault.kind != "kill-leader-alone":
             return
-        min_isr = str(self.topic_config.get("min.insync.replicas", "2")).strip()
+        min_isr = str(self.topic_config.get("min.insync.replicas",
+                                            default_min_insync_replicas(DEFAULT_BROKERS))).strip()
         if acks_all(self.config) and min_isr != "1":
             raise LabError(f"Fault 'kill-leader-alone' with acks=all and min.insync.replicas="
                            f"{min_isr}: the leader alone in the ISR refuses every acks=all write "
