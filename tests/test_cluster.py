@@ -154,6 +154,7 @@ def test_cli_up_status_down(home):
     assert down.returncode == 0, down.stderr
     assert our_java_pids(home) == []
     assert all(port_is_free(p) for p in ports)
+    assert not home.exists()  # only the lab's own files were in it: nothing left behind
     st = subprocess.run([*CLI, "cluster", "status", "--json"], capture_output=True, text=True, timeout=30)
     stopped = json.loads(st.stdout)
     assert stopped.keys() == {"running", "machine"} and stopped["running"] is False and st.returncode == 1
@@ -305,3 +306,19 @@ def test_killed_controller_restarts(cluster, topic):
     assert cluster.controllers()[0].state == "running"
     cluster.create_topic(topic, 1, 3)  # topic creation needs a live controller
     assert cluster.wait_for_leader(topic, timeout=30).leader in (1, 2, 3)
+
+
+def test_cluster_down_keeps_a_folder_that_holds_more_than_the_labs_own_files(tmp_path):
+    from deliverylab.cluster.layout import remove_if_only_ours
+
+    home = tmp_path / "home"
+    (home / "runs" / "consumer-x").mkdir(parents=True)
+    for name in ("log4j2.xml", ".lock", "runs/consumer-x/ledger.csv"):
+        (home / name).write_text("")
+    assert not remove_if_only_ours(home) and (home / "runs/consumer-x/ledger.csv").exists()
+    (home / "runs/consumer-x/ledger.csv").unlink()
+    (home / "runs/consumer-x").rmdir()
+    (home / "notes.txt").write_text("the learner's")
+    assert not remove_if_only_ours(home) and (home / "notes.txt").exists()
+    (home / "notes.txt").unlink()
+    assert remove_if_only_ours(home) and not home.exists()

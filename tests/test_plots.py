@@ -244,3 +244,18 @@ def test_story_figures_of_the_same_size_share_one_scale() -> None:
     stacked = list(typical.patches)
     assert to_hex(stacked[0].get_facecolor()) == outcome_colors["acked-but-lost"]
     assert to_hex(stacked[2].get_facecolor()) == outcome_colors["duplicated"]
+
+
+def test_a_checked_runs_long_title_is_wrapped_inside_the_figure() -> None:
+    from deliverylab.plots import check_timeline
+
+    command = "/tmp/tmp.Xq3/lab/.venv/bin/python /tmp/tmp.Xq3/lab/examples/my_consumer.py --topic in"
+    title = f"{command}: no message lost across 5 crashes ✗ FAILED"
+    fig = check_timeline(make_result(timeline_rows=consumer_timeline(), events=crash_events()),
+                         title=title)
+    shown = fig.axes[0].get_title()
+    assert shown.replace("\n", " ") == title and len(shown.splitlines()) > 1
+    fig.canvas.draw()  # the title's box lies inside the figure's, left edge included
+    box = fig.axes[0].title.get_window_extent()
+    assert box.x0 >= 0 and box.x1 <= fig.bbox.width
+    plt.close(fig)

@@ -74,3 +74,19 @@ def check_ports_free(brokers: int, base: int) -> None:
                 "Stop the program that uses it (another Kafka? `deliverylab cluster down` stops "
                 "ours), or pick other ports with DELIVERYLAB_PORT_BASE=29092 or "
                 "`deliverylab cluster up --port-base 29092`.")
+
+
+def remove_if_only_ours(home: Path) -> bool:
+    """After `cluster down`: delete the run folder when all it holds is what the lab wrote for
+    the cluster itself (the nodes' shared log config, the folder's lock file, an empty runs/), so
+    that nothing is left the learner did not ask for. Anything else (a run's ledger, a file of
+    the learner's) keeps the folder. True if it was removed."""
+    if not home.is_dir():
+        return False
+    for entry in home.iterdir():
+        ours = (entry.name in (jvm.LOG4J2, ".lock") and entry.is_file()) or (
+            entry.name == "runs" and entry.is_dir() and not any(entry.iterdir()))
+        if not ours:
+            return False
+    shutil.rmtree(home, ignore_errors=True)
+    return not home.exists()

@@ -60,7 +60,11 @@ class BrokerNemesis(NemesisThread):
                                    "isr": list(state.isr),
                                    "took_s": round(time.time() - started, 3), **extra}, t=started)
         self.struck_at = time.monotonic()
-        self.hold(self.spec.heal_after_s)
+        planned = self.spec.heal_after_s
+        if kind == "pause-followers" and planned is not None:
+            self._watch_isr_shrink(state, until=self.struck_at + planned)
+            planned = max(0.0, self.struck_at + planned - time.monotonic())
+        self.hold(planned)
 
     def _strike(self, kind: str, state: PartitionState) -> list:
         """A broker or controller fault; each struck process's heal is registered as it goes."""
@@ -103,6 +107,20 @@ class BrokerNemesis(NemesisThread):
             self.heals.append(c.resume_controller)
             return self._each([state.leader], None, c.restart)
         raise ValueError(f"{kind!r} is not a broker fault")
+
+    def _watch_isr_shrink(self, state: PartitionState, until: float) -> None:
+        """pause-followers: when the ISR became the leader alone, measured from the pause (a lesson
+        compares it with the first NOT_ENOUGH_REPLICAS). Watched only while the fault holds; no
+        shrink within it leaves alone_after_s unset."""
+        while time.monotonic() < until and not self.halt.is_set():
+            try:
+                now = self.cluster.partition_state(self.topic, 0, timeout=1.0)
+                if now.isr == (state.leader,):
+                    self.seen["alone_after_s"] = round(time.monotonic() - self.struck_at, 2)
+                    return
+            except Exception:  # a slow answer while brokers are paused: ask again
+                pass
+            self.halt.wait(0.05)
 
     def _kill_leader_alone(self, state: PartitionState) -> list:
         """Pause the followers until the ISR is the leader alone, let it acknowledge ACKED_ALONE

@@ -3,6 +3,7 @@ it struck in the code under check."""
 from __future__ import annotations
 
 import json
+import textwrap
 
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
@@ -11,12 +12,17 @@ from ..results import Result
 from ..vocabulary import CRASH
 from .runs import timeline
 
+TITLE_WIDTH = 80  # characters a line of the title holds at the timeline's width
+
 
 def check_timeline(result: Result, ax: Axes | None = None, title: str | None = None) -> Figure:
     """The timeline, with each crash line labelled where it struck in the code under check
     (after-commit, after-process, …: the crash event's point)."""
     fig = timeline(result, ax=ax, title=title)
     ax = ax if ax is not None else fig.axes[0]
+    # A checked run's label holds the program's command line, often a long interpreter path:
+    # wrapped, it stays inside the figure instead of running off its left edge.
+    ax.set_title(textwrap.fill(ax.get_title(), TITLE_WIDTH))
     if ax.get_legend() is not None:  # beside the axes: the crash labels run along the top
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", markerscale=1.5)
     ev = result.events

@@ -56,6 +56,7 @@ def cmd_cluster_status(args: argparse.Namespace) -> int:
 
 def cmd_cluster_down(args: argparse.Namespace) -> int:
     from ..cluster import LocalCluster, network
+    from ..cluster.layout import remove_if_only_ours
     from ..paths import home_dir
 
     cluster = LocalCluster.find()
@@ -66,6 +67,7 @@ def cmd_cluster_down(args: argparse.Namespace) -> int:
         print(f"Stopped the local cluster ({cluster.bootstrap_servers}).")
     # A partition left by a process killed mid-fault (its guard killed too): this run folder's.
     network.clean(home_dir())
+    remove_if_only_ours(home_dir())
     return 0
 
 
