@@ -108,8 +108,10 @@ def test_a_transactional_program_passes_exactly_once(cluster):
     assert r.passed, str(r)
 
 
-@pytest.mark.parametrize("aborts", [[], ["--enable-random-aborts"]], ids=["plain", "random-aborts"])
-def test_kafkas_transactional_message_copier_holds_exactly_once(cluster, aborts):
+def test_kafkas_transactional_message_copier_holds_exactly_once(cluster):
+    # With --enable-random-aborts: the copier's own aborts on top of the lab's crashes (a run
+    # without them, the plain copier, took 17 s more of `make test` and checked a subset).
+    aborts = ["--enable-random-aborts"]
     libs = ensure_kafka()
     copier = ["java", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-cp", f"{libs}/*",
               "org.apache.kafka.tools.TransactionalMessageCopier", "--broker-list", "{bootstrap}",

@@ -68,27 +68,6 @@ def fault_detail(r) -> dict:
 
 
 @pytest.mark.kafka
-def test_partitioned_leader_loses_acks_1_writes(cluster, seed=1):
-    """The cut leader acks acks=1 writes alone; the controller fences it (no heartbeats) and
-    elects a follower; at the heal the old leader truncates its log to the new leader's."""
-    r = partitioned(cluster, "1", "partition-leader", seed)
-    s, d = r.summary, fault_detail(r)
-    assert d["brokers"] == [d["leader"]] and len(d["cut_from"]) == 3, d  # 2 brokers + controller
-    assert not any("cut short" in w or "never struck" in w for w in r.warnings), r.warnings
-    assert s["acked_but_lost"] > 0, s
-
-
-@pytest.mark.kafka
-def test_partitioned_leader_loses_no_acks_all_write(cluster, seed=1):
-    """acks=all, min.insync.replicas=2: the cut leader cannot get a follower's fetch, so it
-    acknowledges nothing the others have not stored."""
-    r = partitioned(cluster, "all", "partition-leader", seed)
-    s = r.summary
-    assert (r.events.kind == "fault").sum() == 1 and (r.events.kind == "heal").sum() == 1
-    assert s["acked_but_lost"] == 0 and s["lost"] == 0, s
-
-
-@pytest.mark.kafka
 def test_partitioned_follower_leaves_acks_all_writing(cluster):
     """One follower cut off: the leader drops it from the ISR (2 left = min ISR) and goes on
     acknowledging acks=all writes during the partition; nothing acknowledged is lost."""
