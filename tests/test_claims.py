@@ -107,8 +107,7 @@ def test_notebook_04s_claims_each_name_a_degenerate_outcome():
 
 # Claims not yet written as predicates with degenerate outcomes, per notebook (issue 20, part 2):
 # the count may only shrink as claim cells are converted.
-UNCHECKED_CLAIMS = {"00": 2, "01": 7, "02": 8, "03": 8, "05": 4, "09": 10,
-                    "12": 9}
+UNCHECKED_CLAIMS = {"01": 7}
 
 
 @pytest.mark.parametrize("nb", sorted(UNCHECKED_CLAIMS))
