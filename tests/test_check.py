@@ -109,9 +109,8 @@ def test_a_transactional_program_passes_exactly_once(cluster):
 
 
 def test_kafkas_transactional_message_copier_holds_exactly_once(cluster):
-    # With --enable-random-aborts: the copier's own aborts on top of the lab's crashes (a run
+    # --enable-random-aborts: the copier's own aborts on top of the lab's crashes (a run
     # without them, the plain copier, took 17 s more of `make test` and checked a subset).
-    aborts = ["--enable-random-aborts"]
     libs = ensure_kafka()
     copier = ["java", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-cp", f"{libs}/*",
               "org.apache.kafka.tools.TransactionalMessageCopier", "--broker-list", "{bootstrap}",
@@ -120,7 +119,7 @@ def test_kafkas_transactional_message_copier_holds_exactly_once(cluster):
               "--transactional-id", "{transactional_id}", "--transaction-size", "10",
               # A restart in assign mode asks for its position before initTransactions() aborts
               # its dead predecessor's transaction, and waits for that transaction to time out.
-              "--transaction-timeout", "2000", *aborts]
+              "--transaction-timeout", "2000", "--enable-random-aborts"]
     # 500 records: since the brokers abort a dead transaction within ~1 s (a 1 s abort check), a
     # restarted copier is back at work sooner, and with 300 records the second crash found no
     # observation in flight before the input ran out in 2 full-suite runs (1 crash of 2)

@@ -30,6 +30,9 @@ def repo_root() -> Path:
     return Path(__file__).resolve().parents[2]
 
 
+LOCK_FILE = ".lock"  # folder_lock's file in the folder it locks
+
+
 @contextmanager
 def folder_lock(folder: Path) -> Iterator[None]:
     """An exclusive lock on `folder` (its `.lock` file), held until the block ends, across
@@ -39,7 +42,7 @@ def folder_lock(folder: Path) -> Iterator[None]:
 
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        lock = (folder / ".lock").open("w")
+        lock = (folder / LOCK_FILE).open("w")
     except OSError as exc:  # a read-only home, a path under a file: one paragraph, not a traceback
         from .errors import LabError
         raise LabError(f"The lab's folder {str(folder)!r} cannot be written "

@@ -11,6 +11,7 @@ from typing import Any
 from ..errors import LabError
 from ..java import find_java
 from ..kafka_dist import classpath, kafka_version
+from ..paths import LOCK_FILE
 from ..secrets import redact
 from . import jvm, network
 from .processes import port_is_free
@@ -84,7 +85,7 @@ def remove_if_only_ours(home: Path) -> bool:
     if not home.is_dir():
         return False
     for entry in home.iterdir():
-        ours = (entry.name in (jvm.LOG4J2, ".lock") and entry.is_file()) or (
+        ours = (entry.name in (jvm.LOG4J2, LOCK_FILE) and entry.is_file()) or (
             entry.name == "runs" and entry.is_dir() and not any(entry.iterdir()))
         if not ours:
             return False
