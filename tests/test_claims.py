@@ -99,17 +99,13 @@ def unchecked_claims(nb: str) -> list[str]:
     return found
 
 
-def test_notebook_04s_claims_each_name_a_degenerate_outcome():
-    """Every claim of 04 is a predicate with trivial=: each is checked, when the notebook runs,
-    against the outcome a broken run would give (all zeros, the wrong attribution, no crash)."""
-    assert unchecked_claims("04") == []
+NOTEBOOKS = sorted(p.name[:2] for p in
+                   __import__("pathlib").Path(__file__).parent.parent.joinpath("notebooks").glob("[0-9][0-9]-*.ipynb"))
 
 
-# Claims not yet written as predicates with degenerate outcomes, per notebook (issue 20, part 2):
-# the count may only shrink as claim cells are converted.
-UNCHECKED_CLAIMS = {"01": 7}
-
-
-@pytest.mark.parametrize("nb", sorted(UNCHECKED_CLAIMS))
-def test_no_notebook_gains_a_claim_that_nothing_checks_can_fail(nb):
-    assert len(unchecked_claims(nb)) <= UNCHECKED_CLAIMS[nb], unchecked_claims(nb)
+@pytest.mark.parametrize("nb", NOTEBOOKS)
+def test_every_claim_of_a_notebook_names_the_degenerate_outcomes_it_must_reject(nb):
+    """Every claim is a predicate with trivial= (or either_way / no_warnings, which build their
+    own): when the notebook runs, strict mode checks it against the outcome a broken or
+    uneventful run would give (all zeros, the wrong attribution, no crash) — issue 20, part 2."""
+    assert unchecked_claims(nb) == []
