@@ -113,3 +113,34 @@ def test_the_hanging_timeline_draws_both_readers_and_the_bound():
     opened, *_, commit = ax.lines  # 0.5 s apart here, 0.1 s in a run: they must not look alike
     assert (opened.get_color(), opened.get_linestyle()) != (commit.get_color(), commit.get_linestyle())
     assert opened.get_color() != commit.get_color()
+
+
+def test_unseen_over_time_holds_the_committed_records_until_each_reader_reads_them():
+    from deliverylab.stall_counts import unseen_over_time
+
+    stalled = unseen_over_time(stall_events(rc_at=3.6))
+    rc = stalled[stalled.reader == "read_committed"]
+    ru = stalled[stalled.reader == "read_uncommitted"]
+    # both committed records unseen from the commit (1.0 s) until the read_committed reader's
+    # fetch at 3.6 s; the read_uncommitted reader had them at 1.1 s
+    assert list(zip(rc.t, rc.unseen)) == [(1.0, 2), (3.6, 0)]
+    assert list(zip(ru.t, ru.unseen)) == [(1.0, 2), (1.1, 0)]
+    never = unseen_over_time(stall_events(rc_at=None))  # stalled to the end: still 2 unseen
+    assert list(never[never.reader == "read_committed"].unseen) == [2]
+    assert unseen_over_time(stall_events(rc_at=3.6).iloc[:1]).empty  # no commit after the hang
+
+
+def test_the_unseen_figure_draws_a_step_per_reader_and_the_timeout():
+    from deliverylab.plots import unseen_over_time
+    from deliverylab.results import Result
+
+    events = stall_events(rc_at=3.6)
+    reads = pd.DataFrame([{"t": t, **json.loads(d)} for k, d, t in events.itertuples(index=False)
+                          if k == READ])
+    summary = stall_summary(events, readback(COMMITTED), 3000, 1000)
+    ax = unseen_over_time(Result("hanging-transaction", {}, reads, reads, events, summary)).axes[0]
+    labels = [line.get_label() for line in ax.lines]
+    assert labels[:2] == ["read_uncommitted reader", "read_committed reader"]
+    rc = ax.lines[1]
+    assert list(rc.get_ydata()) == [2, 0, 0]  # 2 unseen until its fetch at 3.6 s, then none
+    assert any("transaction.timeout.ms (3000 ms)" in label for label in labels)

@@ -82,6 +82,27 @@ def stall_summary(events: pd.DataFrame, readback: pd.DataFrame,
     }
 
 
+def unseen_over_time(events: pd.DataFrame) -> pd.DataFrame:
+    """Jepsen's `unseen` over time: per reader, how many of the records the second producer
+    committed (acknowledged at its commit) the reader had not read yet, from that commit to the
+    reader's last read. One row per change (t, reader, unseen); a reader still stalled at the
+    end keeps its last count."""
+    committed = _first(events, TXN_COMMITTED)
+    if committed is None:
+        return pd.DataFrame(columns=["t", "reader", "unseen"])
+    ids, t_commit = set(json.loads(committed["detail"])), float(committed["t"])
+    reads = reads_frame(events[events["kind"] == READ])
+    rows = []
+    for reader in (READ_UNCOMMITTED, READ_COMMITTED):
+        got = reads[(reads.reader == reader) & reads.msg_id.isin(ids)].drop_duplicates("msg_id")
+        rows.append({"t": t_commit, "reader": reader, "unseen": len(ids)})
+        left = len(ids)
+        for t, n in got.groupby("t").size().items():
+            left -= int(n)
+            rows.append({"t": max(float(t), t_commit), "reader": reader, "unseen": left})
+    return pd.DataFrame(rows, columns=["t", "reader", "unseen"])
+
+
 def hanging_result(run_dir: Path, spec: Any, bootstrap: str) -> Result:
     """Count a hanging-transaction run from its ledger and read-backs (no Kafka I/O)."""
     meta, t0, tables, _ = recorded(run_dir)

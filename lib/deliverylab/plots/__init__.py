@@ -6,7 +6,8 @@
     groups       group runs: group_timeline, stall_comparison, share_deliveries
     retry        the retry pipeline: place_bars, latency_points
     check        a checked run (deliverylab check): check_timeline
-    transactions  a hanging transaction's run: hanging_timeline (what each reader read, when)
+    transactions  a hanging transaction's run: hanging_timeline (what each reader read, when),
+                  unseen_over_time (committed records a reader could not see yet)
 
 Every function returns a ``matplotlib.figure.Figure`` and accepts an ``ax`` to draw into, so a
 notebook can place several plots side by side. Figures are made with ``Figure()`` rather than
@@ -21,8 +22,9 @@ from .comparisons import benchmark_bars, compare, heatmap, story_bars
 from .groups import group_timeline, share_deliveries, stall_comparison
 from .retry import latency_points, place_bars, retry_kind_colors
 from .runs import outcome_bars, timeline
-from .transactions import hanging_timeline
+from .transactions import hanging_timeline, unseen_over_time
 
 __all__ = ["outcome_colors", "event_styles", "outcome_bars", "timeline", "compare", "heatmap",
            "story_bars", "benchmark_bars", "group_timeline", "stall_comparison", "share_deliveries",
-           "retry_kind_colors", "place_bars", "latency_points", "check_timeline", "hanging_timeline"]
+           "retry_kind_colors", "place_bars", "latency_points", "check_timeline", "hanging_timeline",
+           "unseen_over_time"]

@@ -5,6 +5,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from ..results import Result
+from ..stall_counts import unseen_over_time as stall_unseen
 from ..vocabulary import TXN_COMMITTED, TXN_OPEN
 from .base import FIRST_COLOR, axes_for, nothing_to_draw
 
@@ -62,6 +63,35 @@ def hanging_timeline(result: Result, ax: Axes | None = None, title: str | None =
     return fig
 
 
+def unseen_over_time(result: Result, ax: Axes | None = None, title: str | None = None) -> Figure:
+    """Jepsen's `unseen`, over time: how many records the second producer had committed that
+    each reader could not read yet (a step per fetch), with the hanging transaction's open, the
+    commit, and transaction.timeout.ms (when the coordinator may abort it) marked."""
+    fig, ax = axes_for(ax, (9.0, 2.8))
+    unseen, events, s = stall_unseen(result.events), result.events, result.summary
+    if not len(unseen):
+        nothing_to_draw(ax, "no commit after the hanging transaction")
+        return fig
+    end = float(result.timeline["t"].max()) if len(result.timeline) else float(unseen["t"].max())
+    # the grey line wide and below, the blue one thin on top: where both are at 0 both show
+    for reader, color, width in (("read_uncommitted", "#7f7f7f", 4.0), ("read_committed", FIRST_COLOR, 1.5)):
+        steps = unseen[unseen["reader"] == reader]
+        ax.step(list(steps["t"]) + [end], list(steps["unseen"]) + [int(steps["unseen"].iloc[-1])],
+                where="post", color=color, linewidth=width, label=f"{reader} reader")
+    ax.yaxis.get_major_locator().set_params(integer=True)  # a count of records
+    t_open = float(events.loc[events["kind"] == TXN_OPEN, "t"].iloc[0])
+    ax.axvline(t_open, color=ABORTED_COLOR, linestyle=":", label="transaction opened, producer paused")
+    ax.axvline(t_open + s["transaction_timeout_ms"] / 1000, color="black", linestyle="--",
+               label=f"+ transaction.timeout.ms ({s['transaction_timeout_ms']} ms)")
+    ax.set_ylim(-0.3, int(unseen["unseen"].max()) + 0.6)
+    ax.set_xlabel("seconds since the run started")
+    ax.set_ylabel("committed, not yet read")
+    ax.legend(fontsize="x-small", loc="center left", bbox_to_anchor=(1.01, 0.5))
+    ax.set_title(title or f"{result.label}: committed records a reader could not see yet (unseen)",
+                 fontsize="small")
+    return fig
+
+
 def fetch_groups(times, gap: float) -> list[list[float]]:
     """The moments of one reader's reads, split where two are more than `gap` seconds apart."""
     groups: list[list[float]] = []
@@ -73,4 +103,4 @@ def fetch_groups(times, gap: float) -> list[list[float]]:
     return groups
 
 
-__all__ = ["hanging_timeline"]
+__all__ = ["hanging_timeline", "unseen_over_time"]
