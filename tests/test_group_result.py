@@ -6,7 +6,8 @@ import json
 
 import pandas as pd
 
-from deliverylab.group_result import duplicates_by_partition, group_stands, holdings, idle_partitions
+from deliverylab.group_result import (duplicates_by_partition, group_stands, holdings, idle_partitions,
+                                      moved_partitions)
 
 
 def events(*rows):
@@ -50,3 +51,13 @@ def test_a_repeated_record_is_attributed_to_who_processed_it_first_and_again():
     assert d.loc[0, "duplicated"] == 1 and d.loc[0, "first_by"] == [2] and d.loc[0, "again_by"] == [1]
     assert d.loc[2, "first_by"] == [0] and d.loc[2, "again_by"] == [0]  # a member's restart
     assert 1 not in d.index
+
+
+def test_a_partition_moved_only_if_a_second_member_held_it_while_records_were_processed():
+    e = events(ev("assigned", 0, 0.0, [0, 1]), ev("assigned", 1000, 0.0, [2]),
+               ev("crash", 0, 5.0, None, "{}"), ev("assigned", 1000, 11.0, [0]),
+               ev("exit", 1000, 19.0, None, "{}"), ev("assigned", 0, 19.5, [2]))
+    held = holdings(e, 0.0, 20.0)
+    assert moved_partitions(held, 0.0, 18.0) == 1  # p0: member 0, then member 1 after the crash
+    assert moved_partitions(held, 0.0, 4.0) == 0  # the input was done before the crash
+    assert moved_partitions(held, 12.0, 18.0) == 0  # p0's move came before the group stood

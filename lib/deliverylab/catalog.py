@@ -72,9 +72,10 @@ SETTINGS: tuple[tuple[str, str, str, str], ...] = (
      "A stable name for a transactional producer; a new instance with the same id fences the old "
      "one."),
     ("transaction.timeout.ms", "TransactionTimeoutMs", "60000",
-     "How long the transaction coordinator lets a transaction stay open without a word from its "
-     "producer before it aborts it. Until then every read_committed reader of its partitions "
-     "waits at the last stable offset — also for records other producers committed after it."),
+     "How long the transaction coordinator lets a transaction stay open, counted from its start "
+     "(its first partition added), before it aborts it. Until then every read_committed reader "
+     "of its partitions waits at the last stable offset — also for records other producers "
+     "committed after it."),
     ("enable.auto.commit", "EnableAutoCommit", "true",
      "Commit the stored offsets in the background, every auto.commit.interval.ms."),
     ("auto.commit.interval.ms", "AutoCommitIntervalMs", "5000",

@@ -19,7 +19,7 @@ from .cluster import connect
 from .crash import CrashSpec
 from .diagnose import benchmark_comparison_warnings
 from .errors import FaultUnavailable, LabError
-from .experiments import (QUEUE, Benchmark, ConsumerExperiment, HangingTransaction,
+from .experiments import (QUEUE, SHORT_SEGMENTS, SMALL_FETCH_QUEUE, Benchmark, ConsumerExperiment, HangingTransaction,
                           ProducerExperiment, RetryPipeline, run_hanging,
                           ShareExperiment, Story, failure_plan, group_configs, run_benchmark,
                           run_benchmarks, run_consumer, run_producer, run_retry_pipeline,
@@ -48,6 +48,7 @@ __all__ = [
     "ConsumerExperiment", "run_consumer", "ProducerExperiment", "run_producer", "runner",
     "ShareExperiment", "run_share", "group_configs", "RetryPipeline", "run_retry_pipeline",
     "failure_plan", "Benchmark", "run_benchmark", "run_benchmarks", "with_control", "QUEUE",
+    "SMALL_FETCH_QUEUE", "SHORT_SEGMENTS",
     "Story", "run_story", "HangingTransaction", "run_hanging", "consumer_row", "consumer_spec", "producer_spec", "read_matrix", "CrashSpec",
     "FaultSpec", "seeded_fault",
     # the words (vocabulary): crash points, the events of a run, the outcomes of a message

@@ -153,6 +153,15 @@ def scenario_2(events: pd.DataFrame) -> dict[str, Any]:
             "new_coordinator": settled.get("coordinator")}
 
 
+def moved_partitions(held: pd.DataFrame, stood_s: float | None, last_s: float) -> int:
+    """Partitions held by more than one member between the group standing and the last record
+    processed (times in s since the run began). The hand-overs as members close once the input
+    is done are not moves: nothing was waiting."""
+    during = held[(held["end"] >= (stood_s if stood_s is not None else float("-inf")))
+                  & (held["start"] <= last_s)]
+    return int((during.groupby("partition")["member"].nunique() > 1).sum()) if len(during) else 0
+
+
 def summarise(spec: dict[str, Any], tables: dict[str, pd.DataFrame], effects: pd.DataFrame,
               t0: float, coordinator: str | None = None) -> dict[str, Any]:
     events = tables["events"]
@@ -176,8 +185,6 @@ def summarise(spec: dict[str, Any], tables: dict[str, pd.DataFrame], effects: pd
     idle = (idle_partitions(held, partitions, first_effect - t0, last_effect - t0)
             if first_effect is not None else idle_partitions(held.iloc[0:0], 0, 0, 0))
     dups = duplicates_by_partition(effects)
-    after = held[held["end"] >= (t_stands - t0 if t_stands is not None else float("-inf"))]
-    owners = after.groupby("partition")["member"].nunique() if len(after) else pd.Series(dtype=int)
     summary: dict[str, Any] = {
         "membership": spec.get("membership"), "members": int(spec.get("members") or 1),
         "group_protocol": spec.get("group_protocol"), "assignor": spec.get("assignor"),
@@ -199,7 +206,8 @@ def summarise(spec: dict[str, Any], tables: dict[str, pd.DataFrame], effects: pd
         "idle_partitions": int((idle["idle_s"] >= IDLE_S).sum()),
         "idle_s_max": float(idle["idle_s"].max()) if len(idle) else None,
         # partitions that changed member once the group stood (held by more than one member)
-        "moved_partitions": int((owners > 1).sum()),
+        "moved_partitions": moved_partitions(held, t_stands - t0 if t_stands is not None else None,
+                                             last_effect - t0),
         "duplicated_first_by": {int(m): int(n) for m, n in
                                  _count_first_by(effects).items()},
         "rejoin_reasons": sorted({str(_detail(d).get("reason")) for k, d in

@@ -39,6 +39,17 @@ HOUR_MS = 3_600_000
 # (at full speed they are all still in its queue at the kill), fast enough for a short run.
 INPUT_RESEND_RATE = 500
 RETENTION_MS = "retention.ms"  # a run whose input topic sets it asks Kafka's tool where the log starts
+# A consumer fetch queue of about 1 KB (librdkafka's defaults: queued.min.messages 100000,
+# queued.max.messages.kbytes 65536): a lab topic of a few dozen records would otherwise sit in the
+# stalled consumer's memory, and retention could delete nothing it still needs. With it, what the
+# consumer has not fetched stays on the broker, as a real backlog does (notebook 01, measured: a
+# 5 s stall after 10 records lost 47-48 of 60 to retention.ms=2000 in 3 of 3 runs; with a queue
+# backoff of 0 librdkafka fetched everything and lost none).
+SMALL_FETCH_QUEUE = {"queued.min.messages": 1, "queued.max.messages.kbytes": 1,
+                     "max.partition.fetch.bytes": 1024, "fetch.queue.backoff.ms": 300}
+# A short retention for the lagging-consumer runs: segments roll every 100 ms, so retention can
+# delete closed segments within seconds (the lab's brokers check every second)
+SHORT_SEGMENTS = {"segment.ms": "100"}
 # The ranges of ConsumerExperiment's numbers (fields.check_fields; types come from the fields).
 # librdkafka's own ranges (CONFIGURATION.md): session.timeout.ms 1..3600000,
 # max.poll.interval.ms 1..86400000, auto.commit.interval.ms 0..86400000 (0 switches the timer

@@ -21,7 +21,7 @@ from ..vocabulary import (AT_LEAST_ONCE, AT_MOST_ONCE, AUTO_COMMIT, AUTO_COMMIT_
                           CONSUMER_ANOMALIES, CRASH_POINTS, DUPLICATE, EXACTLY_ONCE,
                           HANGING, IDEMPOTENT_CONSUMER, LOST_WRITE, NONMONOTONIC_POLL, POLL_SKIP,
                           PRODUCER)
-from .consumer import ConsumerExperiment, run_consumer
+from .consumer import SHORT_SEGMENTS, SMALL_FETCH_QUEUE, ConsumerExperiment, run_consumer
 from .hanging import HangingTransaction, run_hanging
 from .producer import ProducerExperiment, run_producer
 
@@ -310,15 +310,14 @@ def resend_fields(sc: Scenario, crash_prob: float, seed: int) -> dict[str, Any]:
 
 
 # --- issue 24: retention and a lagging consumer (appended) -----------------------------------------
-# The consumer stalls 3 s after 10 records with a small fetch queue (notebook 01); its topic rolls
+# The consumer stalls 5 s after 10 records with a small fetch queue (notebook 01); its topic rolls
 # a segment every 100 ms. With 7 days of retention nothing it has not read may be deleted.
-LAG = {"input_rate": 300, "stall_at": 10, "stall_ms": 3000,
-       "consumer_config": {"queued.min.messages": 1, "queued.max.messages.kbytes": 1,
-                           "max.partition.fetch.bytes": 1024, "fetch.queue.backoff.ms": 0}}
+LAG = {"input_rate": 300, "stall_at": 10, "stall_ms": 5000, "consumer_config": SMALL_FETCH_QUEUE,
+       "processing_ms": 20}
 
 
 def retention_scenarios() -> list[Scenario]:
     return [Scenario(f"{AT_LEAST_ONCE}, long retention / lagging consumer", CONSUMER,
                      {"model": AT_LEAST_ONCE, "point": "after-process",
-                      "lag": {**LAG, "topic_config": {"retention.ms": "604800000", "segment.ms": "100"}}},
+                      "lag": {**LAG, "topic_config": {"retention.ms": "604800000", **SHORT_SEGMENTS}}},
                      NO_LOSS, "retention longer than the lag: nothing lost", MODEL_ALLOWS[AT_LEAST_ONCE])]

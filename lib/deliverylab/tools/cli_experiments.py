@@ -15,7 +15,8 @@ CONSUMER_KEYS = ("model", "topic", "output_topic", "bootstrap", "sent", "process
                  "delivered_once", "lost", "unread_at_timeout", "duplicated", "reordered_keys",
                  "crashes", "elapsed_s", "timed_out", "members", "rebalances", "commit_failures",
                  "coordinator", "scenario_2", "skipped_by_consumer", "gone_from_log",
-                 "nonmonotonic_polls", "nonmonotonic_polls_explained", "anomalies", "aborts")
+                 "nonmonotonic_polls", "nonmonotonic_polls_explained", "anomalies", "aborts",
+                 "lost_writes", "committed_at_stall", "log_start_offsets", "retention_overtook")
 # `run`'s exit status when the run hit its time limit: it printed what it counted, but that is
 # not a result (argparse uses 2 for bad usage and the CLI 2 for a LabError)
 TIMED_OUT_EXIT = 3
@@ -78,7 +79,8 @@ TRANSACTION_ONLY = ("abort_at", "no_rewind")  # the exactly-once loop's processi
 HANGING_ONLY = ("transaction_timeout_ms", "records")
 CONSUMER_ONLY = ("partitions", "commit_every", "auto_commit_interval_ms", "membership",
                  "group_protocol", "assignor", "static", "commit_on_revoke", "session_timeout_ms",
-                 "max_poll_interval_ms", "scenario", "coordinator_fault", "fault")
+                 "max_poll_interval_ms", "scenario", "coordinator_fault", "fault",
+                 "retention_ms", "stall_at", "stall_ms", "input_rate", "small_fetch_queue")
 
 
 def refuse_ignored(args: argparse.Namespace, names: tuple[str, ...], what: str, fix: str) -> None:
@@ -123,13 +125,28 @@ def cmd_run(args: argparse.Namespace) -> int:
                               max_poll_interval_ms=args.max_poll_interval_ms,
                               scenario=args.scenario, coordinator_fault=args.coordinator_fault,
                               abort_at=_indices(args.abort_at, "--abort-at"),
-                              rewind=not args.no_rewind)
+                              rewind=not args.no_rewind, **lag_fields(args))
     result = run_consumer(spec, progress=_stderr_progress, keep=args.keep)
     _emit({**result.summary, "warnings": result.warnings} if args.json else result.summary,
           CONSUMER_KEYS, args.json)
     for warning in [] if args.json else result.warnings:  # a degenerate run says so
         print(f"warning: {warning}", file=sys.stderr)
     return TIMED_OUT_EXIT if result.summary.get("timed_out") else 0
+
+
+def lag_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """`run`'s lagging-consumer options as ConsumerExperiment fields (notebook 01's retention
+    runs): the topic's retention.ms with 100 ms segments, the stall, the input's pace and the
+    small fetch queue. ConsumerExperiment checks the values; nothing here starts a process."""
+    from ..experiments import SHORT_SEGMENTS, SMALL_FETCH_QUEUE
+
+    fields: dict[str, Any] = {"stall_at": args.stall_at, "stall_ms": args.stall_ms or 0.0,
+                              "input_rate": args.input_rate}
+    if args.retention_ms is not None:
+        fields["topic_config"] = {"retention.ms": str(args.retention_ms), **SHORT_SEGMENTS}
+    if args.small_fetch_queue:
+        fields["consumer_config"] = dict(SMALL_FETCH_QUEUE)
+    return fields
 
 
 def _indices(text: str | None, option: str) -> tuple[int, ...]:
@@ -328,6 +345,15 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--scenario", help="scenario-2-applied | scenario-2-lost")
     r.add_argument("--coordinator-fault",
                    help="kill-coordinator | pause-coordinator | restart-coordinator (halfway)")
+    lag = r.add_argument_group("a lagging consumer and retention (notebook 01)")
+    lag.add_argument("--retention-ms", type=int, metavar="MS",
+                     help="the input topic's retention.ms (segments roll every 100 ms)")
+    lag.add_argument("--stall-at", type=int, metavar="I", help="the input record whose processing stalls")
+    lag.add_argument("--stall-ms", type=float, metavar="MS", help="how long that record's processing takes")
+    lag.add_argument("--input-rate", type=float, default=0.0, metavar="N",
+                     help="the input's pace, messages per second (0: as fast as it can)")
+    lag.add_argument("--small-fetch-queue", action="store_true",
+                     help="a fetch queue of about 1 KB, so a small backlog stays on the broker")
     txn = r.add_argument_group("exactly-once: processing errors (model `exactly-once`)")
     txn.add_argument("--abort-at", metavar="I,J",
                      help="input indices whose processing fails once: the loop aborts the transaction")
