@@ -264,3 +264,11 @@ def test_producer_offsets_an_acked_offset_holding_another_record_and_the_witness
     assert clean["inconsistent_offsets"] == 0
     assert not clean["witness_agrees"] and clean["witness_differs"] == 1
     assert "witness_agrees" not in producer_offsets(acks, log, log.iloc[:0], witnessed=False)
+
+
+def test_runs_that_read_no_input_back_name_duplicates_and_an_unclassified_loss():
+    from deliverylab.vocabulary import UNCLASSIFIED_LOSS
+    named = an.unread_input_anomalies({"duplicated": 2, "lost": 1})
+    assert named["anomalies"] == [DUPLICATE, UNCLASSIFIED_LOSS]
+    assert named["anomalies_not_looked_for"] == [POLL_SKIP, NONMONOTONIC_POLL]
+    assert an.unread_input_anomalies({"duplicated": 0, "lost": 0})["anomalies"] == []

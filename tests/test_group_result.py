@@ -51,6 +51,9 @@ def test_a_repeated_record_is_attributed_to_who_processed_it_first_and_again():
     assert d.loc[0, "duplicated"] == 1 and d.loc[0, "first_by"] == [2] and d.loc[0, "again_by"] == [1]
     assert d.loc[2, "first_by"] == [0] and d.loc[2, "again_by"] == [0]  # a member's restart
     assert 1 not in d.index
+    assert (d.loc[2, "again_from_s"], d.loc[2, "again_to_s"]) == (2.2, 2.2)
+    later = duplicates_by_partition(effects, t0=0.5).set_index("partition")
+    assert (later.loc[0, "again_from_s"], later.loc[0, "again_to_s"]) == (1.5, 1.5)  # from the run's start
 
 
 def test_a_partition_moved_only_if_a_second_member_held_it_while_records_were_processed():

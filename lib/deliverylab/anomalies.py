@@ -40,10 +40,10 @@ import pandas as pd
 from .vocabulary import (ABORT, ASSIGNED, CRASH, DOTNET_PERSISTENCE, DUPLICATE,
                          DUPLICATED, G1A, INCONSISTENT_OFFSETS, LOST, LOST_WRITE, NEVER_PRODUCED,
                          NONMONOTONIC_POLL, NOT_PERSISTED, PERSISTED, POLL_SKIP,
-                         POSSIBLY_PERSISTED, REVOKED)
+                         POSSIBLY_PERSISTED, REVOKED, UNCLASSIFIED_LOSS)
 
 __all__ = ["poll_cases", "inconsistent_offsets", "g1a_reads", "consumer_anomalies",
-           "consumer_anomaly_summary", "persistence_status", "producer_statuses",
+           "consumer_anomaly_summary", "unread_input_anomalies", "persistence_status", "producer_statuses",
            "persistence_summary", "POSSIBLY_PERSISTED_ERRORS", "NOT_PERSISTED_ERRORS",
            "UNCERTAIN_ERRORS", "CASE_COLUMNS"]
 
@@ -260,6 +260,17 @@ def consumer_anomaly_summary(messages: pd.DataFrame, cases: pd.DataFrame,
         **({"g1a": counts[G1A]} if G1A in counts else {}),
         "anomalies": [k for k, v in counts.items() if v],
     }
+
+
+def unread_input_anomalies(summary: dict[str, Any]) -> dict[str, Any]:
+    """The classes a share-group or retry-pipeline run can name from its own counts. These runs
+    do not read their input topic back, so a lost message cannot be told skipped-by-the-consumer
+    from gone-from-the-log: it is named `unclassified-loss` (counted in `lost`), and their
+    poll-skip and nonmonotonic-poll are not looked for (a share group's broker hands records out
+    with no consumer offsets at all). A message processed more than once is a `duplicate`."""
+    found = {DUPLICATE: summary.get("duplicated", 0), UNCLASSIFIED_LOSS: summary.get("lost", 0)}
+    return {"anomalies": [k for k, v in found.items() if v],
+            "anomalies_not_looked_for": [POLL_SKIP, NONMONOTONIC_POLL]}
 
 
 # --- producer runs: the persistence status of a delivery report --------------------------------

@@ -48,8 +48,10 @@ SETTINGS: tuple[tuple[str, str, str, str], ...] = (
     ("retry.backoff.max.ms", "RetryBackoffMaxMs", "1000",
      "The longest pause between retries: set it with retry.backoff.ms (must not be smaller)."),
     ("enable.idempotence", "EnableIdempotence", "false",
-     "Producer sequence numbers: the broker drops a retried batch it already has; forces acks=all "
-     "and at most 5 requests in flight. Does not catch a message the application sends twice."),
+     "Producer sequence numbers: the broker drops a retried batch it already has; sets acks=all "
+     "and at most 5 requests in flight where you leave them unset (an incompatible value you set, "
+     "e.g. acks=1, makes the producer fail to start). Does not catch a message the application "
+     "sends twice."),
     ("max.in.flight.requests.per.connection", "MaxInFlight", "1000000",
      "Requests sent but not yet answered, per broker; above 1 without idempotence a retry can "
      "reorder (alias: max.in.flight)."),

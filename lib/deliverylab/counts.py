@@ -219,6 +219,7 @@ def share_result(run_dir: Path, spec: Any, bootstrap: str,
         **redelivery_gaps(deliveries),
         **refused_acks(tables["share_acks"]),
     })
+    summary.update(anomalies.unread_input_anomalies(summary))
     extra = {"deliveries": deliveries}
     if dead is not None:
         extra["dead_letters"] = dead

@@ -89,10 +89,11 @@ def idle_partitions(held: pd.DataFrame, partitions: int, t_from: float, t_to: fl
     return pd.DataFrame(rows, columns=["partition", "idle_s", "from"])
 
 
-def duplicates_by_partition(effects: pd.DataFrame) -> pd.DataFrame:
+def duplicates_by_partition(effects: pd.DataFrame, t0: float = 0.0) -> pd.DataFrame:
     """Every repeated processing, per partition: how many, which members processed those records
-    first and which processed them again (the store records the worker of every effect)."""
-    cols = ["partition", "duplicated", "first_by", "again_by"]
+    first and which processed them again (the store records the worker of every effect), and
+    when the repeats ran (seconds since t0, the run's start), to set beside the timeline."""
+    cols = ["partition", "duplicated", "first_by", "again_by", "again_from_s", "again_to_s"]
     if not len(effects):
         return pd.DataFrame(columns=cols)
     ef = effects.sort_values("t").copy()
@@ -104,7 +105,9 @@ def duplicates_by_partition(effects: pd.DataFrame) -> pd.DataFrame:
     for p, g in again.groupby("partition"):
         rows.append({"partition": int(p), "duplicated": int(len(g)),
                      "first_by": sorted({int(first[m]) for m in g["msg_id"]}),
-                     "again_by": sorted({int(m) for m in g["member"]})})
+                     "again_by": sorted({int(m) for m in g["member"]}),
+                     "again_from_s": round(float(g["t"].min()) - t0, 2),
+                     "again_to_s": round(float(g["t"].max()) - t0, 2)})
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -184,7 +187,7 @@ def summarise(spec: dict[str, Any], tables: dict[str, pd.DataFrame], effects: pd
     first_effect = float(effects["t"].min()) if len(effects) else None
     idle = (idle_partitions(held, partitions, first_effect - t0, last_effect - t0)
             if first_effect is not None else idle_partitions(held.iloc[0:0], 0, 0, 0))
-    dups = duplicates_by_partition(effects)
+    dups = duplicates_by_partition(effects, t0)
     summary: dict[str, Any] = {
         "membership": spec.get("membership"), "members": int(spec.get("members") or 1),
         "group_protocol": spec.get("group_protocol"), "assignor": spec.get("assignor"),
@@ -222,7 +225,9 @@ def summarise(spec: dict[str, Any], tables: dict[str, pd.DataFrame], effects: pd
     if hit and not spec.get("scenario"):
         summary["faulted_coordinator"] = hit[0]  # the coordinator the mid-run fault struck
     return {"summary": summary, "holdings": held, "resumes": resumes, "idle": idle,
-            "duplicates": dups, "failed_commits": failed.reset_index(drop=True)}
+            "duplicates": dups,
+            "failed_commits": failed.assign(member=[member_of(w) for w in failed.get("worker", [])])
+            .reset_index(drop=True)}
 
 
 def _count_first_by(effects: pd.DataFrame) -> dict[int, int]:

@@ -94,7 +94,8 @@ class RetryResult:
     events:   the workers' starts, crashes, restarts and exits (t in s since the run started).
     summary:  sent, processed, processed_attempt_n, dead_lettered, lost, duplicated,
               reordered_keys, crashes, restarts, startup_s (input written → main stage's first
-              read), elapsed_s, latency p50/p99/max, errors.
+              read), elapsed_s, latency p50/p99/max, errors, and the anomaly classes it can
+              name without reading its input back (anomalies.unread_input_anomalies).
     extra:    {"errors": the stages' error texts}.
     """
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import pandas as pd
 
+from .anomalies import unread_input_anomalies
 from .checker import reordered_keys
 from .results import RetryResult
 from .vocabulary import CRASH, DEAD_LETTERED, DUPLICATED, LOST, PROCESSED, RESTART
@@ -82,6 +83,7 @@ def retry_summary(spec: Any, messages: pd.DataFrame, records: pd.DataFrame, even
         "timed_out": bool(timed_out),
         "errors": errors,
     })
+    s.update(unread_input_anomalies(s))
     return s
 
 

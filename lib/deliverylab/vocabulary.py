@@ -120,6 +120,9 @@ G1A = "G1a"  # aborted read: a read_committed reader saw a record of an aborted 
 INCONSISTENT_OFFSETS = "inconsistent-offsets"  # one (partition, offset), two different records
 CONSUMER_ANOMALIES = (POLL_SKIP, LOST_WRITE, NEVER_PRODUCED, DUPLICATE, NONMONOTONIC_POLL, G1A,
                       INCONSISTENT_OFFSETS)
+# Share-group and retry-pipeline runs read no input back: their losses cannot be split into
+# skipped and gone (anomalies.unread_input_anomalies)
+UNCLASSIFIED_LOSS = "unclassified-loss"
 # Producer runs: a delivery report's persistence status as librdkafka's rd_kafka_message_status()
 # and Confluent.Kafka's DeliveryResult.Status report it (the Python client does not expose it:
 # anomalies.persistence_status derives it from the error name)

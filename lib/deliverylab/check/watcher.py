@@ -7,7 +7,7 @@ flight — output written for input not yet committed, or input committed with n
 kills the program's whole process tree with SIGKILL on the seeded plan (check/schedule.py): crash k
 strikes at the first observation after its threshold that shows the program in flight. Each kill is recorded with what it saw, as the in-process witness
 does for a function. Seen from outside, "written" lags the program by the observer's own fetch
-(milliseconds): a kill judged "committed, not yet written" first looks at the output once more.
+(milliseconds): a kill judged "input committed, its output not yet written" first looks at the output once more.
 """
 from __future__ import annotations
 
@@ -37,8 +37,8 @@ QUIET_S = 1.0  # no new output this long, with no lag: the program is done and m
 STOP_GRACE_S = 5.0  # SIGTERM, then SIGKILL after this long
 COMMITTED = ("commit", "process")  # the group committed past records with no output yet
 WRITTEN = ("process", "commit")  # output written for records not yet committed
-WHERE = {COMMITTED: "while the group's committed offset was ahead of the output (committed, "
-                    "not yet written)",
+WHERE = {COMMITTED: "while the group's committed offset was ahead of the output (input "
+                    "committed, its output not yet written)",
          WRITTEN: "while output was written for records whose offsets were not yet committed"}
 # Most of a fast program's work cannot be seen from outside: records it has fetched and is
 # working on, output still in its producer. It counts as working while the group has lag and its

@@ -25,11 +25,18 @@ def group_timeline(result: Result, ax: Axes | None = None, title: str | None = N
         ax.barh(row.partition, row.end - row.start, left=row.start, height=0.6,
                 color=colors[row.member], alpha=0.55, edgecolor="none")
     ev = result.events
-    for t in ev.loc[ev["kind"].isin([REVOKED, PARTITIONS_LOST]), "t"].drop_duplicates():
-        ax.axvline(t, color="grey", linewidth=0.6, alpha=0.5)
+    taken = ev.loc[ev["kind"].isin([REVOKED, PARTITIONS_LOST]), "t"].drop_duplicates()
+    for t in taken:
+        ax.axvline(t, color="grey", linewidth=0.8, alpha=0.7)
+    # in the legend even when there is none: none once the group stood is what static membership
+    # shows (the moments of the group's forming come before it and are not counted)
+    stood = result.summary.get("group_stood_s")
+    after = int((taken >= stood).sum()) if stood is not None else len(taken)
+    ax.plot([], [], color="grey", linewidth=0.8, alpha=0.7,
+            label=f"partitions taken from a member ({after} moment{'s' if after != 1 else ''}"
+                  + (" after the group stood)" if stood is not None else ")"))
     for row in held[held["how"] == CRASH].itertuples():
         ax.plot(row.end, row.partition, "x", color="red", markersize=9)
-    stood = result.summary.get("group_stood_s")
     if stood is not None:  # the input is written from here on (members.wait_for_group)
         ax.axvline(stood, color="black", linestyle=":", linewidth=1.0,
                    label="group stands: input written")

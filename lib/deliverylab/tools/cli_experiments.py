@@ -80,7 +80,8 @@ HANGING_ONLY = ("transaction_timeout_ms", "records")
 CONSUMER_ONLY = ("partitions", "commit_every", "auto_commit_interval_ms", "membership",
                  "group_protocol", "assignor", "static", "commit_on_revoke", "session_timeout_ms",
                  "max_poll_interval_ms", "scenario", "coordinator_fault", "fault",
-                 "retention_ms", "stall_at", "stall_ms", "input_rate", "small_fetch_queue")
+                 "retention_ms", "stall_at", "stall_ms", "input_rate", "small_fetch_queue",
+                 "input_resend_every", "dedupe")
 
 
 def refuse_ignored(args: argparse.Namespace, names: tuple[str, ...], what: str, fix: str) -> None:
@@ -125,7 +126,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                               max_poll_interval_ms=args.max_poll_interval_ms,
                               scenario=args.scenario, coordinator_fault=args.coordinator_fault,
                               abort_at=_indices(args.abort_at, "--abort-at"),
-                              rewind=not args.no_rewind, **lag_fields(args))
+                              rewind=not args.no_rewind, **lag_fields(args), **resend_fields(args))
     result = run_consumer(spec, progress=_stderr_progress, keep=args.keep)
     _emit({**result.summary, "warnings": result.warnings} if args.json else result.summary,
           CONSUMER_KEYS, args.json)
@@ -146,6 +147,32 @@ def lag_fields(args: argparse.Namespace) -> dict[str, Any]:
         fields["topic_config"] = {"retention.ms": str(args.retention_ms), **SHORT_SEGMENTS}
     if args.small_fetch_queue:
         fields["consumer_config"] = dict(SMALL_FETCH_QUEUE)
+    return fields
+
+
+def resend_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """`run`'s resending input (notebooks 05 and 08): the input's producer dies before flush at
+    every K-th message and, restarted, sends again what it had not seen confirmed; --dedupe makes
+    the idempotent consumer look each message id up. ConsumerExperiment checks the values."""
+    from ..crash import CrashSpec
+    from ..vocabulary import BEFORE_FLUSH
+
+    from ..vocabulary import IDEMPOTENT_CONSUMER
+
+    if args.dedupe and args.model != IDEMPOTENT_CONSUMER:  # said in the CLI's words, not the spec's
+        raise LabError(f"--dedupe is a knob of the {IDEMPOTENT_CONSUMER} worker (its store looks the "
+                       f"message id up in the same transaction as the effect); `run {args.model}` "
+                       "would ignore it.", f"Use `run {IDEMPOTENT_CONSUMER} --dedupe`, or drop --dedupe.")
+    fields: dict[str, Any] = {"dedupe": args.dedupe}
+    if args.input_resend_every is not None:
+        require_whole("input_resend_every", args.input_resend_every,
+                      "Use e.g. --input-resend-every 50: the input's producer dies before flush at "
+                      "every 50th message.")
+        if args.membership != "assign":
+            raise LabError(f"--input-resend-every with --membership {args.membership}: the resending "
+                           "input producer is offered only to a run of one worker.",
+                           "Drop --membership (one worker, assign()), or drop --input-resend-every.")
+        fields["input_resend"] = CrashSpec(BEFORE_FLUSH, every=args.input_resend_every)
     return fields
 
 
@@ -232,6 +259,8 @@ def cmd_produce(args: argparse.Namespace) -> int:
     crash = CrashSpec(BEFORE_FLUSH, every=args.crash_every) if args.crash_every is not None else None
     topic_config = {} if args.min_insync_replicas is None else \
         {"min.insync.replicas": str(args.min_insync_replicas)}  # kill-leader-alone needs 1
+    if args.unclean_election:  # off is the brokers' default (and Kafka's)
+        topic_config["unclean.leader.election.enable"] = "true"
     spec = ProducerExperiment(messages=args.messages, config=conf, seed=args.seed, rate=args.rate,
                               fault=seeded_fault(args.fault, args.messages, args.seed),
                               crash=crash, resend=args.resend, topic_config=topic_config)
@@ -354,6 +383,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                      help="the input's pace, messages per second (0: as fast as it can)")
     lag.add_argument("--small-fetch-queue", action="store_true",
                      help="a fetch queue of about 1 KB, so a small backlog stays on the broker")
+    resend = r.add_argument_group("the input's producer resends (notebooks 05 and 08)")
+    resend.add_argument("--input-resend-every", type=int, metavar="K",
+                        help="the input's producer dies before flush at every K-th message and, "
+                             "restarted, resends what it had not seen confirmed (the same ids)")
+    resend.add_argument("--dedupe", action="store_true",
+                        help="the idempotent consumer skips a message id it already stored "
+                             "(model `idempotent-consumer`)")
     txn = r.add_argument_group("exactly-once: processing errors (model `exactly-once`)")
     txn.add_argument("--abort-at", metavar="I,J",
                      help="input indices whose processing fails once: the loop aborts the transaction")
@@ -389,6 +425,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rate", type=float, default=1000.0, help="messages per second (0: unlimited)")
     p.add_argument("--min-insync-replicas", type=int, choices=(1, 2, 3), metavar="N",
                    help="the topic's min.insync.replicas (default: the brokers', 2 on three)")
+    p.add_argument("--unclean-election", action="store_true",
+                   help="the topic's unclean.leader.election.enable=true (notebook 07: with "
+                        "--fault kill-leader-alone --min-insync-replicas 1)")
     p.add_argument("--crash-every", type=int, metavar="K",
                    help="the producer dies before flush at every K-th message (SIGKILL), restarted")
     p.add_argument("--resend", action="store_true",
