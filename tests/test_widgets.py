@@ -94,6 +94,31 @@ def test_producer_spec_from_widget_values():
                                "max.in.flight.requests.per.connection": 5}, fault=None)
 
 
+def test_producer_panel_varies_the_application_resend_and_unclean_election():
+    # issue 24: the application that dies before flush (and resends, or not), notebook 08, and
+    # unclean election on the run's topic, notebook 07
+    panel = producer_panel(messages=600, fault="kill-leader-alone", show=("app_resend", "unclean"))
+    assert panel.spec().crash is None and panel.spec().topic_config == {}
+    panel.fields["app_resend"].value = "resend"
+    kills = CrashSpec("before-flush", at=(100, 300, 500))
+    assert (panel.spec().crash, panel.spec().resend) == (kills, True)
+    panel.fields["app_resend"].value = "crash"
+    assert (panel.spec().crash, panel.spec().resend) == (kills, False)
+    panel.fields["unclean"].value = True
+    assert panel.spec().topic_config == {"min.insync.replicas": "1",
+                                         "unclean.leader.election.enable": "true"}
+    panel.spec().check()  # a run that can happen: nothing refused before a process starts
+
+
+def test_consumer_panel_varies_the_input_topics_retention():
+    panel = consumer_panel(crash_point=None, messages=60, show=("retention_ms",), stall_at=10,
+                           stall_ms=5000, input_rate=300)
+    assert panel.spec().topic_config["retention.ms"] == "604800000"
+    panel.fields["retention_ms"].value = 2000
+    assert panel.spec().topic_config == {"retention.ms": "2000", "segment.ms": "100"}
+    panel.spec().check()
+
+
 def test_producer_bad_config_is_shown_not_raised():
     panel = producer_panel(config={"acks": "all", "enable.idempotance": True})
     texts = _texts(panel)

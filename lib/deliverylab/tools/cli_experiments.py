@@ -28,7 +28,7 @@ HANGING_RUN = "hanging-transaction"  # `run hanging-transaction`: experiments/ha
 SHARE_KEYS = ("model", "ack", "members", "topic", "group", "sent", "processed_effects",
               "delivered_once", "lost", "duplicated", "archived", "dead_lettered", "deliveries",
               "redelivered_messages", "delivery_counts", "crashes", "redelivery_gap_median_s",
-              "elapsed_s")
+              "anomalies", "elapsed_s")
 PRODUCER_KEYS = ("topic", "bootstrap", "sent", "acked", "failed_reported", "stored_records",
                  "acked_but_lost", "unacked_but_stored", "duplicated", "reordered_keys",
                  "persisted", "persisted_in_log", "possibly_persisted", "possibly_persisted_in_log",

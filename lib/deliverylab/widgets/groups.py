@@ -18,7 +18,7 @@ from .panel import LAYOUT, NO_CRASH, Panel, slider
 GROUP_SCENARIOS = ("a member leaves mid-run", "a member joins mid-run", "a member crashes",
                    "too slow for max.poll.interval.ms")
 GROUP_COLUMNS = ("label", "sent", "delivered_once", "lost", "duplicated", "crashes", "rebalances",
-                 "commit_failures", "commit_errors", "resume_s_max", "elapsed_s")
+                 "commit_failures", "commit_errors", "resume_s_max", "anomalies", "elapsed_s")
 
 
 class GroupPanel(Panel):
@@ -85,7 +85,7 @@ def group_panel(messages: int = 400, cluster: Cluster | None = None, **spec_kwar
 
 SHARE_COLUMNS = ("label", "sent", "delivered_once", "duplicated", "archived", "dead_lettered",
                  "lost", "deliveries", "delivery_counts", "crashes", "refused_acks",
-                 "redelivery_gap_median_s", "elapsed_s")
+                 "redelivery_gap_median_s", "anomalies", "elapsed_s")
 
 
 class SharePanel(Panel):

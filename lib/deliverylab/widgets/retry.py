@@ -15,7 +15,7 @@ from ..errors import LabError
 from .panel import LAYOUT, WIDE, Panel, show_error
 
 RETRY_COLUMNS = ("mode", "sent", "processed", "dead_lettered", "lost", "duplicated",
-                 "reordered_keys", "crashes", "elapsed_s", "latency_max_s")
+                 "reordered_keys", "crashes", "anomalies", "elapsed_s", "latency_max_s")
 
 
 class RetryPanel(Panel):

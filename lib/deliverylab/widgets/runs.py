@@ -9,16 +9,25 @@ import ipywidgets as w
 from ..catalog import SAFE
 from ..cluster import Cluster
 from ..crash import CrashSpec
-from ..experiments import ConsumerExperiment, ProducerExperiment, run_consumer, run_producer
+from ..experiments import (SHORT_SEGMENTS, ConsumerExperiment, ProducerExperiment, run_consumer,
+                           run_producer)
 from ..nemesis import FAULTS, FaultSpec, seeded_fault
-from ..vocabulary import AT_LEAST_ONCE, CRASH_POINTS, MODELS
+from ..vocabulary import AT_LEAST_ONCE, BEFORE_FLUSH, CRASH_POINTS, MODELS
 from ..errors import FaultUnavailable, LabError
 from .panel import LAYOUT, NO_CRASH, Panel, check_show, slider
 
 CONSUMER_SHOWN = ("model", "crash_point", "crash_every", "commit_every", "messages")  # by default
-CONSUMER_FIELDS = (*CONSUMER_SHOWN, "rewind")  # rewind: exactly-once with abort_at
-PRODUCER_FIELDS = ("acks", "enable.idempotence", "max.in.flight.requests.per.connection",
-                   "fault", "messages")
+# rewind: exactly-once with abort_at; retention_ms: the input topic's (with the lag notebook 01
+# gives in spec_kwargs: stall_at, stall_ms, input_rate, the small fetch queue)
+CONSUMER_FIELDS = (*CONSUMER_SHOWN, "rewind", "retention_ms")
+PRODUCER_SHOWN = ("acks", "enable.idempotence", "max.in.flight.requests.per.connection",
+                  "fault", "messages")
+# app_resend: the application dies before flush (and resends, or not), notebook 08;
+# unclean: unclean.leader.election.enable on the run's topic, notebook 07
+PRODUCER_FIELDS = (*PRODUCER_SHOWN, "app_resend", "unclean")
+RETENTIONS = (("7 days (Kafka's default)", 604_800_000), ("2 s", 2000), ("10 s", 10_000))
+APP_RESEND = (("no application crash", None), ("dies before flush, 3 times; no resend", "crash"),
+              ("dies before flush, 3 times; resends", "resend"))
 CONSUMER_COLUMNS = ("label", "sent", "delivered_once", "lost", "duplicated", "crashes", "aborts",
                     "aborted_reads", "store_duplicated", "skipped_by_consumer", "gone_from_log",
                     "anomalies", "elapsed_s")
@@ -39,7 +48,8 @@ class ConsumerPanel(Panel):
         self.values = {"model": model, "crash_point": crash_point or NO_CRASH,
                        "crash_every": crash_every, "messages": messages,
                        "commit_every": commit_every,
-                       "rewind": spec_kwargs.pop("rewind", True)}
+                       "rewind": spec_kwargs.pop("rewind", True),
+                       "retention_ms": spec_kwargs.pop("retention_ms", None)}
         self.spec_kwargs = spec_kwargs
         fields: dict[str, w.Widget] = {}
         if "model" in show:
@@ -62,6 +72,11 @@ class ConsumerPanel(Panel):
         if "rewind" in show:  # exactly-once with abort_at: seek back after an abort, or not
             fields["rewind"] = w.Checkbox(value=bool(self.values["rewind"]), style=LAYOUT,
                                           description="rewind to the committed offsets after an abort")
+        if "retention_ms" in show:  # the input topic's retention.ms, segments rolled every 100 ms
+            known = [v for _, v in RETENTIONS]
+            fields["retention_ms"] = w.Dropdown(
+                options=RETENTIONS, description="retention.ms", style=LAYOUT,
+                value=self.values["retention_ms"] if self.values["retention_ms"] in known else known[0])
         super().__init__(fields, run_consumer, cluster)
         if "model" in fields:
             fields["model"].observe(self._model_changed, names="value")
@@ -92,9 +107,14 @@ class ConsumerPanel(Panel):
         panel was created with, before widgets adjusted any value to their options."""
         point = self._value("crash_point", raw)
         crash = None if point in (None, NO_CRASH) else CrashSpec(point, every=self._value("crash_every", raw))
+        kwargs = dict(self.spec_kwargs)
+        retention = self._value("retention_ms", raw)
+        if retention is not None:
+            kwargs["topic_config"] = {**kwargs.get("topic_config", {}), "retention.ms": str(retention),
+                                      **SHORT_SEGMENTS}
         return ConsumerExperiment(model=self._value("model", raw), messages=self._value("messages", raw),
                                   crash=crash, commit_every=self._value("commit_every", raw),
-                                  rewind=self._value("rewind", raw), **self.spec_kwargs)
+                                  rewind=self._value("rewind", raw), **kwargs)
 
 
 def consumer_panel(model: str = AT_LEAST_ONCE, crash_point: str | None = "after-process",
@@ -122,7 +142,9 @@ class ProducerPanel(Panel):
         check_show(show, PRODUCER_FIELDS)
         self.shown = tuple(show)
         self.config = dict(config) if isinstance(config, dict) else config
-        self.values = {"fault": fault, "messages": messages}
+        self.values = {"fault": fault, "messages": messages,
+                       "app_resend": spec_kwargs.pop("app_resend", None),
+                       "unclean": spec_kwargs.pop("unclean", False)}
         self.seed = seed
         self.spec_kwargs = spec_kwargs
         conf = self.config if isinstance(self.config, dict) else {}
@@ -147,6 +169,15 @@ class ProducerPanel(Panel):
                                          description="broker fault", style=LAYOUT)
         if "messages" in show:
             fields["messages"] = slider("messages", messages, 100, 5000, 100)
+        if "app_resend" in show:
+            known = [v for _, v in APP_RESEND]
+            fields["app_resend"] = w.Dropdown(
+                options=APP_RESEND, description="the application", style=LAYOUT,
+                value=self.values["app_resend"] if self.values["app_resend"] in known else None)
+        if "unclean" in show:  # with kill-leader-alone: a replica outside the ISR may be elected
+            fields["unclean"] = w.Checkbox(value=bool(self.values["unclean"]), style=LAYOUT,
+                                           description="unclean.leader.election.enable "
+                                                       "(min.insync.replicas=1)")
         super().__init__(fields, run_producer, cluster)
         self._check_start()
 
@@ -169,12 +200,20 @@ class ProducerPanel(Panel):
         if kind not in FAULTS:
             raise LabError(f"Unknown broker fault {kind!r}.", f"Use one of {', '.join(FAULTS)}.")
         fault = seeded_fault(kind, messages, self.seed) if isinstance(messages, int) else None
+        kwargs = dict(self.spec_kwargs)
+        app = fields["app_resend"].value if "app_resend" in fields else self.values["app_resend"]
+        if app is not None and isinstance(messages, int):  # three kills, each in a third's middle
+            kwargs["crash"] = CrashSpec(BEFORE_FLUSH, at=tuple(messages * k // 6 for k in (1, 3, 5)))
+            kwargs["resend"] = app == "resend"
+        if fields["unclean"].value if "unclean" in fields else self.values["unclean"]:
+            kwargs["topic_config"] = {**kwargs.get("topic_config", {}), "min.insync.replicas": "1",
+                                      "unclean.leader.election.enable": "true"}
         return ProducerExperiment(messages=messages, config=config, fault=fault, seed=self.seed,
-                                  **self.spec_kwargs)
+                                  **kwargs)
 
 
 def producer_panel(config: dict[str, Any] | None = None, fault: str = "kill-leader",
-                   messages: int = 1000, show: Sequence[str] = PRODUCER_FIELDS,
+                   messages: int = 1000, show: Sequence[str] = PRODUCER_SHOWN,
                    cluster: Cluster | None = None, seed: int = 1,
                    **spec_kwargs: Any) -> ProducerPanel:
     """A panel that runs a ProducerExperiment under a seeded broker fault. `config` holds
