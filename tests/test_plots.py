@@ -259,3 +259,22 @@ def test_a_checked_runs_long_title_is_wrapped_inside_the_figure() -> None:
     box = fig.axes[0].title.get_window_extent()
     assert box.x0 >= 0 and box.x1 <= fig.bbox.width
     plt.close(fig)
+
+
+def test_group_timeline_counts_revocations_only_while_records_were_processed() -> None:
+    # as the summary's rebalances: the group's forming (before it stood) and the members leaving
+    # after the last record are drawn but not counted; static membership's "0" must read 0
+    from deliverylab.plots import group_timeline
+    events = pd.DataFrame({"t": [1.0, 3.0, 3.0, 9.0], "kind": ["revoked"] * 4,
+                           "worker": [0, 0, 1000, 0], "detail": [""] * 4})
+    held = pd.DataFrame({"member": [0, 1], "worker": [0, 1000], "partition": [0, 1],
+                         "start": [0.5, 0.5], "end": [9.0, 9.0], "how": ["exit", "exit"]})
+    tl = pd.DataFrame({"t": [2.5, 5.0], "index": [0, 1], "msg_id": ["m0", "m1"], "copy": [1, 1],
+                       "worker": [0, 1000], "partition": [0, 1]})
+    r = make_result(timeline_rows=tl, events=events)
+    r.summary["group_stood_s"], r.extra["holdings"] = 2.0, held
+    labels = group_timeline(r).axes[0].get_legend().get_texts()
+    assert "partitions taken from a member (2× while records were processed)" in [t.get_text() for t in labels]
+    r.timeline = tl.iloc[:1]  # the last record at 2.5 s: the revocations at 3 s came after it
+    labels = group_timeline(r).axes[0].get_legend().get_texts()
+    assert "partitions taken from a member (0× while records were processed)" in [t.get_text() for t in labels]
