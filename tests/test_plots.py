@@ -262,8 +262,9 @@ def test_a_checked_runs_long_title_is_wrapped_inside_the_figure() -> None:
 
 
 def test_group_timeline_counts_revocations_only_while_records_were_processed() -> None:
-    # as the summary's rebalances: the group's forming (before it stood) and the members leaving
-    # after the last record are drawn but not counted; static membership's "0" must read 0
+    # the legend gives the summary's rebalances (from the group standing to the last record), not
+    # the lines drawn: the group's forming and the members leaving after the input are drawn too,
+    # and static membership's "0" must read 0
     from deliverylab.plots import group_timeline
     events = pd.DataFrame({"t": [1.0, 3.0, 3.0, 9.0], "kind": ["revoked"] * 4,
                            "worker": [0, 0, 1000, 0], "detail": [""] * 4})
@@ -272,9 +273,10 @@ def test_group_timeline_counts_revocations_only_while_records_were_processed() -
     tl = pd.DataFrame({"t": [2.5, 5.0], "index": [0, 1], "msg_id": ["m0", "m1"], "copy": [1, 1],
                        "worker": [0, 1000], "partition": [0, 1]})
     r = make_result(timeline_rows=tl, events=events)
-    r.summary["group_stood_s"], r.extra["holdings"] = 2.0, held
-    labels = group_timeline(r).axes[0].get_legend().get_texts()
-    assert "partitions taken from a member (2× while records were processed)" in [t.get_text() for t in labels]
-    r.timeline = tl.iloc[:1]  # the last record at 2.5 s: the revocations at 3 s came after it
-    labels = group_timeline(r).axes[0].get_legend().get_texts()
-    assert "partitions taken from a member (0× while records were processed)" in [t.get_text() for t in labels]
+    r.summary.update(group_stood_s=2.0, rebalances=0)
+    r.extra["holdings"] = held
+    ax = group_timeline(r).axes[0]
+    drawn = [line.get_xdata()[0] for line in ax.lines if line.get_color() == "grey" and len(line.get_xdata())]
+    assert sorted(drawn) == [1.0, 3.0, 9.0]
+    assert "partitions taken from a member (0× while records were processed)" in \
+        [t.get_text() for t in ax.get_legend().get_texts()]

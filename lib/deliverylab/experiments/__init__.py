@@ -23,7 +23,8 @@ from typing import Any, Callable
 
 from ..errors import LabError
 from ..results import Result
-from .consumer import SHORT_SEGMENTS, SMALL_FETCH_QUEUE, ConsumerExperiment, run_consumer
+from .consumer import (SHORT_SEGMENTS, SMALL_FETCH_QUEUE, ConsumerExperiment, retention_config,
+                       run_consumer)
 from .fencing import fencing_demo
 from .hanging import HangingTransaction, run_hanging
 from .producer import ProducerExperiment, run_producer
@@ -66,7 +67,7 @@ def runner(base: Spec, cluster: Any = None, *fields: str) -> Callable[..., Resul
 
 
 __all__ = ["Benchmark", "ConsumerExperiment", "HangingTransaction", "run_hanging", "ProducerExperiment", "QUEUE", "RetryPipeline",
-           "SHORT_SEGMENTS", "SMALL_FETCH_QUEUE", "ShareExperiment", "Story", "failure_plan", "fencing_demo", "group_configs",
+           "SHORT_SEGMENTS", "SMALL_FETCH_QUEUE", "retention_config", "ShareExperiment", "Story", "failure_plan", "fencing_demo", "group_configs",
            "record_benchmarks", "run", "run_benchmark", "run_benchmarks", "run_consumer",
            "run_producer", "run_retry_pipeline", "run_share", "run_story", "runner",
            "with_control"]

@@ -50,6 +50,12 @@ SMALL_FETCH_QUEUE = {"queued.min.messages": 1, "queued.max.messages.kbytes": 1,
 # A short retention for the lagging-consumer runs: segments roll every 100 ms, so retention can
 # delete closed segments within seconds (the lab's brokers check every second)
 SHORT_SEGMENTS = {"segment.ms": "100"}
+
+
+def retention_config(retention_ms: int) -> dict[str, str]:
+    """The input topic's config for a lagging-consumer run: its retention.ms, with the short
+    segments that let retention act within seconds (CLI, panel and validate build it here)."""
+    return {"retention.ms": str(retention_ms), **SHORT_SEGMENTS}
 # The ranges of ConsumerExperiment's numbers (fields.check_fields; types come from the fields).
 # librdkafka's own ranges (CONFIGURATION.md): session.timeout.ms 1..3600000,
 # max.poll.interval.ms 1..86400000, auto.commit.interval.ms 0..86400000 (0 switches the timer

@@ -21,7 +21,7 @@ from ..vocabulary import (AT_LEAST_ONCE, AT_MOST_ONCE, AUTO_COMMIT, AUTO_COMMIT_
                           CONSUMER_ANOMALIES, CRASH_POINTS, DUPLICATE, EXACTLY_ONCE,
                           HANGING, IDEMPOTENT_CONSUMER, LOST_WRITE, NONMONOTONIC_POLL, POLL_SKIP,
                           PRODUCER)
-from .consumer import SHORT_SEGMENTS, SMALL_FETCH_QUEUE, ConsumerExperiment, run_consumer
+from .consumer import SMALL_FETCH_QUEUE, ConsumerExperiment, retention_config, run_consumer
 from .hanging import HangingTransaction, run_hanging
 from .producer import ProducerExperiment, run_producer
 
@@ -319,5 +319,5 @@ LAG = {"input_rate": 300, "stall_at": 10, "stall_ms": 5000, "consumer_config": S
 def retention_scenarios() -> list[Scenario]:
     return [Scenario(f"{AT_LEAST_ONCE}, long retention / lagging consumer", CONSUMER,
                      {"model": AT_LEAST_ONCE, "point": "after-process",
-                      "lag": {**LAG, "topic_config": {"retention.ms": "604800000", **SHORT_SEGMENTS}}},
+                      "lag": {**LAG, "topic_config": retention_config(604_800_000)}},
                      NO_LOSS, "retention longer than the lag: nothing lost", MODEL_ALLOWS[AT_LEAST_ONCE])]

@@ -25,16 +25,14 @@ def group_timeline(result: Result, ax: Axes | None = None, title: str | None = N
         ax.barh(row.partition, row.end - row.start, left=row.start, height=0.6,
                 color=colors[row.member], alpha=0.55, edgecolor="none")
     ev = result.events
-    taken = ev.loc[ev["kind"].isin([REVOKED, PARTITIONS_LOST]), "t"]  # one row per member's loss
-    for t in taken.drop_duplicates():
+    taken = ev.loc[ev["kind"].isin([REVOKED, PARTITIONS_LOST]), "t"].drop_duplicates()
+    for t in taken:
         ax.axvline(t, color="grey", linewidth=0.8, alpha=0.7)
-    # in the legend even when there is none: none while records were processed is what static
-    # membership shows. Counted as the summary's rebalances are: from the group standing (its
-    # forming is no lesson) to the last record processed (members then leave, the input done).
+    # in the legend even when there is none: 0 is what static membership shows. The count is the
+    # summary's rebalances (group_result.summarise: from the group standing to the last record
+    # processed), not the lines drawn, which include the group's forming and its members leaving.
     stood = result.summary.get("group_stood_s")
-    tl = result.timeline
-    last = float(tl["t"].max()) if len(tl) and "t" in tl else float("inf")
-    during = int(((taken >= (stood if stood is not None else float("-inf"))) & (taken <= last)).sum())
+    during = result.summary.get("rebalances", len(taken))
     ax.plot([], [], color="grey", linewidth=0.8, alpha=0.7,
             label=f"partitions taken from a member ({during}× while records were processed)")
     for row in held[held["how"] == CRASH].itertuples():
@@ -42,6 +40,7 @@ def group_timeline(result: Result, ax: Axes | None = None, title: str | None = N
     if stood is not None:  # the input is written from here on (members.wait_for_group)
         ax.axvline(stood, color="black", linestyle=":", linewidth=1.0,
                    label="group stands: input written")
+    tl = result.timeline
     if len(tl) and "copy" in tl and "partition" in tl:
         dup = tl[tl["copy"] > 1]
         ax.plot(dup["t"], dup["partition"], ".", color=outcome_colors[DUPLICATED], markersize=5,

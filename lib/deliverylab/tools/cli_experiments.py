@@ -139,12 +139,12 @@ def lag_fields(args: argparse.Namespace) -> dict[str, Any]:
     """`run`'s lagging-consumer options as ConsumerExperiment fields (notebook 01's retention
     runs): the topic's retention.ms with 100 ms segments, the stall, the input's pace and the
     small fetch queue. ConsumerExperiment checks the values; nothing here starts a process."""
-    from ..experiments import SHORT_SEGMENTS, SMALL_FETCH_QUEUE
+    from ..experiments import SMALL_FETCH_QUEUE, retention_config
 
     fields: dict[str, Any] = {"stall_at": args.stall_at, "stall_ms": args.stall_ms or 0.0,
                               "input_rate": args.input_rate}
     if args.retention_ms is not None:
-        fields["topic_config"] = {"retention.ms": str(args.retention_ms), **SHORT_SEGMENTS}
+        fields["topic_config"] = retention_config(args.retention_ms)
     if args.small_fetch_queue:
         fields["consumer_config"] = dict(SMALL_FETCH_QUEUE)
     return fields

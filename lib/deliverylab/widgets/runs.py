@@ -9,7 +9,7 @@ import ipywidgets as w
 from ..catalog import SAFE
 from ..cluster import Cluster
 from ..crash import CrashSpec
-from ..experiments import (SHORT_SEGMENTS, ConsumerExperiment, ProducerExperiment, run_consumer,
+from ..experiments import (ConsumerExperiment, ProducerExperiment, retention_config, run_consumer,
                            run_producer)
 from ..nemesis import FAULTS, FaultSpec, seeded_fault
 from ..vocabulary import AT_LEAST_ONCE, BEFORE_FLUSH, CRASH_POINTS, MODELS
@@ -110,8 +110,7 @@ class ConsumerPanel(Panel):
         kwargs = dict(self.spec_kwargs)
         retention = self._value("retention_ms", raw)
         if retention is not None:
-            kwargs["topic_config"] = {**kwargs.get("topic_config", {}), "retention.ms": str(retention),
-                                      **SHORT_SEGMENTS}
+            kwargs["topic_config"] = {**kwargs.get("topic_config", {}), **retention_config(retention)}
         return ConsumerExperiment(model=self._value("model", raw), messages=self._value("messages", raw),
                                   crash=crash, commit_every=self._value("commit_every", raw),
                                   rewind=self._value("rewind", raw), **kwargs)
