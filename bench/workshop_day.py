@@ -83,8 +83,10 @@ def group(seed: int, messages: int = 150, **kw: Any) -> Step:
 def producer(config: str, fault: str, seed: int, messages: int = 600) -> Step:
     conf = PRODUCER_CONFIGS[config] if config in PRODUCER_CONFIGS else ACKS_ALL
     # slow enough that the run outlasts the fault (a network fault holds 8 s; kill-leader-alone
-    # waits ~5 s for the ISR to shrink, then for 20 acks from the leader alone, then the election)
-    seconds = 20.0 if fault == "kill-leader-alone" else 14.0 if fault in NETWORK_FAULTS else 5.0
+    # waits ~5 s for the ISR to shrink, then for 20 acks from the leader alone, then the election;
+    # a broker kill ~5 s); without a fault nothing is to be outlasted
+    seconds = 20.0 if fault == "kill-leader-alone" else 14.0 if fault in NETWORK_FAULTS \
+        else 1.0 if fault == "none" else 5.0
     # kill-leader-alone needs an ISR of one to acknowledge acks=all writes (unclean election
     # stays off: nothing acked may be lost)
     min_isr = "1" if fault == "kill-leader-alone" else "2"
