@@ -205,7 +205,8 @@ def summarise(spec: dict[str, Any], tables: dict[str, pd.DataFrame], effects: pd
         "stood_holdings": {int(m): list(p) for m, p in _detail(
             events.loc[events["kind"] == GROUP_STANDS, "detail"].iloc[0]).get("holdings", {}).items()}
         if t_stands is not None else {},
-        # the stall: partitions no live member held for IDLE_S or longer while records waited
+        # the stall: partitions no live member held for IDLE_S or longer while the group had
+        # records to process
         "idle_partitions": int((idle["idle_s"] >= IDLE_S).sum()),
         "idle_s_max": float(idle["idle_s"].max()) if len(idle) else None,
         # partitions that changed member once the group stood (held by more than one member)

@@ -60,8 +60,8 @@ def group_timeline(result: Result, ax: Axes | None = None, title: str | None = N
 def stall_comparison(results: list[Result], ax: Axes | None = None,
                      title: str | None = None) -> Figure:
     """The stall each group run's crash cost, side by side: per run (a row of bars) the longest
-    time each partition had no live owner while records waited (result.extra["idle"]), with the
-    crashed member's partitions drawn dark and the others light."""
+    time each partition had no live owner while the group had records to process
+    (result.extra["idle"]), with the crashed member's partitions drawn dark and the others light."""
     import numpy as np
 
     from ..group_result import IDLE_S
@@ -87,7 +87,7 @@ def stall_comparison(results: list[Result], ax: Axes | None = None,
     ax.set_yticklabels([f"{r.label}\n{r.summary.get('idle_partitions')} of {parts} idle ≥ {IDLE_S:g} s"
                         for r in runs], fontsize="small")
     ax.invert_yaxis()
-    ax.set_xlabel("longest time a partition had no live owner while records waited (s)")
+    ax.set_xlabel("longest time a partition had no live owner, while the group had records to process (s)")
     from matplotlib.patches import Patch
     ax.legend(handles=[Patch(color=FIRST_COLOR, label="the crashed member's partitions"),
                        Patch(color="#9ecae1", label="the other members' partitions")],
