@@ -89,8 +89,9 @@ SETTINGS: tuple[tuple[str, str, str, str], ...] = (
      "read_committed hides records of open and aborted transactions; read_uncommitted shows "
      "everything."),
     ("group.instance.id", "GroupInstanceId", "—",
-     "Static membership: a restarted consumer with the same id takes its partitions back without "
-     "a rebalance."),
+     "Static membership: a consumer restarted with the same id within session.timeout.ms takes "
+     "its partitions back without a rebalance (classic protocol; under KIP-848 a restart before "
+     "the dead member's session ends is refused, UNRELEASED_INSTANCE_ID)."),
     ("session.timeout.ms", "SessionTimeoutMs", "45000",
      "How long the group coordinator waits for a silent consumer before it gives its partitions "
      "to others."),
