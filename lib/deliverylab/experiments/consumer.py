@@ -130,7 +130,7 @@ class ConsumerExperiment:
     # overtaking a consumer that lags (stall_at, stall_ms)
     topic_config: dict[str, str] = field(default_factory=dict)
     input_rate: float = 0.0  # the input's pace (messages per second; 0: as fast as it can),
-    # so a small segment.ms rolls segments while it is written
+    # so a small segment.ms rolls segments while it is written; paced, it goes one record per batch
     scenario: str | None = None  # "scenario-2-applied" / "scenario-2-lost" (coordinator nemesis)
     coordinator_fault: str | None = None  # kill-/pause-/restart-coordinator mid-run …
     coordinator_fault_at: int | None = None  # … once this many records were processed (default: half)

@@ -17,7 +17,11 @@ def run(ctx: WorkerContext) -> None:
     spec = ctx.spec
     # input_batch: records per producer batch (librdkafka batch.num.messages). Unset, the whole
     # input goes in a few large batches — and a share-group member acquires whole batches.
-    batch = {"batch.num.messages": spec["input_batch"]} if spec.get("input_batch") else {}
+    # A paced input (input_rate: the lagging-consumer runs) goes one record per batch: a fetch
+    # returns at least one whole batch, so a batch that grew while acks were slow (a busy machine)
+    # would land in a small fetch queue at once, and retention would find nothing unread to delete.
+    batch = {"batch.num.messages": spec["input_batch"]} if spec.get("input_batch") else \
+        {"batch.num.messages": 1} if spec.get("input_rate") else {}
     producer = Producer(ctx.client(**RELIABLE_PRODUCER, **batch))
     prime_metadata(producer, spec["topic"])  # else its producer id comes on a 500 ms timer
     records = [record(i, spec["keys"]) for i in range(spec["messages"])]
