@@ -49,6 +49,7 @@ def test_a_member_leaving_mid_run(cluster):
                            leave_after=200, commit_on_revoke=cor, **GROUP) for cor in (False, True)]))
     assert without["lost"] == 0 and without["duplicated"] > 0, without  # the tail was forgotten;
     # the new owner processed it again
+    assert without["revoked_members"] == [0, 1, 2], without  # range is eager: every member's
     assert with_["lost"] == 0 and with_["duplicated"] == 0, with_  # the tail was committed before
     # the partitions moved
     # the repeat is the new owner's rewind to the committed offset: a nonmonotonic-poll across

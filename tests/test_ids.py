@@ -10,7 +10,7 @@ import pytest
 
 from deliverylab.errors import LabError
 from deliverylab.experiments import ConsumerExperiment, ProducerExperiment
-from deliverylab.ids import (MAX_MESSAGES, check_messages, id_of_value, index_of, key_for, msg_id,
+from deliverylab.ids import (GROUP_KEYS, MAX_MESSAGES, check_messages, id_of_value, index_of, key_for, msg_id,
                              record, record_of, seq_for, value_for, value_of)
 from deliverylab.experiments import RetryPipeline
 
@@ -75,3 +75,13 @@ def test_any_record_round_trips_with_its_id_first():
     assert value.startswith(b'{"id":"first-0",') and id_of_value(value) == "first-0"
     assert record_of(value) == rec
     assert b" " not in value_of({"id": "first-0", "key": "first", "seq": 0})  # compact: id_of_value reads it
+
+
+def test_group_keys_put_records_on_all_six_partitions_of_a_lab_group():
+    """librdkafka's default partitioner: CRC32(key) % partitions (zlib's CRC-32)."""
+    import zlib
+
+    def filled(keys: int) -> set[int]:
+        return {zlib.crc32(key_for(i, keys).encode()) % 6 for i in range(keys)}
+    assert filled(8) == {1, 2, 4, 5}  # the default 8 keys: p0 and p3 empty
+    assert filled(GROUP_KEYS) == set(range(6))

@@ -193,6 +193,10 @@ def summarise(spec: dict[str, Any], tables: dict[str, pd.DataFrame], effects: pd
         "group_protocol": spec.get("group_protocol"), "assignor": spec.get("assignor"),
         "static": bool(spec.get("static")), "commit_on_revoke": bool(spec.get("commit_on_revoke")),
         "rebalances": int(len(taken)),
+        # whose partitions were revoked then: eager assignors take every member's, cooperative
+        # ones only those that move
+        "revoked_members": sorted({member_of(int(w))
+                                   for w in taken.loc[taken["kind"] == REVOKED, "worker"]}),
         "lost_assignments": int((taken["kind"] == PARTITIONS_LOST).sum()),
         "commit_failures": int(len(failed)),
         "commit_errors": sorted({str(e) for e in failed["error"].dropna()}) if len(failed) else [],

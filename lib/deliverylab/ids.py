@@ -48,6 +48,12 @@ def index_of(ident: str) -> int:
     return int(ident[len(ID_PREFIX):])
 
 
+# The keys of a lab group's input over its 6 partitions (notebook 04, the group panel):
+# librdkafka's default partitioner (consistent_random) puts a key on CRC32(key) % partitions,
+# and the default 8 keys would leave p0 and p3 empty; 12 give every partition records.
+GROUP_KEYS = 12
+
+
 def key_for(index: int, keys: int) -> str:
     """The key of message ``index`` when the input spreads over ``keys`` keys (round robin)."""
     return f"customer-{index % keys:03d}"

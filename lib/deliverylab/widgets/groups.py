@@ -12,6 +12,7 @@ from ..cluster import Cluster
 from ..crash import CrashSpec
 from ..experiments import ConsumerExperiment, ShareExperiment, run_consumer, run_share
 from ..experiments.share import ACK_MODES
+from ..ids import GROUP_KEYS
 from ..vocabulary import AT_LEAST_ONCE, AT_MOST_ONCE, CRASH_POINTS, SHARE
 from .panel import LAYOUT, NO_CRASH, Panel, slider
 
@@ -48,9 +49,8 @@ class GroupPanel(Panel):
     def spec(self, raw: bool = False) -> ConsumerExperiment:
         f, n = self.fields, self.messages
         protocol = f["protocol"].value
-        # 12 keys: every one of the 6 partitions gets records (CRC32(key) % 6 leaves p0 and p3
-        # empty with the default 8), as in notebook 04's runs
-        group: dict[str, Any] = {"membership": "group", "members": 3, "partitions": 6, "keys": 12,
+        group: dict[str, Any] = {"membership": "group", "members": 3, "partitions": 6,
+                                 "keys": GROUP_KEYS,  # every partition gets records
                                  "static": f["static"].value,
                                  "commit_on_revoke": f["commit_on_revoke"].value}
         if protocol.startswith("consumer"):
